@@ -1,0 +1,10 @@
+# common/: what both processes share and nothing else.
+noinst_LIBRARIES += common/libcommon.a
+common_libcommon_a_SOURCES = \
+	common/log.c common/log.h \
+	common/size.c common/size.h
+
+check_PROGRAMS += tests/unit/test-size
+tests_unit_test_size_SOURCES = tests/unit/test-size.c tests/tap.h
+tests_unit_test_size_LDADD = common/libcommon.a
+TESTS += tests/unit/test-size

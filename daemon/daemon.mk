@@ -1,0 +1,1 @@
+# daemon: owned by that area

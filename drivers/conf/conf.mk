@@ -1,0 +1,1 @@
+# drivers/conf: owned by that area

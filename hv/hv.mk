@@ -1,0 +1,1 @@
+# hv: owned by that area

@@ -1,0 +1,1 @@
+# hv/monitor: owned by that area

@@ -1,0 +1,91 @@
+/* PCI devices on the worker's single bus 0, configuration mechanism #1.
+ *
+ * A device model fills a struct pci_device (identity in cfg[], BAR sizes,
+ * capabilities via pci_add_cap) and registers it. The PCI core owns the
+ * generic header semantics: BAR sizing and placement, command register
+ * (decode enables), interrupt line/pin, capability list, and maps/unmaps
+ * BAR ranges on the bus as the guest programs them. Device models never
+ * see the config port protocol. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv/bus.h"
+
+struct vm;
+
+#define PCI_CFG_SIZE 256
+#define PCI_NUM_BARS 6
+
+enum pci_bar_type {
+    PCI_BAR_NONE = 0,
+    PCI_BAR_IO,
+    PCI_BAR_MEM32,
+    PCI_BAR_MEM64,  /* uses this slot and the next */
+};
+
+struct pci_bar {
+    enum pci_bar_type type;
+    bool prefetchable;
+    uint64_t size;      /* power of two; 0 = absent */
+    uint64_t addr;      /* current guest address; 0 = not programmed */
+    bool mapped;        /* currently registered on the bus */
+    bus_access_fn fn;   /* accesses, offset relative to the BAR start */
+    void *opaque;
+};
+
+struct pci_device;
+
+struct pci_device_ops {
+    /* Called after the core applied a config write that touches bytes at
+     * or past 0x40 (capabilities, device-specific). Optional. */
+    void (*cfg_write)(struct pci_device *dev, uint32_t off, uint32_t len, uint32_t val);
+    /* Called before the core answers a config read at or past 0x40. Optional. */
+    void (*cfg_read)(struct pci_device *dev, uint32_t off, uint32_t len);
+    /* A BAR moved or its decode was turned on/off (mapped says which);
+     * lets a device move ioeventfds. Optional. */
+    void (*bar_changed)(struct pci_device *dev, int bar, bool mapped, uint64_t addr);
+    /* Guest or VM reset. Optional. */
+    void (*reset)(struct pci_device *dev);
+};
+
+struct pci_device {
+    const char *id;                 /* QOM-style id for the monitor, e.g. "virtio-disk0" */
+    uint8_t cfg[PCI_CFG_SIZE];      /* config space image (little-endian) */
+    uint8_t wmask[PCI_CFG_SIZE];    /* guest-writable bits beyond the core's own */
+    struct pci_bar bars[PCI_NUM_BARS];
+    const struct pci_device_ops *ops;
+    void *opaque;                   /* the device model's state */
+
+    /* Filled in by pci_register. */
+    struct vm *vm;
+    uint8_t slot;                   /* bus 0 device number, function 0 */
+    uint32_t gsi;                   /* INTx route (level) when cfg[0x3D] != 0 */
+    bool intx_level;
+};
+
+/* Fill vendor/device/class/revision/subsystem and header type 0. */
+void pci_init_header(struct pci_device *dev, uint16_t vendor, uint16_t device, uint8_t revision,
+                     uint32_t class_code, uint16_t subsys_vendor, uint16_t subsys_id);
+
+/* Declare a BAR (size power of two). */
+void pci_set_bar(struct pci_device *dev, int bar, enum pci_bar_type type, bool prefetchable,
+                 uint64_t size, bus_access_fn fn, void *opaque);
+
+/* Append a capability (cap[0] = id; cap[1] is the next pointer, filled in).
+ * Returns its config offset, or 0 when config space is full. */
+uint8_t pci_add_cap(struct pci_device *dev, const void *cap, uint8_t len);
+
+/* Attach to bus 0 at `slot` (0 = next free); assigns the INTx GSI and
+ * writes it to cfg[0x3C]. Returns 0 or -errno. */
+int pci_register(struct vm *vm, struct pci_device *dev, uint8_t slot);
+
+/* Assert/deassert INTx (honours the command register's INTx-disable bit
+ * and sets status bit 3). */
+void pci_set_irq(struct pci_device *dev, bool level);
+
+/* Bus-master enable (command bit 2): devices must not DMA without it. */
+static inline bool pci_bus_master(const struct pci_device *dev) { return dev->cfg[4] & 0x04; }
+
+/* Iterate registered devices (monitor's query-pci / info pci). */
+struct pci_device *pci_device_at(struct vm *vm, uint8_t slot);

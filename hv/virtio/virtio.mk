@@ -1,0 +1,1 @@
+# hv/virtio: owned by that area

@@ -1,0 +1,1 @@
+EXTRA_DIST += tools/setup tools/guest-kit
