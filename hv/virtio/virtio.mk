@@ -1,1 +1,13 @@
-# hv/virtio: owned by that area
+# hv/virtio: virtqueue core, virtio-pci transport, MSI-X, virtio-blk.
+# The worker links hv/virtio/libhvvirtio.a; it needs the PCI core and VM
+# core (hv/pci/pci.h, hv/vm.h) from the worker's own objects.
+noinst_LIBRARIES += hv/virtio/libhvvirtio.a
+hv_virtio_libhvvirtio_a_SOURCES = \
+	hv/virtio/queue.c hv/virtio/queue.h \
+	hv/virtio/device.h
+
+check_PROGRAMS += tests/unit/test-virtqueue
+tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c tests/tap.h \
+	hv/virtio/queue.c hv/guest_mem.c
+tests_unit_test_virtqueue_LDADD = common/libcommon.a
+TESTS += tests/unit/test-virtqueue
