@@ -4,10 +4,16 @@
 noinst_LIBRARIES += hv/virtio/libhvvirtio.a
 hv_virtio_libhvvirtio_a_SOURCES = \
 	hv/virtio/queue.c hv/virtio/queue.h \
-	hv/virtio/device.h
+	hv/virtio/device.h \
+	hv/pci/msix.c hv/pci/msix.h
 
 check_PROGRAMS += tests/unit/test-virtqueue
 tests_unit_test_virtqueue_SOURCES = tests/unit/test-virtqueue.c tests/tap.h \
 	hv/virtio/queue.c hv/guest_mem.c
 tests_unit_test_virtqueue_LDADD = common/libcommon.a
 TESTS += tests/unit/test-virtqueue
+
+check_PROGRAMS += tests/unit/test-msix
+tests_unit_test_msix_SOURCES = tests/unit/test-msix.c tests/tap.h hv/pci/msix.c
+tests_unit_test_msix_LDADD = common/libcommon.a -lpthread
+TESTS += tests/unit/test-msix
