@@ -5,12 +5,14 @@
  * routes. The core (vm.c, vcpu.c) owns struct vm's other members. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hv/bus.h"
 #include "hv/guest_mem.h"
 
 struct loop;
+struct pci_bus;
 
 struct vm {
     int kvm_fd;
@@ -19,7 +21,48 @@ struct vm {
     struct bus *bus;
     struct loop *loop;  /* main-thread event loop */
     void *core;         /* private state of vm.c / vcpu.c */
+    /* Added by the VM core (compatible extension; device models may read). */
+    struct pci_bus *pci;    /* bus 0 (hv/pci/pci.c), NULL until pci_bus_create */
+    unsigned ncpus;
+    uint64_t ram_below_4g;  /* RAM at [0, ram_below_4g) */
+    uint64_t ram_above_4g;  /* RAM at [4 GiB, 4 GiB + ram_above_4g) */
 };
+
+/* Guest physical layout (x86-boot.md §3): RAM below the 3 GiB-4 GiB hole,
+ * the rest above 4 GiB. */
+#define VM_LOW_RAM_MAX   0xC0000000ULL
+#define VM_HIGH_RAM_BASE 0x100000000ULL
+#define VM_PCI_MMIO_BASE 0xC0000000ULL   /* 32-bit BAR window ... */
+#define VM_PCI_MMIO_END  0xFEC00000ULL   /* ... up to the IOAPIC (exclusive) */
+#define VM_TSS_ADDR      0xFFFBD000ULL   /* KVM's 3 TSS pages, in the hole */
+#define VM_IDMAP_ADDR    0xFFFBC000ULL   /* KVM's identity-map page */
+
+struct vm_params {
+    uint64_t ram_size;
+    bool hugepages;
+    unsigned ncpus;
+};
+
+/* Open /dev/kvm, check capabilities, create the VM with in-kernel irqchip
+ * and PIT, map and register guest RAM. NULL with err filled on failure.
+ * vm->loop is set by the caller. */
+struct vm *vm_create(const struct vm_params *params, char *err, size_t errlen);
+void vm_destroy(struct vm *vm);
+/* A VM without KVM, for unit tests of device models: a bus, no RAM (add
+ * regions to vm->mem yourself), interrupt/ioeventfd/route calls fail with
+ * -EBADF. Free with vm_destroy. */
+struct vm *vm_create_for_test(void);
+
+/* Snapshot / restore of the in-kernel PIC, IOAPIC and PIT (VM reset). */
+void vm_reset_irqchip(struct vm *vm);
+
+/* Guest-initiated machine events (reset line, ACPI sleep, triple fault),
+ * callable from any thread. The handler installed by the worker's control
+ * code stops the vCPUs and finishes the work on the main thread. */
+enum vm_request { VM_REQUEST_RESET, VM_REQUEST_POWEROFF };
+typedef void (*vm_request_fn)(void *opaque, enum vm_request req);
+void vm_set_request_handler(struct vm *vm, vm_request_fn fn, void *opaque);
+void vm_request(struct vm *vm, enum vm_request req);
 
 /* Level-triggered or edge line on an in-kernel IOAPIC/PIC input (GSI). */
 int vm_irq_line(struct vm *vm, uint32_t gsi, bool level);

@@ -62,6 +62,7 @@ struct pci_device {
     uint8_t slot;                   /* bus 0 device number, function 0 */
     uint32_t gsi;                   /* INTx route (level) when cfg[0x3D] != 0 */
     bool intx_level;
+    uint16_t cap_end;               /* core: next free offset for pci_add_cap (0 = 0x40) */
 };
 
 /* Fill vendor/device/class/revision/subsystem and header type 0. */
@@ -89,3 +90,27 @@ static inline bool pci_bus_master(const struct pci_device *dev) { return dev->cf
 
 /* Iterate registered devices (monitor's query-pci / info pci). */
 struct pci_device *pci_device_at(struct vm *vm, uint8_t slot);
+
+/* ---- VM-core side (hv/pci/pci.c, hv/pci/host.c) ---- */
+
+/* Bus 0 with the host bridge at 00:00.0 and config mechanism #1 on
+ * 0xCF8-0xCFF (plus the PIIX reset control register, byte 0xCF9). */
+int pci_bus_create(struct vm *vm);
+/* hv/pci/host.c: the 0xCF8-0xCFF port handler (called by pci_bus_create). */
+int pci_host_ports_init(struct vm *vm);
+void pci_bus_destroy(struct vm *vm);
+
+/* INTx routing used by pci_register and the ACPI _PRT: slot 1..31,
+ * pin 0..3 (INTA..INTD) -> IOAPIC GSI 16..23 (level, active low in ACPI;
+ * KVM ignores polarity, x86-boot.md §5.3). */
+uint32_t pci_intx_gsi(uint8_t slot, uint8_t pin);
+
+/* VM reset: unmap BARs, restore every function's config space to its
+ * registration-time image (BAR placement, command 0), call ops->reset. */
+void pci_reset_all(struct vm *vm);
+
+/* Config mechanism #1 data access for bus 0 (used by the host's 0xCFC
+ * handler and unit tests): `addr` is the 0xCF8 value (enable bit ignored),
+ * `off` the byte offset within the dword, len 1, 2 or 4. */
+uint32_t pci_cfg_read(struct vm *vm, uint32_t addr, uint32_t off, uint32_t len);
+void pci_cfg_write(struct vm *vm, uint32_t addr, uint32_t off, uint32_t len, uint32_t val);
