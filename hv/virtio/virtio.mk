@@ -5,6 +5,8 @@ noinst_LIBRARIES += hv/virtio/libhvvirtio.a
 hv_virtio_libhvvirtio_a_SOURCES = \
 	hv/virtio/queue.c hv/virtio/queue.h \
 	hv/virtio/device.h \
+	hv/virtio/pci.c hv/virtio/pci.h \
+	hv/virtio/blk.c hv/virtio/blk.h \
 	hv/pci/msix.c hv/pci/msix.h
 
 check_PROGRAMS += tests/unit/test-virtqueue
@@ -17,3 +19,9 @@ check_PROGRAMS += tests/unit/test-msix
 tests_unit_test_msix_SOURCES = tests/unit/test-msix.c tests/tap.h hv/pci/msix.c
 tests_unit_test_msix_LDADD = common/libcommon.a -lpthread
 TESTS += tests/unit/test-msix
+
+check_PROGRAMS += tests/unit/test-virtio-blk
+tests_unit_test_virtio_blk_SOURCES = tests/unit/test-virtio-blk.c tests/tap.h \
+	hv/virtio/blk.c hv/virtio/queue.c hv/guest_mem.c
+tests_unit_test_virtio_blk_LDADD = common/libcommon.a -lpthread
+TESTS += tests/unit/test-virtio-blk

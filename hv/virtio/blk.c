@@ -1,0 +1,560 @@
+/* virtio-blk on a raw image (virtio 1.2 §5.2); see blk.h.
+ *
+ * One I/O thread per disk waits on the queues' kick eventfds (the same
+ * fds KVM signals through ioeventfd), drains the rings with
+ * preadv/pwritev/fdatasync, and raises interrupts through the transport. */
+#include "hv/virtio/blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "hv/virtio/device.h"
+#include "hv/virtio/pci.h"
+#include "hv/vm.h"
+
+/* Feature bits (§5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_MQ 12
+
+/* Request types and status values (§5.2.6). */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VIRTIO_BLK_ID_BYTES 20
+#define SECTOR_SIZE 512u
+#define BLK_QUEUE_SIZE 256
+#define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)   /* header and status take two */
+#define BLK_MAX_QUEUES 16
+#define BLK_IOV_CAP (2 * BLK_QUEUE_SIZE)   /* buffers may split at RAM region ends */
+#define BLK_MAX_DEVICES 64
+
+/* Config layout (§5.2.4) up to num_queues. */
+#define CFG_CAPACITY 0x00
+#define CFG_SEG_MAX 0x0C
+#define CFG_BLK_SIZE 0x14
+#define CFG_NUM_QUEUES 0x22
+#define CFG_LEN 0x24
+
+struct virtio_blk {
+    struct virtio_dev dev;
+    struct virtq queues[BLK_MAX_QUEUES];
+    struct iovec *iov;              /* BLK_IOV_CAP per queue, allocated once */
+    struct virtio_pci *vp;
+
+    int fd;
+    bool readonly;
+    uint64_t size;                  /* bytes */
+    char *path, *id;
+    char serial[VIRTIO_BLK_ID_BYTES];
+
+    pthread_mutex_t lock;           /* held while requests are processed */
+    bool threaded;
+    pthread_t thread;
+    int stop_fd;
+
+    uint64_t rd_ops, rd_bytes, wr_ops, wr_bytes, flush_ops, failed_ops;   /* atomics */
+};
+
+static struct virtio_blk *blk_devices[BLK_MAX_DEVICES];
+static unsigned blk_ndevices;
+
+static void count(uint64_t *counter, uint64_t n)
+{
+    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+/* ---- iovec helpers (buffers were checked by the queue core) ---- */
+
+static void iov_copy_out(const struct iovec *iov, unsigned n, void *dst, size_t len)
+{
+    uint8_t *d = dst;
+    for (unsigned i = 0; i < n && len; i++) {
+        size_t c = iov[i].iov_len < len ? iov[i].iov_len : len;
+        memcpy(d, iov[i].iov_base, c);
+        d += c;
+        len -= c;
+    }
+}
+
+static size_t iov_copy_in(struct iovec *iov, unsigned n, const void *src, size_t len)
+{
+    const uint8_t *s = src;
+    size_t done = 0;
+    for (unsigned i = 0; i < n && done < len; i++) {
+        size_t c = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
+        memcpy(iov[i].iov_base, s + done, c);
+        done += c;
+    }
+    return done;
+}
+
+/* Drop the first `len` bytes of the iovec list in place. */
+static void iov_skip(struct iovec **iov, unsigned *n, size_t len)
+{
+    while (*n && len) {
+        if ((*iov)->iov_len > len) {
+            (*iov)->iov_base = (uint8_t *)(*iov)->iov_base + len;
+            (*iov)->iov_len -= len;
+            return;
+        }
+        len -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+}
+
+/* preadv/pwritev until done; short transfers advance the iovecs. */
+static bool rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off, size_t len, bool write)
+{
+    while (len) {
+        while (n && iov->iov_len == 0) {
+            iov++;
+            n--;
+        }
+        if (!n)
+            return false;
+        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        off += (uint64_t)r;
+        len -= (size_t)r;
+        iov_skip(&iov, &n, (size_t)r);
+    }
+    return true;
+}
+
+/* ---- request processing ---- */
+
+static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t len)
+{
+    /* Whole sectors inside the capacity (§5.2.6: capacity in 512-byte units). */
+    uint64_t capacity = blk->size / SECTOR_SIZE;
+    return len % SECTOR_SIZE == 0 && sector <= capacity && len / SECTOR_SIZE <= capacity - sector;
+}
+
+/* Process one chain; returns the used length (bytes written to the
+ * driver), or marks the queue broken when the chain cannot be a request. */
+static uint32_t blk_request(struct virtio_blk *blk, struct virtq *vq, struct virtq_chain *c)
+{
+    struct {
+        uint32_t type;
+        uint32_t reserved;
+        uint64_t sector;
+    } hdr;
+    _Static_assert(sizeof(hdr) == 16, "virtio_blk_outhdr is 16 bytes");
+    /* §5.2.6: readable header, data, and a writable status byte last. */
+    if (c->read_len < sizeof(hdr) || c->write_len < 1) {
+        virtq_mark_broken(vq, "request %u: %s", c->head,
+                          c->write_len < 1 ? "no writable status byte"
+                                           : "header shorter than 16 bytes");
+        return 0;
+    }
+    iov_copy_out(c->iov, c->nread, &hdr, sizeof(hdr));
+
+    struct iovec *rd = c->iov, *wr = c->iov + c->nread;
+    unsigned nrd = c->nread, nwr = c->nwrite;
+    iov_skip(&rd, &nrd, sizeof(hdr));
+    uint64_t rd_len = c->read_len - sizeof(hdr);
+    struct iovec *last = &wr[nwr - 1];
+    while (last->iov_len == 0)  /* write_len >= 1, so some iovec is non-empty */
+        last--;
+    uint8_t *status = (uint8_t *)last->iov_base + last->iov_len - 1;
+    last->iov_len--;
+    uint64_t wr_len = c->write_len - 1;
+
+    uint8_t st = VIRTIO_BLK_S_OK;
+    uint32_t used = 0;
+    uint64_t off = hdr.sector * SECTOR_SIZE;
+    switch (hdr.type) {
+    case VIRTIO_BLK_T_IN:
+        if (!range_ok(blk, hdr.sector, wr_len) || !rw_full(blk->fd, wr, nwr, off, wr_len, false)) {
+            st = VIRTIO_BLK_S_IOERR;
+            break;
+        }
+        used = (uint32_t)wr_len;
+        count(&blk->rd_ops, 1);
+        count(&blk->rd_bytes, wr_len);
+        break;
+    case VIRTIO_BLK_T_OUT:
+        if (blk->readonly || !range_ok(blk, hdr.sector, rd_len) ||
+            !rw_full(blk->fd, rd, nrd, off, rd_len, true)) {
+            st = VIRTIO_BLK_S_IOERR;
+            break;
+        }
+        count(&blk->wr_ops, 1);
+        count(&blk->wr_bytes, rd_len);
+        break;
+    case VIRTIO_BLK_T_FLUSH:
+        if (!blk->readonly && fdatasync(blk->fd) < 0) {
+            st = VIRTIO_BLK_S_IOERR;
+            break;
+        }
+        count(&blk->flush_ops, 1);
+        break;
+    case VIRTIO_BLK_T_GET_ID:
+        /* Up to 20 bytes, not NUL-terminated when the serial is 20 long. */
+        used = (uint32_t)iov_copy_in(wr, nwr, blk->serial, VIRTIO_BLK_ID_BYTES);
+        break;
+    default:
+        st = VIRTIO_BLK_S_UNSUPP;
+        break;
+    }
+    if (st != VIRTIO_BLK_S_OK)
+        count(&blk->failed_ops, 1);
+    *status = st;
+    return used + 1;
+}
+
+static void blk_process_queue(struct virtio_blk *blk, unsigned q)
+{
+    pthread_mutex_lock(&blk->lock);
+    struct virtq *vq = &blk->queues[q];
+    if (!virtio_dev_driver_ok(&blk->dev) || !virtq_ready(vq)) {
+        pthread_mutex_unlock(&blk->lock);
+        return;
+    }
+    struct virtq_chain c = { .cap = BLK_IOV_CAP, .iov = blk->iov + (size_t)q * BLK_IOV_CAP };
+    bool pushed = false;
+    for (;;) {
+        virtq_disable_notify(vq);
+        int r;
+        while ((r = virtq_pop(vq, &c)) == 1) {
+            uint32_t used = blk_request(blk, vq, &c);
+            if (!virtq_ready(vq))
+                break;
+            virtq_push(vq, c.head, used);
+            pushed = true;
+        }
+        if (r < 0 || !virtq_ready(vq) || !virtq_enable_notify(vq))
+            break;
+    }
+    if (pushed)
+        virtio_dev_notify_queue(&blk->dev, q);
+    pthread_mutex_unlock(&blk->lock);
+}
+
+static void *blk_thread(void *arg)
+{
+    struct virtio_blk *blk = arg;
+    unsigned nq = blk->dev.num_queues;
+    struct pollfd fds[BLK_MAX_QUEUES + 1];
+    for (unsigned q = 0; q < nq; q++)
+        fds[q] = (struct pollfd){ .fd = blk->queues[q].kick_fd, .events = POLLIN };
+    fds[nq] = (struct pollfd){ .fd = blk->stop_fd, .events = POLLIN };
+    for (;;) {
+        if (poll(fds, nq + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("%s: I/O thread poll failed: %s", blk->dev.name, strerror(errno));
+            return NULL;
+        }
+        if (fds[nq].revents)
+            return NULL;
+        for (unsigned q = 0; q < nq; q++) {
+            if (!fds[q].revents)
+                continue;
+            uint64_t kicks;
+            if (read(fds[q].fd, &kicks, sizeof(kicks)) < 0 && errno != EAGAIN)
+                log_warn("%s: queue %u: kick read: %s", blk->dev.name, q, strerror(errno));
+            blk_process_queue(blk, q);
+        }
+    }
+}
+
+/* ---- device model ops ---- */
+
+static void blk_config_read(struct virtio_dev *dev, uint32_t off, void *data, uint32_t len)
+{
+    struct virtio_blk *blk = dev->model;
+    uint8_t cfg[CFG_LEN] = { 0 };
+    uint64_t capacity = blk->size / SECTOR_SIZE;
+    uint32_t seg_max = BLK_SEG_MAX, blk_size = SECTOR_SIZE;
+    uint16_t nq = (uint16_t)dev->num_queues;
+    memcpy(cfg + CFG_CAPACITY, &capacity, 8);
+    memcpy(cfg + CFG_SEG_MAX, &seg_max, 4);
+    memcpy(cfg + CFG_BLK_SIZE, &blk_size, 4);
+    memcpy(cfg + CFG_NUM_QUEUES, &nq, 2);
+    if (off < CFG_LEN)
+        memcpy(data, cfg + off, len < CFG_LEN - off ? len : CFG_LEN - off);
+}
+
+static void blk_config_write(struct virtio_dev *dev, uint32_t off, const void *data, uint32_t len)
+{
+    (void)dev, (void)off, (void)data, (void)len;  /* no writable field without CONFIG_WCE */
+}
+
+static void blk_kick(struct virtio_blk *blk, unsigned q)
+{
+    uint64_t one = 1;
+    if (write(blk->queues[q].kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("%s: queue %u: kick write: %s", blk->dev.name, q, strerror(errno));
+}
+
+static void blk_queue_notify(struct virtio_dev *dev, unsigned q)
+{
+    struct virtio_blk *blk = dev->model;
+    if (q >= dev->num_queues)
+        return;
+    if (blk->threaded)
+        blk_kick(blk, q);       /* the I/O thread does the work */
+    else
+        blk_process_queue(blk, q);
+}
+
+static void blk_driver_ok(struct virtio_dev *dev)
+{
+    /* Pick up anything queued before DRIVER_OK. */
+    for (unsigned q = 0; q < dev->num_queues; q++)
+        blk_queue_notify(dev, q);
+}
+
+static void blk_reset(struct virtio_dev *dev)
+{
+    struct virtio_blk *blk = dev->model;
+    /* The transport already cleared the status; taking the lock waits for
+     * the batch in flight to finish. */
+    pthread_mutex_lock(&blk->lock);
+    pthread_mutex_unlock(&blk->lock);
+}
+
+static const struct virtio_dev_ops blk_ops = {
+    .config_read = blk_config_read,
+    .config_write = blk_config_write,
+    .driver_ok = blk_driver_ok,
+    .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
+};
+
+/* ---- construction ---- */
+
+static void blk_free(struct virtio_blk *blk)
+{
+    for (unsigned q = 0; q < BLK_MAX_QUEUES; q++)
+        if (blk->queues[q].kick_fd >= 0)
+            close(blk->queues[q].kick_fd);
+    if (blk->stop_fd >= 0)
+        close(blk->stop_fd);
+    if (blk->fd >= 0)
+        close(blk->fd);
+    pthread_mutex_destroy(&blk->lock);
+    free(blk->iov);
+    free(blk->path);
+    free(blk->id);
+    free(blk);
+}
+
+struct virtio_blk *virtio_blk_new_model(struct guest_mem *mem, const struct virtio_blk_config *cfg,
+                                        char *err, size_t errlen)
+{
+    if (!cfg->path || !*cfg->path) {
+        snprintf(err, errlen, "virtio-blk: no image path given");
+        return NULL;
+    }
+    unsigned nq = cfg->queues ? cfg->queues : 1;
+    if (nq > BLK_MAX_QUEUES) {
+        snprintf(err, errlen, "%s: %u queues requested, at most %u supported", cfg->path, nq,
+                 BLK_MAX_QUEUES);
+        return NULL;
+    }
+    if (cfg->serial && strlen(cfg->serial) > VIRTIO_BLK_ID_BYTES) {
+        snprintf(err, errlen, "%s: serial '%s' is longer than %u bytes", cfg->path, cfg->serial,
+                 VIRTIO_BLK_ID_BYTES);
+        return NULL;
+    }
+    struct virtio_blk *blk = calloc(1, sizeof(*blk));
+    if (!blk) {
+        snprintf(err, errlen, "%s: out of memory", cfg->path);
+        return NULL;
+    }
+    blk->fd = blk->stop_fd = -1;
+    for (unsigned q = 0; q < BLK_MAX_QUEUES; q++)
+        blk->queues[q].kick_fd = -1;
+    pthread_mutex_init(&blk->lock, NULL);
+    blk->readonly = cfg->readonly;
+    blk->path = strdup(cfg->path);
+    char idbuf[32];
+    snprintf(idbuf, sizeof(idbuf), "virtio-disk%u", blk_ndevices);
+    blk->id = strdup(cfg->id ? cfg->id : idbuf);
+    blk->iov = calloc((size_t)nq * BLK_IOV_CAP, sizeof(*blk->iov));
+    if (!blk->path || !blk->id || !blk->iov) {
+        snprintf(err, errlen, "%s: out of memory", cfg->path);
+        goto fail;
+    }
+    if (cfg->serial)
+        memcpy(blk->serial, cfg->serial, strlen(cfg->serial));
+
+    blk->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    if (blk->fd < 0) {
+        snprintf(err, errlen, "%s: cannot open disk image%s: %s", cfg->path,
+                 cfg->readonly ? " read-only" : " read-write", strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(blk->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+        snprintf(err, errlen, "%s: not a regular file or block device", cfg->path);
+        goto fail;
+    }
+    /* Two writers on one image corrupt it: take an open-file-description
+     * lock (shared for read-only disks), as QEMU does. */
+    struct flock lk = { .l_type = cfg->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(blk->fd, F_OFD_SETLK, &lk) < 0) {
+        snprintf(err, errlen, "%s: disk image is in use by another process (%s lock: %s)",
+                 cfg->path, cfg->readonly ? "shared" : "exclusive", strerror(errno));
+        goto fail;
+    }
+    off_t end = lseek(blk->fd, 0, SEEK_END);
+    if (end < 0) {
+        snprintf(err, errlen, "%s: cannot determine size: %s", cfg->path, strerror(errno));
+        goto fail;
+    }
+    blk->size = (uint64_t)end;
+    if (blk->size % SECTOR_SIZE)
+        log_warn("%s: size %" PRIu64 " is not a multiple of 512; the tail is not visible",
+                 cfg->path, blk->size);
+
+    struct virtio_dev *dev = &blk->dev;
+    dev->device_type = VIRTIO_ID_BLOCK;
+    dev->name = blk->id;
+    dev->host_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) |
+                         (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+                         (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH);
+    if (cfg->readonly)
+        dev->host_features |= 1ull << VIRTIO_BLK_F_RO;
+    if (nq > 1)
+        dev->host_features |= 1ull << VIRTIO_BLK_F_MQ;
+    dev->config_len = CFG_LEN;
+    dev->num_queues = nq;
+    dev->queues = blk->queues;
+    dev->ops = &blk_ops;
+    dev->model = blk;
+    for (unsigned q = 0; q < nq; q++) {
+        virtq_init(&blk->queues[q], mem, blk->id, q, BLK_QUEUE_SIZE);
+        blk->queues[q].on_broken = virtio_dev_queue_broken;
+        blk->queues[q].opaque = dev;
+        blk->queues[q].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (blk->queues[q].kick_fd < 0) {
+            snprintf(err, errlen, "%s: eventfd: %s", cfg->path, strerror(errno));
+            goto fail;
+        }
+    }
+    return blk;
+fail:
+    blk_free(blk);
+    return NULL;
+}
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk) { return &blk->dev; }
+
+struct virtio_blk *virtio_blk_create(struct vm *vm, const struct virtio_blk_config *cfg,
+                                     char *err, size_t errlen)
+{
+    if (blk_ndevices >= BLK_MAX_DEVICES) {
+        snprintf(err, errlen, "%s: too many disks (at most %u)", cfg->path ? cfg->path : "?",
+                 BLK_MAX_DEVICES);
+        return NULL;
+    }
+    struct virtio_blk *blk = virtio_blk_new_model(&vm->mem, cfg, err, errlen);
+    if (!blk)
+        return NULL;
+    blk->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (blk->stop_fd < 0) {
+        snprintf(err, errlen, "%s: eventfd: %s", cfg->path, strerror(errno));
+        blk_free(blk);
+        return NULL;
+    }
+    /* One config vector plus one per request queue (Linux: "config, req.N"). */
+    char perr[256];
+    blk->vp = virtio_pci_create(vm, &blk->dev, blk->dev.num_queues + 1, perr, sizeof(perr));
+    if (!blk->vp) {
+        snprintf(err, errlen, "%s: %s", cfg->path, perr);
+        blk_free(blk);
+        return NULL;
+    }
+    blk->threaded = true;
+    int r = pthread_create(&blk->thread, NULL, blk_thread, blk);
+    if (r != 0) {
+        /* The PCI function is registered already; it stays, without I/O. */
+        blk->threaded = false;
+        snprintf(err, errlen, "%s: cannot start the I/O thread: %s", cfg->path, strerror(r));
+        return NULL;
+    }
+    char tname[16];
+    snprintf(tname, sizeof(tname), "blk-%s", blk->id);
+    pthread_setname_np(blk->thread, tname);
+    blk_devices[blk_ndevices++] = blk;
+    log_info("%s: %s, %" PRIu64 " bytes%s, %u queue(s), PCI slot %u", blk->id, blk->path,
+             blk->size, blk->readonly ? ", read-only" : "", blk->dev.num_queues,
+             virtio_pci_slot(blk->vp));
+    return blk;
+}
+
+void virtio_blk_destroy(struct virtio_blk *blk)
+{
+    if (!blk)
+        return;
+    if (blk->threaded) {
+        uint64_t one = 1;
+        if (write(blk->stop_fd, &one, sizeof(one)) == sizeof(one))
+            pthread_join(blk->thread, NULL);
+        blk->threaded = false;
+    }
+    for (unsigned i = 0; i < blk_ndevices; i++) {
+        if (blk_devices[i] == blk) {
+            memmove(&blk_devices[i], &blk_devices[i + 1],
+                    (blk_ndevices - i - 1) * sizeof(blk_devices[0]));
+            blk_ndevices--;
+            break;
+        }
+    }
+    if (blk->vp) {
+        virtio_pci_destroy(blk->vp);
+        /* The PCI core still references the function; keep the model's
+         * memory, release only the image and the fds. */
+        fdatasync(blk->fd);
+        close(blk->fd);
+        blk->fd = -1;
+        return;
+    }
+    blk_free(blk);
+}
+
+void virtio_blk_info(const struct virtio_blk *blk, struct virtio_blk_info *out)
+{
+    out->id = blk->id;
+    out->path = blk->path;
+    out->readonly = blk->readonly;
+    out->size = blk->size;
+    out->pci_slot = blk->vp ? virtio_pci_slot(blk->vp) : 0xff;
+    out->rd_ops = __atomic_load_n(&blk->rd_ops, __ATOMIC_RELAXED);
+    out->rd_bytes = __atomic_load_n(&blk->rd_bytes, __ATOMIC_RELAXED);
+    out->wr_ops = __atomic_load_n(&blk->wr_ops, __ATOMIC_RELAXED);
+    out->wr_bytes = __atomic_load_n(&blk->wr_bytes, __ATOMIC_RELAXED);
+    out->flush_ops = __atomic_load_n(&blk->flush_ops, __ATOMIC_RELAXED);
+    out->failed_ops = __atomic_load_n(&blk->failed_ops, __ATOMIC_RELAXED);
+}
+
+struct virtio_blk *virtio_blk_nth(unsigned index)
+{
+    return index < blk_ndevices ? blk_devices[index] : NULL;
+}
