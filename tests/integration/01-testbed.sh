@@ -53,7 +53,9 @@ timeout 300 "$qemu" -enable-kvm -M pc -m 512 -smp 1 -nographic -no-reboot -net n
     done > "$tmp/console.log"
 rc=${PIPESTATUS[0]}
 end=$(date +%s.%N)
-sed 's/^/# console: /' "$tmp/console.log" | grep -v '^# console: *$' | tail -n 40
+# The console, without the firmware's terminal escapes, as TAP diagnostics.
+sed 's/\x1bc//g; s/\x1b\[[0-9;?]*[A-Za-z]//g; s/[^[:print:]]//g' "$tmp/console.log" |
+    grep -v '^ *$' | sed 's/^/# console: /' | tail -n 40
 
 result() { sed -n "s/^HVTEST $1=//p" "$tmp/console.log" | head -n 1; }
 ready=0
