@@ -30,13 +30,12 @@ struct monitor_info {
     bool kvm_enabled;        /* query-kvm "enabled" (present is always true) */
 };
 
-/* One vCPU, for query-cpus-fast and HMP "info cpus". */
+/* One vCPU, for query-cpus-fast and HMP "info cpus" (CPU #0 is the one
+ * HMP marks current with '*'). */
 struct monitor_cpu {
     int cpu_index;
     int64_t thread_id;       /* host TID of the vCPU thread */
     int socket_id, core_id, thread_in_core;  /* "props" */
-    bool halted;             /* HMP "info cpus" prints " (halted)" */
-    uint64_t pc;             /* HMP "info cpus" "pc=" (RIP); 0 if unknown */
     const char *qom_path;    /* NULL: "/machine/unattached/device[N]" */
 };
 
