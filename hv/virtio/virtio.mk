@@ -25,3 +25,8 @@ tests_unit_test_virtio_blk_SOURCES = tests/unit/test-virtio-blk.c tests/tap.h \
 	hv/virtio/blk.c hv/virtio/queue.c hv/guest_mem.c
 tests_unit_test_virtio_blk_LDADD = common/libcommon.a -lpthread
 TESTS += tests/unit/test-virtio-blk
+
+check_PROGRAMS += tests/unit/test-virtio-pci
+tests_unit_test_virtio_pci_SOURCES = tests/unit/test-virtio-pci.c tests/tap.h
+tests_unit_test_virtio_pci_LDADD = hv/virtio/libhvvirtio.a hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-virtio-pci
