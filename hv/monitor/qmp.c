@@ -853,6 +853,8 @@ static void dispatch(struct monitor_client *c, struct json_object *req)
                 has_execute = true;
             }
             command = json_object_get_string(val);
+            if (strlen(command) != (size_t)json_object_get_string_len(val))
+                command = "";  /* an embedded NUL names no command */
         } else if (strcmp(key, "arguments") == 0) {
             if (!json_object_is_type(val, json_type_object)) {
                 send_error(c, &rid, MONITOR_ERR_GENERIC,
