@@ -888,6 +888,48 @@ static void test_connections(void)
     client_close(&c);
 }
 
+/* Hostile input: JSON-ish noise, random bytes and deep nesting, from
+ * several clients; the monitor must keep serving (run under ASan too). */
+static void test_garbage(void)
+{
+    static const char alphabet[] = "{}[]:,\"\\ \n0123456789.-eEtrufalsnxu'\x01\xc3\xff";
+    unsigned seed = 12345;
+    char buf[4096];
+    for (int round = 0; round < 40; round++) {
+        struct client c;
+        if (round % 2)
+            open_negotiated(&c);
+        else
+            connect_client(&c);
+        for (int chunk = 0; chunk < 8; chunk++) {
+            for (size_t i = 0; i < sizeof(buf); i++) {
+                seed = seed * 1103515245u + 12345u;
+                unsigned r = (seed >> 16) & 0x7fff;
+                buf[i] = (r & 0x100) ? (char)(r & 0xff) : alphabet[r % (sizeof(alphabet) - 1)];
+            }
+            send_raw(&c, buf, sizeof(buf));
+            /* Drain replies so the client is not dropped for not reading. */
+            struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+            while (poll(&pfd, 1, 0) > 0 && read(c.fd, c.buf, sizeof(c.buf)) > 0)
+                ;
+        }
+        client_close(&c);
+    }
+    struct client c;
+    open_negotiated(&c);
+    memset(buf, '[', 200);
+    buf[200] = '\n';
+    send_raw(&c, buf, 201);
+    char *line = read_line(&c);
+    TAP_CHECK(line && strstr(line, "\"class\": \"GenericError\"") && strstr(line, "JSON parse error"),
+              "deep nesting is a parse error");
+    free(line);
+    expect_reply(&c, "{\"execute\": \"query-kvm\", \"id\": 3}",
+                 "{\"return\": {\"enabled\": true, \"present\": true}, \"id\": 3}",
+                 "monitor healthy after garbage from 40 clients");
+    client_close(&c);
+}
+
 static void test_create_errors(void)
 {
     char err[256] = "";
@@ -971,6 +1013,7 @@ int main(void)
     test_lifecycle_and_events();
     test_hmp();
     test_connections();
+    test_garbage();
     test_create_errors();
 
     loop_call(loop, quit_loop, loop);
