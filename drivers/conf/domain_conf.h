@@ -1,0 +1,253 @@
+/* The domain model: libvirt domain XML parsed into C, the way hvd can run it.
+ *
+ * domain_def_parse_*() turns XML into a DomainDef (semantic checks in
+ * domain_validate.c, structure checked against schemas/domain.rng),
+ * domain_def_format() turns it back into libvirt domain XML, inactive
+ * (what `virsh dumpxml --inactive` shows) or live (adds the run-time bits
+ * from a DomainRuntime the domain driver fills). Everything the model does
+ * not interpret but keeps (<metadata>, <graphics>, ...) is stored verbatim
+ * and written back unchanged. docs/domain-xml.md lists what is accepted,
+ * kept and refused. Errors are GErrors in the HVD_VIR_ERROR domain
+ * (drivers/virerror.h). */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "drivers/virerror.h"
+
+#define DOMAIN_UUID_LEN 16
+#define DOMAIN_UUID_STRING_LEN 37 /* 36 characters and the NUL */
+#define DOMAIN_MAC_LEN 6
+#define DOMAIN_MAC_STRING_LEN 18
+/* hvd's worker sizes: one PCI bus, 32 slots, up to 255 vCPUs (8-bit APIC
+ * IDs, no x2APIC), four ISA serial ports (COM1-4). */
+#define DOMAIN_MAX_VCPUS 255
+#define DOMAIN_MAX_SERIAL_PORTS 4
+#define DOMAIN_MAX_NET_QUEUES 64
+/* First slot hvd hands out: slot 0 is the host bridge, 1 and 2 are kept
+ * free as libvirt keeps them for the ISA bridge and the primary VGA on a
+ * "pc" machine, so our addresses look like libvirt's. */
+#define DOMAIN_PCI_FIRST_AUTO_SLOT 3
+#define DOMAIN_PCI_MAX_SLOT 31
+
+typedef enum {
+    DOMAIN_TRISTATE_DEFAULT = 0, /* not given: attribute is not written back */
+    DOMAIN_TRISTATE_ON,
+    DOMAIN_TRISTATE_OFF,
+} DomainTristate;
+
+typedef enum {
+    DOMAIN_LIFECYCLE_DESTROY = 0,
+    DOMAIN_LIFECYCLE_RESTART,
+    DOMAIN_LIFECYCLE_PRESERVE,
+    DOMAIN_LIFECYCLE_RENAME_RESTART,
+    DOMAIN_LIFECYCLE_COREDUMP_DESTROY,
+    DOMAIN_LIFECYCLE_COREDUMP_RESTART,
+} DomainLifecycleAction;
+
+/* A PCI address: guest side (<address type='pci'> on a device) or host
+ * side (<source><address> of a hostdev). */
+typedef struct {
+    bool present;
+    unsigned domain, bus, slot, function;
+} DomainPciAddr;
+
+typedef struct {
+    bool is_block;          /* <disk type='block'> (source dev=) vs 'file' (source file=) */
+    char *source;           /* path; NULL = no medium */
+    char *target_dev;       /* "vda" */
+    char *driver_name;      /* "qemu" or NULL */
+    char *driver_type;      /* "raw" or NULL (raw) */
+    char *driver_cache;     /* kept as given: none, writeback, ... */
+    char *driver_io;        /* kept: native, threads, io_uring */
+    char *driver_discard;   /* kept: unmap, ignore */
+    bool readonly;
+    bool shareable;
+    char *serial;
+    unsigned boot_order;    /* 0 = none */
+    char *user_alias;       /* "ua-..." alias the user gave, or NULL */
+    DomainPciAddr addr;
+} DomainDisk;
+
+typedef enum {
+    DOMAIN_NET_ETHERNET = 0,
+    DOMAIN_NET_BRIDGE,
+    DOMAIN_NET_NETWORK,
+    DOMAIN_NET_HOSTDEV,
+} DomainNetType;
+
+typedef enum {
+    DOMAIN_NET_MODEL_VIRTIO = 0,
+    DOMAIN_NET_MODEL_E1000,
+} DomainNetModel;
+
+typedef enum {
+    DOMAIN_NET_BACKEND_DEFAULT = 0, /* no <driver name=>: vhost when available */
+    DOMAIN_NET_BACKEND_VHOST,
+    DOMAIN_NET_BACKEND_QEMU,        /* userspace virtio back end in the worker */
+} DomainNetBackend;
+
+typedef struct {
+    DomainNetType type;
+    uint8_t mac[DOMAIN_MAC_LEN];    /* always valid after parse (generated if absent) */
+    char *source;                   /* bridge or network name */
+    char *target_dev;               /* tap name the user asked for, or NULL */
+    DomainNetModel model;           /* unused for hostdev */
+    DomainNetBackend backend;
+    unsigned queues;                /* 0 = not given (one pair) */
+    unsigned rx_queue_size, tx_queue_size; /* 0 = not given */
+    unsigned mtu;                   /* 0 = not given */
+    /* type='hostdev' (an SR-IOV VF given to the guest with this MAC) */
+    DomainTristate managed;
+    DomainPciAddr host_addr;
+    bool has_vlan;
+    unsigned vlan_tag;
+    unsigned boot_order;
+    char *user_alias;
+    DomainPciAddr addr;
+} DomainNet;
+
+typedef struct {
+    DomainTristate managed;
+    DomainPciAddr source;           /* host device */
+    unsigned boot_order;
+    char *user_alias;
+    DomainPciAddr addr;             /* guest address */
+} DomainHostdev;
+
+typedef struct {
+    bool enabled;                   /* false = <memballoon model='none'/> */
+    bool has_stats_period;
+    unsigned stats_period;          /* seconds */
+    DomainTristate autodeflate;
+    DomainTristate free_page_reporting;
+    char *user_alias;
+    DomainPciAddr addr;
+} DomainMemballoon;
+
+/* <serial type='pty'> on an ISA port; the first one is also the console. */
+typedef struct {
+    unsigned port;
+    char *log_file;                 /* <log file=> kept, or NULL */
+    DomainTristate log_append;
+} DomainSerial;
+
+typedef struct {
+    /* identity */
+    char *name;
+    uint8_t uuid[DOMAIN_UUID_LEN];
+    char *title;
+    char *description;
+    char *metadata_xml;             /* verbatim <metadata>…</metadata> or NULL */
+
+    /* resources (KiB, like libvirt) */
+    uint64_t memory_kib;
+    uint64_t current_memory_kib;    /* <= memory_kib (clamped as libvirt does) */
+    unsigned vcpus;                 /* maximum */
+    unsigned current_vcpus;         /* == vcpus when not given */
+    bool has_current_vcpus;
+    char *vcpu_placement;           /* "static" (default) or "auto" */
+    char *vcpu_cpuset;              /* kept, or NULL */
+
+    /* os */
+    char *os_arch;                  /* "x86_64" */
+    char *os_machine;               /* kept as given; "pc" when absent */
+    char *kernel, *initrd, *cmdline;
+    GPtrArray *boot_devs;           /* char*: "hd", "network", ... */
+    char *smbios_mode;              /* <smbios mode=> kept, or NULL */
+    DomainTristate bootmenu;
+
+    /* platform */
+    char *features_xml;             /* verbatim <features> or NULL */
+    bool feature_acpi, feature_apic, feature_pae;
+    char *cpu_xml;                  /* verbatim <cpu> or NULL */
+    char *cpu_mode;                 /* host-passthrough, host-model, custom or NULL */
+    unsigned cpu_sockets, cpu_dies, cpu_cores, cpu_threads; /* 0 = no <topology> */
+    char *clock_xml;                /* verbatim <clock> or NULL (formats as offset='utc') */
+    char *clock_offset;             /* "utc" when absent */
+
+    DomainLifecycleAction on_poweroff, on_reboot, on_crash;
+
+    /* devices */
+    char *emulator;                 /* kept, or NULL */
+    GPtrArray *disks;               /* DomainDisk* */
+    GPtrArray *nets;                /* DomainNet* */
+    GPtrArray *hostdevs;            /* DomainHostdev* */
+    GPtrArray *serials;             /* DomainSerial*, ports unique */
+    DomainMemballoon balloon;
+
+    /* verbatim elements kept as given (char* XML text), in input order */
+    GPtrArray *extra_toplevel;      /* e.g. <sysinfo>, <memtune>, <seclabel> */
+    GPtrArray *extra_devices;       /* e.g. <graphics>, <video>, <controller> */
+} DomainDef;
+
+/* What only a running domain has. The domain driver fills it; arrays are
+ * indexed like def->nets / def->serials and hold NULL for "unknown". */
+typedef struct {
+    int id;                         /* libvirt domain id (> 0) */
+    guint n_nets;
+    char **net_ifnames;             /* tap device of each interface, e.g. "vnet0" */
+    guint n_serials;
+    char **serial_ptys;             /* pty of each serial port, e.g. "/dev/pts/3" */
+} DomainRuntime;
+
+typedef enum {
+    /* Skip the RelaxNG check against schemas/domain.rng (semantic checks
+     * still run). For callers that already validated the document. */
+    DOMAIN_PARSE_NO_SCHEMA = 1 << 0,
+} DomainParseFlags;
+
+DomainDef *domain_def_new(void);
+void domain_def_free(DomainDef *def);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDef, domain_def_free)
+
+/* Parse a domain description. On failure returns NULL and sets err:
+ *  - not well-formed XML: VIR_ERR_XML_DETAIL, message like libvirt's
+ *    "(domain_definition):LINE: <libxml2 message>\n<line>\n----^";
+ *  - semantic problems: VIR_ERR_XML_ERROR / VIR_ERR_INVALID_ARG /
+ *    VIR_ERR_INTERNAL_ERROR (bad uuid) / VIR_ERR_OVERFLOW;
+ *  - valid XML hvd cannot run: VIR_ERR_CONFIG_UNSUPPORTED naming the
+ *    element, attribute or value;
+ *  - structure our schema does not accept: VIR_ERR_XML_INVALID_SCHEMA.
+ * Missing uuid and MACs are generated; PCI addresses are assigned. */
+DomainDef *domain_def_parse_string(const char *xml, unsigned flags, GError **err);
+DomainDef *domain_def_parse_file(const char *path, unsigned flags, GError **err);
+
+/* Libvirt domain XML for def. rt == NULL: inactive XML; otherwise live XML
+ * (id, aliases, interface target devs, pty paths). Always succeeds. */
+char *domain_def_format(const DomainDef *def, const DomainRuntime *rt);
+
+/* Models are equal when they format to the same inactive XML (the format
+ * writes every field of the model). */
+bool domain_def_equal(const DomainDef *a, const DomainDef *b);
+
+DomainRuntime *domain_runtime_new(const DomainDef *def, int id);
+void domain_runtime_free(DomainRuntime *rt);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainRuntime, domain_runtime_free)
+
+/* Helpers shared with the rest of the daemon. */
+void domain_uuid_format(const uint8_t uuid[DOMAIN_UUID_LEN], char out[DOMAIN_UUID_STRING_LEN]);
+/* Accepts 32 hex digits, dashes allowed between digit pairs, surrounding
+ * blanks ignored (as libvirt's virUUIDParse). */
+bool domain_uuid_parse(const char *text, uint8_t uuid[DOMAIN_UUID_LEN]);
+void domain_uuid_generate(uint8_t uuid[DOMAIN_UUID_LEN]);
+void domain_mac_format(const uint8_t mac[DOMAIN_MAC_LEN], char out[DOMAIN_MAC_STRING_LEN]);
+bool domain_mac_parse(const char *text, uint8_t mac[DOMAIN_MAC_LEN]);
+/* 52:54:00:xx:xx:xx, the locally administered prefix libvirt/QEMU use. */
+void domain_mac_generate(uint8_t mac[DOMAIN_MAC_LEN]);
+
+const char *domain_lifecycle_to_string(DomainLifecycleAction action);
+const char *domain_net_type_to_string(DomainNetType type);
+const char *domain_net_model_to_string(DomainNetModel model);
+
+/* Libvirt's alias for a device, as the live XML and the worker's monitor
+ * ids use: "virtio-disk<N>" where N is the vdX index, "net<i>", "hostdev<i>"
+ * (interfaces of type hostdev take hostdev numbers after the <hostdev>s),
+ * "balloon0", "serial<i>". Caller frees. */
+char *domain_disk_alias(const DomainDisk *disk);
+char *domain_net_alias(const DomainDef *def, guint index);
+char *domain_hostdev_alias(guint index);
+
+/* Index of a virtio disk name: vda -> 0, vdz -> 25, vdaa -> 26; -1 if not vdX. */
+int domain_disk_name_index(const char *dev);
