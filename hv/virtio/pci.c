@@ -69,6 +69,7 @@ struct virtio_pci {
     uint8_t isr;
 
     uint8_t pci_cfg_cap;        /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
+    bool warned_msi_route;      /* log the userspace-injection fallback once */
 };
 
 static uint32_t class_for_type(uint16_t type)
@@ -160,14 +161,18 @@ static void vp_msix_changed(void *opaque, unsigned vec, uint64_t addr, uint32_t 
     }
     int gsi = vm_msi_route_alloc(vp->vm, addr, data);
     if (gsi < 0) {
-        log_warn("%s: MSI-X vector %u: no KVM MSI route (%s); injecting from userspace",
-                 vp->dev->name, vec, strerror(-gsi));
+        if (!vp->warned_msi_route)
+            log_warn("%s: MSI-X vector %u: no KVM MSI route (%s); injecting from userspace",
+                     vp->dev->name, vec, strerror(-gsi));
+        vp->warned_msi_route = true;
         return;
     }
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd < 0 || vm_irqfd(vp->vm, (uint32_t)gsi, fd, -1, true) < 0) {
-        log_warn("%s: MSI-X vector %u: irqfd unavailable; injecting from userspace",
-                 vp->dev->name, vec);
+        if (!vp->warned_msi_route)
+            log_warn("%s: MSI-X vector %u: irqfd unavailable; injecting from userspace",
+                     vp->dev->name, vec);
+        vp->warned_msi_route = true;
         if (fd >= 0)
             close(fd);
         vm_msi_route_free(vp->vm, (uint32_t)gsi);
