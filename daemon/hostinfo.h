@@ -1,0 +1,37 @@
+/* Facts about the host for the connection-level procedures: NODE_GET_INFO,
+ * free memory, memory stats, capabilities XML and sysinfo XML, read from
+ * /proc, /sys and /dev/kvm. Paths are parameters so tests can feed files. */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
+/* NODE_GET_INFO (§10 proc 6). */
+struct host_node_info {
+    char model[32];      /* uname machine, e.g. "x86_64" */
+    uint64_t memory_kib; /* MemTotal */
+    int32_t cpus;        /* online CPUs */
+    int32_t mhz;
+    int32_t nodes;
+    int32_t sockets;     /* per node */
+    int32_t cores;       /* per socket */
+    int32_t threads;     /* per core */
+};
+
+/* Fill from cpuinfo/meminfo files (NULL = /proc/cpuinfo, /proc/meminfo).
+ * False with `error` set when neither gives the basics. */
+bool host_node_info(const char *cpuinfo_path, const char *meminfo_path, struct host_node_info *out,
+                    char **error);
+
+/* A field of /proc/meminfo in KiB (e.g. "MemFree"); false if absent. */
+bool host_meminfo_kib(const char *meminfo_path, const char *field, uint64_t *kib);
+
+/* The most vCPUs a KVM guest may have on this host (KVM_CAP_MAX_VCPUS, or a
+ * conservative default when /dev/kvm cannot be asked). */
+int host_max_vcpus(void);
+
+/* libvirt capabilities XML for this host: host CPU arch, one NUMA cell,
+ * guest x86_64 hvm with domain type kvm run by `emulator`. g_free() it. */
+char *host_capabilities_xml(const char *emulator);
+
+/* <sysinfo type='smbios'> from /sys/class/dmi/id, NULL when it has nothing. */
+char *host_sysinfo_xml(void);
