@@ -27,7 +27,7 @@ disk="$tmp/disk.img"
 rodisk="$tmp/ro.img"
 truncate -s 8M "$disk"
 # A recognisable read-only image: 4 MiB of a counting pattern.
-seq 1 600000 | head -c $((4 << 20)) > "$rodisk"
+seq 1 700000 | head -c $((4 << 20)) > "$rodisk"
 ro_md5=$(md5sum < "$rodisk" | cut -d' ' -f1)
 blk_offset=65536
 
