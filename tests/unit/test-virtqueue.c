@@ -1,7 +1,9 @@
 /* Virtqueue core against fake guest memory: well-formed chains (direct,
  * indirect, mixed), event-index math, used-ring wraparound, and hostile
  * chains that must break the queue without touching guest memory. */
+#include <fcntl.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,6 +361,47 @@ static void test_hostile(void)
     TAP_CHECK(!vq.broken && !virtq_ready(&vq) && vq.size == 256, "reset clears broken, size back to max");
 }
 
+/* Random rings: whatever the guest writes, every popped buffer lies inside
+ * guest RAM, nothing crashes, and a broken queue stays broken. */
+static void test_random(void)
+{
+    uint32_t seed = 12345;
+    int popped = 0, broke = 0, escaped = 0;
+    for (int round = 0; round < 3000; round++) {
+        uint16_t size = (uint16_t)(1u << (1 + round % 6));
+        setup(size, round % 3 ? F_ALL : (1ull << VIRTIO_F_VERSION_1));
+        for (unsigned i = 0; i < 0x300; i++) {   /* descriptors, ring, indirect tables */
+            seed = seed * 1103515245u + 12345u;
+            ram[DESC_OFF + i] = (uint8_t)(seed >> 16);
+        }
+        for (uint16_t i = 0; i < size; i++) {
+            seed = seed * 1103515245u + 12345u;
+            uint32_t r = seed >> 8;
+            /* Mostly plausible addresses so chains get walked, some wild. */
+            uint64_t addr = r % 4 ? gpa(DESC_OFF + (r % 0x400) * 16) : ((uint64_t)r << 20);
+            set_desc(i, addr, (r >> 3) % 64 * 8, (uint16_t)(r % 8), (uint16_t)((r >> 5) % (size + 2)));
+            make_avail((uint16_t)((r >> 11) % (size + 1)));
+        }
+        for (int k = 0; k < size + 2; k++) {
+            int r = virtq_pop(&vq, &chain);
+            if (r <= 0) {
+                broke += r < 0;
+                break;
+            }
+            popped++;
+            for (unsigned j = 0; j < chain.nread + chain.nwrite; j++) {
+                uint8_t *b = iov[j].iov_base;
+                if (b < ram || b + iov[j].iov_len > ram + RAM_SIZE + RAM2_SIZE)
+                    escaped++;
+            }
+            virtq_push(&vq, chain.head, 0);
+        }
+    }
+    printf("# random rings: %d chains popped, %d queues broken\n", popped, broke);
+    TAP_CHECK(escaped == 0 && popped > 100 && broke > 100,
+              "random rings: every buffer inside guest RAM (%d escaped)", escaped);
+}
+
 int main(void)
 {
     ram = aligned_alloc(4096, RAM_SIZE + RAM2_SIZE);
@@ -373,6 +416,14 @@ int main(void)
     test_event_idx();
     test_wraparound();
     test_hostile();
+    /* Thousands of "queue broken" lines are expected here: drop them. */
+    fflush(stderr);
+    int saved_stderr = dup(2), devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 2);
+    test_random();
+    dup2(saved_stderr, 2);
+    close(devnull);
+    close(saved_stderr);
     free(ram);
     free(snapshot);
     return tap_done();
