@@ -11,7 +11,45 @@ hv_libhvcore_a_SOURCES = \
 	hv/vm.c hv/vm.h \
 	hv/pci/pci.c hv/pci/host.c hv/pci/pci.h
 
+# Machine pieces that need no KVM at build/test time (unit-tested).
+noinst_LIBRARIES += hv/libhvmachine.a
+hv_libhvmachine_a_SOURCES = \
+	hv/config.c hv/config.h \
+	hv/boot/bzimage.c hv/boot/bzimage.h \
+	hv/x86/acpi.c hv/x86/acpi.h \
+	hv/x86/cpuid.c hv/x86/cpuid.h
+
+bin_PROGRAMS += hv/hv
+hv_hv_SOURCES = \
+	hv/main.c \
+	hv/control.c hv/control.h \
+	hv/vcpu.c hv/vcpu.h \
+	hv/devices/chardev.c hv/devices/chardev.h \
+	hv/devices/serial8250.c hv/devices/serial8250.h \
+	hv/devices/platform.h \
+	hv/devices/pm.c hv/devices/i8042.c hv/devices/rtc.c hv/devices/ioport_sink.c
+# Order: users before providers (virtio and the monitor need the core).
+hv_hv_LDADD = hv/virtio/libhvvirtio.a hv/monitor/libmonitor.a hv/libhvmachine.a \
+	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) -lpthread -lm
+
 check_PROGRAMS += tests/unit/test-pci
 tests_unit_test_pci_SOURCES = tests/unit/test-pci.c tests/tap.h
 tests_unit_test_pci_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-pci
+
+check_PROGRAMS += tests/unit/test-hv-config
+tests_unit_test_hv_config_SOURCES = tests/unit/test-hv-config.c tests/tap.h
+tests_unit_test_hv_config_LDADD = hv/libhvmachine.a common/libcommon.a $(JSONC_LIBS)
+TESTS += tests/unit/test-hv-config
+
+check_PROGRAMS += tests/unit/test-bzimage
+tests_unit_test_bzimage_SOURCES = tests/unit/test-bzimage.c tests/tap.h
+tests_unit_test_bzimage_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-bzimage
+
+check_PROGRAMS += tests/unit/test-acpi
+tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c tests/tap.h
+tests_unit_test_acpi_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-acpi
+
+dist_check_SCRIPTS += tests/integration/02-hv-boot.sh

@@ -13,6 +13,7 @@
 
 struct loop;
 struct pci_bus;
+struct vcpus;
 
 struct vm {
     int kvm_fd;
@@ -26,6 +27,7 @@ struct vm {
     unsigned ncpus;
     uint64_t ram_below_4g;  /* RAM at [0, ram_below_4g) */
     uint64_t ram_above_4g;  /* RAM at [4 GiB, 4 GiB + ram_above_4g) */
+    struct vcpus *vcpus;    /* hv/vcpu.c */
 };
 
 /* Guest physical layout (x86-boot.md §3): RAM below the 3 GiB-4 GiB hole,

@@ -1,0 +1,678 @@
+/* Command line and JSON machine description -> struct hv_config.
+ *
+ * JSON keys (all optional except kernel, unknown keys rejected):
+ *   name, uuid, kernel, initrd, append, monitor       strings
+ *   memory_mib                                        integer (MiB)
+ *   cpus                                              integer
+ *   hugepages, no_shutdown                            booleans
+ *   on_reboot                                         "reset" | "exit"
+ *   serial {"type": "stdio"|"file"|"unix"|"none", "path": ...}
+ *   disks [{"path", "readonly", "serial", "id"}]
+ */
+#include <ctype.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/size.h"
+#include <config.h>  /* autoconf: PACKAGE_VERSION (not hv/config.h) */
+
+#include "hv/config.h"
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void replace_str(char **slot, const char *value)
+{
+    free(*slot);
+    *slot = value ? strdup(value) : NULL;
+}
+
+void hv_config_init(struct hv_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->memory = HV_DEFAULT_MEMORY;
+    cfg->cpus = 1;
+    cfg->serial.type = HV_SERIAL_STDIO;
+    cfg->on_reboot = HV_ON_REBOOT_RESET;
+}
+
+void hv_config_free(struct hv_config *cfg)
+{
+    free(cfg->name);
+    free(cfg->uuid);
+    free(cfg->kernel);
+    free(cfg->initrd);
+    free(cfg->append);
+    free(cfg->monitor);
+    free(cfg->serial.path);
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        free(cfg->disks[i].path);
+        free(cfg->disks[i].serial);
+        free(cfg->disks[i].id);
+    }
+    for (unsigned i = 0; i < cfg->nnics; i++)
+        free(cfg->nics[i].spec);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static bool valid_uuid(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool set_uuid(struct hv_config *cfg, const char *s, char *err, size_t errlen)
+{
+    if (!valid_uuid(s)) {
+        set_err(err, errlen, "invalid UUID '%s' (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s);
+        return false;
+    }
+    replace_str(&cfg->uuid, s);
+    for (char *p = cfg->uuid; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return true;
+}
+
+static bool set_cpus(struct hv_config *cfg, long long n, const char *text, char *err, size_t errlen)
+{
+    if (n < 1 || n > HV_MAX_CPUS) {
+        set_err(err, errlen, "invalid vCPU count '%s' (1..%d)", text, HV_MAX_CPUS);
+        return false;
+    }
+    cfg->cpus = (unsigned)n;
+    return true;
+}
+
+static bool set_memory(struct hv_config *cfg, uint64_t bytes, const char *text, char *err, size_t errlen)
+{
+    if (bytes < HV_MIN_MEMORY) {
+        set_err(err, errlen, "memory size '%s' is too small (at least %llu MiB)", text,
+                (unsigned long long)(HV_MIN_MEMORY >> 20));
+        return false;
+    }
+    if (bytes > (1ULL << 46)) {
+        set_err(err, errlen, "memory size '%s' is too large", text);
+        return false;
+    }
+    cfg->memory = bytes;
+    return true;
+}
+
+static bool parse_bool_word(const char *v, bool *out)
+{
+    static const char *const yes[] = { "on", "yes", "true", "1" };
+    static const char *const no[] = { "off", "no", "false", "0" };
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool set_on_reboot(struct hv_config *cfg, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(v, "reset") == 0)
+        cfg->on_reboot = HV_ON_REBOOT_RESET;
+    else if (strcmp(v, "exit") == 0 || strcmp(v, "destroy") == 0)
+        cfg->on_reboot = HV_ON_REBOOT_EXIT;
+    else {
+        set_err(err, errlen, "invalid on_reboot '%s' (reset or exit)", v);
+        return false;
+    }
+    return true;
+}
+
+bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    if (strcmp(spec, "stdio") == 0) {
+        cfg->serial.type = HV_SERIAL_STDIO;
+        replace_str(&cfg->serial.path, NULL);
+    } else if (strcmp(spec, "none") == 0) {
+        cfg->serial.type = HV_SERIAL_NONE;
+        replace_str(&cfg->serial.path, NULL);
+    } else if (strncmp(spec, "file:", 5) == 0 && spec[5]) {
+        cfg->serial.type = HV_SERIAL_FILE;
+        replace_str(&cfg->serial.path, spec + 5);
+    } else if (strncmp(spec, "unix:", 5) == 0 && spec[5]) {
+        cfg->serial.type = HV_SERIAL_UNIX;
+        replace_str(&cfg->serial.path, spec + 5);
+    } else {
+        set_err(err, errlen, "invalid serial '%s' (stdio, none, file:PATH or unix:PATH)", spec);
+        return false;
+    }
+    return true;
+}
+
+static struct hv_disk_config *new_disk(struct hv_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->ndisks >= HV_MAX_DISKS) {
+        set_err(err, errlen, "too many disks (at most %d)", HV_MAX_DISKS);
+        return NULL;
+    }
+    struct hv_disk_config *d = &cfg->disks[cfg->ndisks];
+    memset(d, 0, sizeof(*d));
+    return d;
+}
+
+static void free_disk(struct hv_disk_config *d)
+{
+    free(d->path);
+    free(d->serial);
+    free(d->id);
+    memset(d, 0, sizeof(*d));
+}
+
+/* Split "k=v,k=v" with ",," escaping a comma; calls fn per pair. */
+bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    struct hv_disk_config *d = new_disk(cfg, err, errlen);
+    if (!d)
+        return false;
+    size_t n = strlen(spec);
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        set_err(err, errlen, "out of memory");
+        return false;
+    }
+    const char *p = spec;
+    bool ok = true;
+    while (ok && *p) {
+        size_t len = 0;
+        while (*p) {
+            if (*p == ',' && p[1] == ',') {
+                buf[len++] = ',';
+                p += 2;
+            } else if (*p == ',') {
+                p++;
+                break;
+            } else {
+                buf[len++] = *p++;
+            }
+        }
+        buf[len] = 0;
+        if (len == 0)
+            continue;
+        char *eq = strchr(buf, '=');
+        if (!eq) {
+            if (d->path) {
+                set_err(err, errlen, "invalid disk option '%s' in '%s'", buf, spec);
+                ok = false;
+            } else {
+                d->path = strdup(buf);  /* bare FILE */
+            }
+            continue;
+        }
+        *eq = 0;
+        const char *key = buf, *val = eq + 1;
+        if (strcmp(key, "path") == 0 || strcmp(key, "file") == 0) {
+            replace_str(&d->path, val);
+        } else if (strcmp(key, "readonly") == 0) {
+            if (!parse_bool_word(val, &d->readonly)) {
+                set_err(err, errlen, "invalid readonly value '%s' in disk '%s' (on or off)", val, spec);
+                ok = false;
+            }
+        } else if (strcmp(key, "serial") == 0) {
+            replace_str(&d->serial, val);
+        } else if (strcmp(key, "id") == 0) {
+            replace_str(&d->id, val);
+        } else {
+            set_err(err, errlen, "unknown disk option '%s' in '%s'", key, spec);
+            ok = false;
+        }
+    }
+    free(buf);
+    if (ok && (!d->path || !*d->path)) {
+        set_err(err, errlen, "disk '%s' has no path", spec);
+        ok = false;
+    }
+    if (!ok) {
+        free_disk(d);
+        return false;
+    }
+    cfg->ndisks++;
+    return true;
+}
+
+/* ---- JSON ---- */
+
+static const char *json_type_of(json_object *o)
+{
+    return json_type_to_name(json_object_get_type(o));
+}
+
+static bool json_want(json_object *v, json_type t, const char *key, char *err, size_t errlen)
+{
+    if (json_object_get_type(v) == t)
+        return true;
+    set_err(err, errlen, "machine description: '%s' must be %s, not %s", key,
+            t == json_type_string ? "a string" : t == json_type_int ? "an integer"
+            : t == json_type_boolean ? "a boolean" : t == json_type_object ? "an object" : "an array",
+            json_type_of(v));
+    return false;
+}
+
+static bool json_str(json_object *v, const char *key, char **slot, char *err, size_t errlen)
+{
+    if (json_object_get_type(v) == json_type_null) {
+        replace_str(slot, NULL);
+        return true;
+    }
+    if (!json_want(v, json_type_string, key, err, errlen))
+        return false;
+    replace_str(slot, json_object_get_string(v));
+    return true;
+}
+
+static bool json_serial(struct hv_config *cfg, json_object *v, char *err, size_t errlen)
+{
+    if (!json_want(v, json_type_object, "serial", err, errlen))
+        return false;
+    const char *type = NULL, *path = NULL;
+    json_object_object_foreach(v, key, val) {
+        if (strcmp(key, "type") == 0) {
+            if (!json_want(val, json_type_string, "serial.type", err, errlen))
+                return false;
+            type = json_object_get_string(val);
+        } else if (strcmp(key, "path") == 0) {
+            if (!json_want(val, json_type_string, "serial.path", err, errlen))
+                return false;
+            path = json_object_get_string(val);
+        } else {
+            set_err(err, errlen, "machine description: unknown key 'serial.%s'", key);
+            return false;
+        }
+    }
+    if (!type) {
+        set_err(err, errlen, "machine description: 'serial.type' is missing");
+        return false;
+    }
+    char spec[4096];
+    if (strcmp(type, "file") == 0 || strcmp(type, "unix") == 0) {
+        if (!path || !*path) {
+            set_err(err, errlen, "machine description: serial type '%s' needs 'path'", type);
+            return false;
+        }
+        snprintf(spec, sizeof(spec), "%s:%s", type, path);
+    } else {
+        snprintf(spec, sizeof(spec), "%s", type);
+    }
+    return hv_config_set_serial_spec(cfg, spec, err, errlen);
+}
+
+static bool json_disk(struct hv_config *cfg, json_object *v, size_t idx, char *err, size_t errlen)
+{
+    char where[32];
+    snprintf(where, sizeof(where), "disks[%zu]", idx);
+    if (!json_want(v, json_type_object, where, err, errlen))
+        return false;
+    struct hv_disk_config *d = new_disk(cfg, err, errlen);
+    if (!d)
+        return false;
+    bool ok = true;
+    json_object_object_foreach(v, key, val) {
+        char name[64];
+        snprintf(name, sizeof(name), "%s.%s", where, key);
+        if (strcmp(key, "path") == 0)
+            ok = json_str(val, name, &d->path, err, errlen);
+        else if (strcmp(key, "serial") == 0)
+            ok = json_str(val, name, &d->serial, err, errlen);
+        else if (strcmp(key, "id") == 0)
+            ok = json_str(val, name, &d->id, err, errlen);
+        else if (strcmp(key, "readonly") == 0) {
+            ok = json_want(val, json_type_boolean, name, err, errlen);
+            if (ok)
+                d->readonly = json_object_get_boolean(val);
+        } else {
+            set_err(err, errlen, "machine description: unknown key '%s'", name);
+            ok = false;
+        }
+        if (!ok)
+            break;
+    }
+    if (ok && (!d->path || !*d->path)) {
+        set_err(err, errlen, "machine description: '%s.path' is missing", where);
+        ok = false;
+    }
+    if (!ok) {
+        free_disk(d);
+        return false;
+    }
+    cfg->ndisks++;
+    return true;
+}
+
+bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, size_t errlen)
+{
+    json_tokener *tok = json_tokener_new();
+    if (!tok) {
+        set_err(err, errlen, "out of memory");
+        return false;
+    }
+    json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text));
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    size_t consumed = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!root || jerr != json_tokener_success) {
+        set_err(err, errlen, "machine description is not valid JSON: %s",
+                jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr));
+        json_object_put(root);
+        return false;
+    }
+    for (const char *p = text + consumed; *p; p++) {
+        if (!isspace((unsigned char)*p)) {
+            set_err(err, errlen, "machine description: trailing data after the JSON object");
+            json_object_put(root);
+            return false;
+        }
+    }
+    bool ok = json_want(root, json_type_object, "(top level)", err, errlen);
+    if (ok) {
+        json_object_object_foreach(root, key, val) {
+            if (strcmp(key, "name") == 0)
+                ok = json_str(val, key, &cfg->name, err, errlen);
+            else if (strcmp(key, "uuid") == 0) {
+                ok = json_want(val, json_type_string, key, err, errlen) &&
+                     set_uuid(cfg, json_object_get_string(val), err, errlen);
+            } else if (strcmp(key, "kernel") == 0)
+                ok = json_str(val, key, &cfg->kernel, err, errlen);
+            else if (strcmp(key, "initrd") == 0)
+                ok = json_str(val, key, &cfg->initrd, err, errlen);
+            else if (strcmp(key, "append") == 0)
+                ok = json_str(val, key, &cfg->append, err, errlen);
+            else if (strcmp(key, "monitor") == 0)
+                ok = json_str(val, key, &cfg->monitor, err, errlen);
+            else if (strcmp(key, "memory_mib") == 0) {
+                ok = json_want(val, json_type_int, key, err, errlen);
+                if (ok) {
+                    int64_t mib = json_object_get_int64(val);
+                    char text_mib[32];
+                    snprintf(text_mib, sizeof(text_mib), "%lldM", (long long)mib);
+                    if (mib <= 0 || mib > (1LL << 26)) {
+                        set_err(err, errlen, "machine description: invalid memory_mib %lld", (long long)mib);
+                        ok = false;
+                    } else {
+                        ok = set_memory(cfg, (uint64_t)mib << 20, text_mib, err, errlen);
+                    }
+                }
+            } else if (strcmp(key, "cpus") == 0) {
+                ok = json_want(val, json_type_int, key, err, errlen);
+                if (ok) {
+                    char t[32];
+                    snprintf(t, sizeof(t), "%lld", (long long)json_object_get_int64(val));
+                    ok = set_cpus(cfg, json_object_get_int64(val), t, err, errlen);
+                }
+            } else if (strcmp(key, "hugepages") == 0) {
+                ok = json_want(val, json_type_boolean, key, err, errlen);
+                if (ok)
+                    cfg->hugepages = json_object_get_boolean(val);
+            } else if (strcmp(key, "no_shutdown") == 0) {
+                ok = json_want(val, json_type_boolean, key, err, errlen);
+                if (ok)
+                    cfg->no_shutdown = json_object_get_boolean(val);
+            } else if (strcmp(key, "on_reboot") == 0) {
+                ok = json_want(val, json_type_string, key, err, errlen) &&
+                     set_on_reboot(cfg, json_object_get_string(val), err, errlen);
+            } else if (strcmp(key, "serial") == 0) {
+                ok = json_serial(cfg, val, err, errlen);
+            } else if (strcmp(key, "disks") == 0) {
+                ok = json_want(val, json_type_array, key, err, errlen);
+                for (size_t i = 0; ok && i < json_object_array_length(val); i++)
+                    ok = json_disk(cfg, json_object_array_get_idx(val, i), i, err, errlen);
+            } else {
+                set_err(err, errlen, "machine description: unknown key '%s'", key);
+                ok = false;
+            }
+            if (!ok)
+                break;
+        }
+    }
+    json_object_put(root);
+    return ok;
+}
+
+bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        set_err(err, errlen, "cannot open machine description %s: %m", path);
+        return false;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 >= cap) {
+            if (cap >= (16u << 20)) {
+                set_err(err, errlen, "machine description %s is too large", path);
+                free(buf);
+                fclose(f);
+                return false;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        if (n == 0)
+            break;
+        len += n;
+    }
+    fclose(f);
+    if (!buf) {
+        set_err(err, errlen, "out of memory reading %s", path);
+        return false;
+    }
+    buf[len] = 0;
+    if (strlen(buf) != len) {
+        set_err(err, errlen, "machine description %s contains a NUL byte", path);
+        free(buf);
+        return false;
+    }
+    char inner[512];
+    bool ok = hv_config_apply_json(cfg, buf, inner, sizeof(inner));
+    if (!ok)
+        set_err(err, errlen, "%s: %s", path, inner);
+    free(buf);
+    return ok;
+}
+
+bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->kernel || !*cfg->kernel) {
+        set_err(err, errlen, "no kernel given (use --kernel FILE)");
+        return false;
+    }
+    if (access(cfg->kernel, R_OK) < 0) {
+        set_err(err, errlen, "cannot read kernel %s: %m", cfg->kernel);
+        return false;
+    }
+    if (cfg->initrd && access(cfg->initrd, R_OK) < 0) {
+        set_err(err, errlen, "cannot read initrd %s: %m", cfg->initrd);
+        return false;
+    }
+    if (cfg->append && strlen(cfg->append) > 2047) {
+        set_err(err, errlen, "kernel command line is longer than 2047 bytes");
+        return false;
+    }
+    if (cfg->cpus < 1 || cfg->cpus > HV_MAX_CPUS) {
+        set_err(err, errlen, "invalid vCPU count %u (1..%d)", cfg->cpus, HV_MAX_CPUS);
+        return false;
+    }
+    if (cfg->memory < HV_MIN_MEMORY) {
+        set_err(err, errlen, "memory size too small (at least %llu MiB)",
+                (unsigned long long)(HV_MIN_MEMORY >> 20));
+        return false;
+    }
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        for (unsigned j = 0; j < i; j++)
+            if (cfg->disks[i].id && cfg->disks[j].id && strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
+                set_err(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
+                return false;
+            }
+    return true;
+}
+
+void hv_config_usage(FILE *out)
+{
+    fputs("Usage: hv [OPTIONS]\n"
+          "Run one KVM virtual machine (hvd's hypervisor worker).\n"
+          "\n"
+          "  --kernel FILE          bzImage to boot (required)\n"
+          "  --initrd FILE          initial ramdisk\n"
+          "  --append CMDLINE       kernel command line\n"
+          "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M; bare number = MiB)\n"
+          "  --cpus N               vCPUs (default 1)\n"
+          "  --disk path=FILE[,readonly=on][,serial=STR][,id=ID]   virtio-blk disk (repeatable)\n"
+          "  --serial stdio|none|file:PATH|unix:PATH                COM1 console (default stdio)\n"
+          "  --monitor PATH         QMP monitor on a unix socket\n"
+          "  --name NAME            VM name (query-name)\n"
+          "  --uuid UUID            VM UUID (query-uuid)\n"
+          "  --hugepages            back guest RAM with hugepages\n"
+          "  --on-reboot reset|exit on guest reboot: reset the VM (default) or exit with status 0\n"
+          "  --no-shutdown          on guest poweroff, stay paused instead of exiting\n"
+          "  --config FILE          JSON machine description (same keys; later options override)\n"
+          "  --debug                verbose logging\n"
+          "  --help, --version\n"
+          "\n"
+          "Exit status: 0 guest powered off, quit, signal, or reboot with --on-reboot exit;\n"
+          "1 bad configuration or setup failure; 3 fatal KVM error (internal error, entry failure).\n",
+          out);
+}
+
+enum {
+    OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_SERIAL,
+    OPT_MONITOR, OPT_NAME, OPT_UUID, OPT_HUGEPAGES, OPT_ON_REBOOT, OPT_NO_SHUTDOWN, OPT_CONFIG,
+    OPT_HELP, OPT_VERSION, OPT_DEBUG,
+};
+
+enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char **argv,
+                                         char *err, size_t errlen)
+{
+    static const struct option opts[] = {
+        { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "initrd", required_argument, NULL, OPT_INITRD },
+        { "append", required_argument, NULL, OPT_APPEND },
+        { "memory", required_argument, NULL, OPT_MEMORY },
+        { "cpus", required_argument, NULL, OPT_CPUS },
+        { "disk", required_argument, NULL, OPT_DISK },
+        { "serial", required_argument, NULL, OPT_SERIAL },
+        { "monitor", required_argument, NULL, OPT_MONITOR },
+        { "name", required_argument, NULL, OPT_NAME },
+        { "uuid", required_argument, NULL, OPT_UUID },
+        { "hugepages", no_argument, NULL, OPT_HUGEPAGES },
+        { "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+        { "no-shutdown", no_argument, NULL, OPT_NO_SHUTDOWN },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "debug", no_argument, NULL, OPT_DEBUG },
+        { "help", no_argument, NULL, OPT_HELP },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    opterr = 0;  /* we print one line ourselves */
+    optind = 1;
+    for (;;) {
+        int prev = optind;
+        int c = getopt_long(argc, argv, ":", opts, NULL);
+        if (c == -1)
+            break;
+        const char *arg = optarg;
+        char *end = NULL;
+        switch (c) {
+        case OPT_KERNEL: replace_str(&cfg->kernel, arg); break;
+        case OPT_INITRD: replace_str(&cfg->initrd, arg); break;
+        case OPT_APPEND: replace_str(&cfg->append, arg); break;
+        case OPT_MONITOR: replace_str(&cfg->monitor, arg); break;
+        case OPT_NAME: replace_str(&cfg->name, arg); break;
+        case OPT_HUGEPAGES: cfg->hugepages = true; break;
+        case OPT_NO_SHUTDOWN: cfg->no_shutdown = true; break;
+        case OPT_DEBUG: cfg->debug = true; break;
+        case OPT_UUID:
+            if (!set_uuid(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_MEMORY: {
+            uint64_t bytes;
+            if (!size_parse(arg, 1ULL << 20, &bytes)) {
+                set_err(err, errlen, "invalid memory size '%s' (e.g. 512M, 2G)", arg);
+                return HV_ARGS_ERROR;
+            }
+            if (!set_memory(cfg, bytes, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        }
+        case OPT_CPUS: {
+            long long n = strtoll(arg, &end, 10);
+            if (!*arg || *end || !isdigit((unsigned char)arg[0])) {
+                set_err(err, errlen, "invalid vCPU count '%s'", arg);
+                return HV_ARGS_ERROR;
+            }
+            if (!set_cpus(cfg, n, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        }
+        case OPT_DISK:
+            if (!hv_config_add_disk_spec(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_SERIAL:
+            if (!hv_config_set_serial_spec(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_ON_REBOOT:
+            if (!set_on_reboot(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_CONFIG:
+            if (!hv_config_load_file(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_HELP:
+            hv_config_usage(stdout);
+            return HV_ARGS_EXIT;
+        case OPT_VERSION:
+            printf("hv (hvd) %s\n", PACKAGE_VERSION);
+            return HV_ARGS_EXIT;
+        case ':':
+            set_err(err, errlen, "option '%s' needs a value", argv[prev]);
+            return HV_ARGS_ERROR;
+        default:
+            set_err(err, errlen, "unknown option '%s' (see hv --help)", argv[prev]);
+            return HV_ARGS_ERROR;
+        }
+    }
+    if (optind < argc) {
+        set_err(err, errlen, "unexpected argument '%s' (see hv --help)", argv[optind]);
+        return HV_ARGS_ERROR;
+    }
+    return HV_ARGS_OK;
+}

@@ -1,0 +1,25 @@
+/* Small legacy platform devices (x86-boot.md §7, §8):
+ *   ACPI PM block (PM1a event/control, PM timer) at ACPI_PM_BASE, SCI on GSI 9
+ *   i8042 keyboard controller stub at 0x60/0x64 (0xFE command = reset)
+ *   CMOS RTC at 0x70/0x71 (host UTC time, BCD)
+ *   POST/delay port sinks 0x80 and 0xED */
+#pragma once
+#include <stdbool.h>
+
+struct vm;
+struct pm;
+struct rtc;
+struct i8042;
+
+struct pm *pm_create(struct vm *vm);
+/* QMP system_powerdown: set PWRBTN_STS and raise the SCI if enabled. */
+void pm_power_button(struct pm *pm);
+void pm_reset(struct pm *pm);
+
+struct i8042 *i8042_create(struct vm *vm);
+void i8042_reset(struct i8042 *kbd);
+
+struct rtc *rtc_create(struct vm *vm);
+void rtc_reset(struct rtc *rtc);
+
+int ioport_sinks_create(struct vm *vm);

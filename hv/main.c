@@ -1,0 +1,140 @@
+/* hv: one KVM virtual machine per process (hvd's hypervisor worker).
+ * See hv --help; exit status: 0 guest poweroff/quit/signal/reboot with
+ * --on-reboot exit, 1 configuration or setup error, 3 fatal KVM error. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "hv/config.h"
+#include "hv/control.h"
+#include "hv/devices/chardev.h"
+#include "hv/devices/platform.h"
+#include "hv/devices/serial8250.h"
+#include "hv/loop.h"
+#include "hv/monitor/monitor.h"
+#include "hv/pci/pci.h"
+#include "hv/vcpu.h"
+#include "hv/virtio/blk.h"
+#include "hv/vm.h"
+
+#define COM1_BASE 0x3F8
+#define COM1_GSI 4
+
+/* Setup errors: exactly one line on stderr, status 1. */
+static int fail(const char *msg)
+{
+    fprintf(stderr, "hv: error: %s\n", msg);
+    return HV_EXIT_CONFIG;
+}
+
+int main(int argc, char **argv)
+{
+    static struct hv_config cfg;
+    static struct control ctl;
+    char err[1024];
+
+    log_init("hv", LOG_LVL_INFO);
+    signal(SIGPIPE, SIG_IGN);
+    hv_config_init(&cfg);
+    switch (hv_config_parse_args(&cfg, argc, argv, err, sizeof(err))) {
+    case HV_ARGS_EXIT:
+        return HV_EXIT_OK;
+    case HV_ARGS_ERROR:
+        return fail(err);
+    case HV_ARGS_OK:
+        break;
+    }
+    if (!hv_config_validate(&cfg, err, sizeof(err)))
+        return fail(err);
+    if (cfg.debug)
+        log_set_level(LOG_LVL_DEBUG);
+
+    /* Check the kernel image before creating anything. */
+    {
+        size_t len;
+        uint8_t *img = boot_read_file(cfg.kernel, &len, "kernel", err, sizeof(err));
+        if (!img)
+            return fail(err);
+        struct bzimage_info info;
+        char why[256];
+        bool ok = bzimage_parse(img, len, &info, why, sizeof(why));
+        free(img);
+        if (!ok) {
+            snprintf(err, sizeof(err), "kernel %s: %s", cfg.kernel, why);
+            return fail(err);
+        }
+    }
+
+    struct loop *loop = loop_new();
+    if (!loop)
+        return fail("cannot create the event loop");
+    struct vm_params params = { .ram_size = cfg.memory, .hugepages = cfg.hugepages, .ncpus = cfg.cpus };
+    struct vm *vm = vm_create(&params, err, sizeof(err));
+    if (!vm)
+        return fail(err);
+    vm->loop = loop;
+    if (pci_bus_create(vm) < 0)
+        return fail("cannot create the PCI bus");
+
+    ctl.vm = vm;
+    ctl.loop = loop;
+    ctl.cfg = &cfg;
+    ctl.console = chardev_create(loop, &cfg.serial, err, sizeof(err));
+    if (!ctl.console)
+        return fail(err);
+    ctl.serial = serial8250_create(vm, COM1_BASE, COM1_GSI, ctl.console);
+    ctl.pm = pm_create(vm);
+    ctl.kbd = i8042_create(vm);
+    ctl.rtc = rtc_create(vm);
+    if (!ctl.serial || !ctl.pm || !ctl.kbd || !ctl.rtc || ioport_sinks_create(vm) < 0)
+        return fail("cannot create the platform devices");
+
+    for (unsigned i = 0; i < cfg.ndisks; i++) {
+        struct virtio_blk_config bc = {
+            .path = cfg.disks[i].path,
+            .readonly = cfg.disks[i].readonly,
+            .serial = cfg.disks[i].serial,
+            .id = cfg.disks[i].id,
+        };
+        if (!virtio_blk_create(vm, &bc, err, sizeof(err)))
+            return fail(err);
+    }
+
+    if (vcpus_create(vm, cfg.cpus, err, sizeof(err)) < 0 || control_init(&ctl, err, sizeof(err)) < 0 ||
+        !control_load_guest(&ctl, err, sizeof(err)))
+        return fail(err);
+
+    if (cfg.monitor) {
+        struct monitor_info info = {
+            .name = cfg.name,
+            .uuid = cfg.uuid,
+            .ram_size = cfg.memory,
+            .kvm_enabled = true,
+        };
+        ctl.monitor = monitor_create(loop, cfg.monitor, &info, &control_monitor_ops, &ctl, err, sizeof(err));
+        if (!ctl.monitor)
+            return fail(err);
+    }
+
+    if (control_start(&ctl, err, sizeof(err)) < 0)
+        return fail(err);
+    log_info("started %s: %u vCPU(s), %llu MiB, kernel %s%s%s", cfg.name ? cfg.name : "VM", cfg.cpus,
+             (unsigned long long)(cfg.memory >> 20), cfg.kernel, cfg.monitor ? ", monitor " : "",
+             cfg.monitor ? cfg.monitor : "");
+
+    int rc = loop_run(loop);
+
+    vcpus_pause(vm);
+    if (ctl.monitor)
+        monitor_free(ctl.monitor);
+    /* destroy takes the device off the list, so always take the first */
+    for (struct virtio_blk *blk; (blk = virtio_blk_nth(0)) != NULL;)
+        virtio_blk_destroy(blk);
+    chardev_free(ctl.console);
+    log_info("exiting with status %d", rc);
+    fflush(stdout);
+    /* vCPU threads are parked; process exit tears the VM down. */
+    _exit(rc);
+}

@@ -1,0 +1,171 @@
+/* hv's command line and JSON machine description -> struct hv_config. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hv/config.h"
+#include "tests/tap.h"
+
+static enum hv_args_result parse(struct hv_config *cfg, char *err, size_t errlen, int argc, ...)
+{
+    char *argv[32];
+    va_list ap;
+    va_start(ap, argc);
+    argv[0] = "hv";
+    for (int i = 1; i < argc; i++)
+        argv[i] = va_arg(ap, char *);
+    va_end(ap);
+    argv[argc] = NULL;
+    hv_config_init(cfg);
+    return hv_config_parse_args(cfg, argc, argv, err, errlen);
+}
+
+int main(void)
+{
+    struct hv_config cfg;
+    char err[512];
+
+    /* Defaults. */
+    hv_config_init(&cfg);
+    TAP_EQ_U64(cfg.memory, 512ULL << 20, "default memory is 512 MiB");
+    TAP_EQ_U64(cfg.cpus, 1, "default one vCPU");
+    TAP_EQ_U64(cfg.serial.type, HV_SERIAL_STDIO, "default serial on stdio");
+    TAP_EQ_U64(cfg.on_reboot, HV_ON_REBOOT_RESET, "default on_reboot reset");
+    hv_config_free(&cfg);
+
+    /* A full command line. */
+    enum hv_args_result r = parse(&cfg, err, sizeof(err), 18, "--kernel", "/k", "--initrd", "/i",
+                                  "--append", "console=ttyS0 quiet", "--memory", "1G", "--cpus", "4",
+                                  "--disk", "path=/a.img,readonly=on,serial=S1,id=d0", "--serial",
+                                  "unix:/tmp/con.sock", "--on-reboot", "exit", "--no-shutdown");
+    TAP_EQ_U64(r, HV_ARGS_OK, "full command line parses");
+    TAP_EQ_STR(cfg.kernel, "/k", "kernel");
+    TAP_EQ_STR(cfg.initrd, "/i", "initrd");
+    TAP_EQ_STR(cfg.append, "console=ttyS0 quiet", "append");
+    TAP_EQ_U64(cfg.memory, 1ULL << 30, "memory 1G");
+    TAP_EQ_U64(cfg.cpus, 4, "cpus 4");
+    TAP_EQ_U64(cfg.ndisks, 1, "one disk");
+    TAP_EQ_STR(cfg.disks[0].path, "/a.img", "disk path");
+    TAP_CHECK(cfg.disks[0].readonly, "disk readonly");
+    TAP_EQ_STR(cfg.disks[0].serial, "S1", "disk serial");
+    TAP_EQ_STR(cfg.disks[0].id, "d0", "disk id");
+    TAP_EQ_U64(cfg.serial.type, HV_SERIAL_UNIX, "serial unix");
+    TAP_EQ_STR(cfg.serial.path, "/tmp/con.sock", "serial path");
+    TAP_EQ_U64(cfg.on_reboot, HV_ON_REBOOT_EXIT, "on-reboot exit");
+    TAP_CHECK(cfg.no_shutdown, "no-shutdown");
+    hv_config_free(&cfg);
+
+    /* Bare number means MiB; ",," escapes a comma in a path. */
+    r = parse(&cfg, err, sizeof(err), 5, "--memory", "256", "--disk", "path=/x,,y.img");
+    TAP_EQ_U64(r, HV_ARGS_OK, "bare memory and escaped comma parse");
+    TAP_EQ_U64(cfg.memory, 256ULL << 20, "bare memory number is MiB");
+    TAP_EQ_STR(cfg.disks[0].path, "/x,y.img", "',,' is a literal comma");
+    hv_config_free(&cfg);
+
+    /* Errors: one message naming the problem. */
+    r = parse(&cfg, err, sizeof(err), 2, "--bogus");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "--bogus"), "unknown option named: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 2, "--kernel");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "--kernel") && strstr(err, "value"), "missing value named: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--memory", "12Q");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "12Q"), "bad memory size named: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--memory", "1M");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "too small"), "tiny memory refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--cpus", "0");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "vCPU"), "zero cpus refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--cpus", "2x");
+    TAP_CHECK(r == HV_ARGS_ERROR, "non-numeric cpus refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--serial", "tcp:1");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "tcp:1"), "bad serial named: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--disk", "readonly=on");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "no path"), "disk without path refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--disk", "path=/a,color=red");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "color"), "unknown disk option named: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--uuid", "not-a-uuid");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "UUID"), "bad uuid refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--on-reboot", "explode");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "explode"), "bad on-reboot refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 2, "stray");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "stray"), "stray argument refused: %s", err);
+    hv_config_free(&cfg);
+
+    /* Validation. */
+    hv_config_init(&cfg);
+    TAP_CHECK(!hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "kernel"), "missing kernel: %s", err);
+    cfg.kernel = strdup("/nonexistent/vmlinuz");
+    TAP_CHECK(!hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "/nonexistent/vmlinuz"),
+              "unreadable kernel named: %s", err);
+    hv_config_free(&cfg);
+
+    /* JSON machine description. */
+    hv_config_init(&cfg);
+    bool ok = hv_config_apply_json(&cfg,
+        "{\"name\": \"vm1\", \"uuid\": \"6E5E2A04-1111-2222-3333-444455556666\", \"memory_mib\": 768,"
+        " \"cpus\": 2, \"kernel\": \"/k\", \"initrd\": \"/i\", \"append\": \"quiet\","
+        " \"serial\": {\"type\": \"file\", \"path\": \"/tmp/s.log\"}, \"monitor\": \"/tmp/m.sock\","
+        " \"disks\": [{\"path\": \"/d.img\", \"readonly\": true, \"serial\": \"X\", \"id\": \"disk0\"},"
+        "            {\"path\": \"/e.img\"}],"
+        " \"on_reboot\": \"exit\", \"hugepages\": false, \"no_shutdown\": true}", err, sizeof(err));
+    TAP_CHECK(ok, "machine description accepted: %s", ok ? "" : err);
+    TAP_EQ_STR(cfg.name, "vm1", "json name");
+    TAP_EQ_STR(cfg.uuid, "6e5e2a04-1111-2222-3333-444455556666", "json uuid normalised to lower case");
+    TAP_EQ_U64(cfg.memory, 768ULL << 20, "json memory_mib");
+    TAP_EQ_U64(cfg.cpus, 2, "json cpus");
+    TAP_EQ_U64(cfg.serial.type, HV_SERIAL_FILE, "json serial type");
+    TAP_EQ_STR(cfg.serial.path, "/tmp/s.log", "json serial path");
+    TAP_EQ_STR(cfg.monitor, "/tmp/m.sock", "json monitor");
+    TAP_EQ_U64(cfg.ndisks, 2, "json two disks");
+    TAP_CHECK(cfg.disks[0].readonly && !cfg.disks[1].readonly, "json readonly flags");
+    TAP_EQ_STR(cfg.disks[0].id, "disk0", "json disk id");
+    TAP_EQ_U64(cfg.on_reboot, HV_ON_REBOOT_EXIT, "json on_reboot");
+    TAP_CHECK(cfg.no_shutdown, "json no_shutdown");
+    hv_config_free(&cfg);
+
+    static const struct { const char *json, *needle, *what; } bad[] = {
+        { "{\"kernel\": \"/k\", \"colour\": 1}", "colour", "unknown key" },
+        { "{\"cpus\": \"two\"}", "cpus", "wrong type" },
+        { "{\"memory_mib\": -5}", "memory_mib", "negative memory" },
+        { "{\"kernel\": ", "JSON", "truncated JSON" },
+        { "[1, 2]", "object", "not an object" },
+        { "{\"serial\": {\"type\": \"unix\"}}", "path", "unix serial without path" },
+        { "{\"disks\": [{\"readonly\": true}]}", "disks[0].path", "disk without path" },
+        { "{\"disks\": [{\"path\": \"/a\", \"cache\": \"none\"}]}", "disks[0].cache", "unknown disk key" },
+        { "{\"on_reboot\": \"pause\"}", "pause", "bad on_reboot" },
+        { "{\"kernel\": \"/k\"} trailing", "trailing", "trailing data" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        hv_config_init(&cfg);
+        ok = hv_config_apply_json(&cfg, bad[i].json, err, sizeof(err));
+        TAP_CHECK(!ok && strstr(err, bad[i].needle), "json %s refused: %s", bad[i].what, err);
+        hv_config_free(&cfg);
+    }
+
+    /* --config FILE then an overriding option. */
+    char path[] = "/tmp/test-hv-config-XXXXXX";
+    int fd = mkstemp(path);
+    const char *json = "{\"kernel\": \"/from-file\", \"cpus\": 3}";
+    TAP_CHECK(fd >= 0 && write(fd, json, strlen(json)) == (ssize_t)strlen(json), "temp config written");
+    close(fd);
+    r = parse(&cfg, err, sizeof(err), 5, "--config", path, "--cpus", "2");
+    TAP_EQ_U64(r, HV_ARGS_OK, "--config then --cpus parses");
+    TAP_EQ_STR(cfg.kernel, "/from-file", "kernel from the file");
+    TAP_EQ_U64(cfg.cpus, 2, "later option overrides the file");
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--config", "/nonexistent.json");
+    TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "/nonexistent.json"), "missing config file named: %s", err);
+    hv_config_free(&cfg);
+    unlink(path);
+    return tap_done();
+}
