@@ -15,8 +15,10 @@
 #include "daemon/domain_placeholder.h"
 #include "daemon/keepalive.h"
 #include "daemon/remote.h"
+#include "daemon/remote_domain.h"
 #include "daemon/rpc.h"
 #include "daemon/server.h"
+#include "drivers/domain/driver.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/hvd"
 #define DEFAULT_SOCKET "/run/hvd/hvd-sock"
@@ -117,6 +119,12 @@ int main(int argc, char **argv)
      * their registrations replace the placeholders. */
     remote_register(&rcfg);
     domain_placeholder_register();
+    HvdDriverConfig dcfg = { .state_dir = state_dir, .emulator = emulator };
+    if (!hvd_driver_init(&dcfg, &error)) {
+        log_error("%s", error->message);
+        return 1;
+    }
+    remote_domain_register();
 
     GMainLoop *loop = g_main_loop_new(NULL, FALSE);
     struct server *server = server_new();
@@ -145,6 +153,7 @@ int main(int argc, char **argv)
     while (g_main_context_iteration(NULL, FALSE))
         ;
     rpc_unregister_all();
+    hvd_driver_shutdown();
     g_main_loop_unref(loop);
     log_info("stopped");
     return 0;

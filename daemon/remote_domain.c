@@ -1,0 +1,703 @@
+/* Domain procedures of the REMOTE program and the libvirt-qemu program's
+ * monitor command: one small handler each, XDR args -> domain driver ->
+ * XDR ret (layouts: ../shared/ref/libvirt-rpc.md §10, §11). The driver
+ * (drivers/domain/driver.h) decides everything; slow calls are deferred
+ * and answered from the driver's callback. */
+#include "daemon/remote_domain.h"
+
+#include <string.h>
+
+#include "common/log.h"
+#include "daemon/remote.h"
+#include "daemon/rpc.h"
+#include "drivers/domain/driver.h"
+
+/* §10 procedure numbers (REMOTE program). */
+enum {
+    PROC_DOMAIN_CREATE = 9,
+    PROC_DOMAIN_CREATE_XML = 10,
+    PROC_DOMAIN_DEFINE_XML = 11,
+    PROC_DOMAIN_DESTROY = 12,
+    PROC_DOMAIN_GET_XML_DESC = 14,
+    PROC_DOMAIN_GET_AUTOSTART = 15,
+    PROC_DOMAIN_GET_INFO = 16,
+    PROC_DOMAIN_GET_MAX_MEMORY = 17,
+    PROC_DOMAIN_GET_OS_TYPE = 19,
+    PROC_LIST_DEFINED_DOMAINS = 21,
+    PROC_DOMAIN_LOOKUP_BY_ID = 22,
+    PROC_DOMAIN_LOOKUP_BY_NAME = 23,
+    PROC_DOMAIN_LOOKUP_BY_UUID = 24,
+    PROC_NUM_OF_DEFINED_DOMAINS = 25,
+    PROC_DOMAIN_REBOOT = 27,
+    PROC_DOMAIN_RESUME = 28,
+    PROC_DOMAIN_SET_AUTOSTART = 29,
+    PROC_DOMAIN_SET_MEMORY = 31,
+    PROC_DOMAIN_SHUTDOWN = 33,
+    PROC_DOMAIN_SUSPEND = 34,
+    PROC_DOMAIN_UNDEFINE = 35,
+    PROC_LIST_DOMAINS = 37,
+    PROC_NUM_OF_DOMAINS = 51,
+    PROC_DOMAIN_IS_ACTIVE = 150,
+    PROC_DOMAIN_IS_PERSISTENT = 151,
+    PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE = 183,
+    PROC_DOMAIN_SNAPSHOT_NUM = 187,
+    PROC_DOMAIN_CREATE_WITH_FLAGS = 196,
+    PROC_DOMAIN_GET_VCPUS_FLAGS = 200,
+    PROC_DOMAIN_IS_UPDATED = 202,
+    PROC_DOMAIN_SET_MEMORY_FLAGS = 204,
+    PROC_DOMAIN_GET_STATE = 212,
+    PROC_DOMAIN_GET_CONTROL_INFO = 229,
+    PROC_DOMAIN_UNDEFINE_FLAGS = 231,
+    PROC_DOMAIN_DESTROY_FLAGS = 234,
+    PROC_DOMAIN_SHUTDOWN_FLAGS = 258,
+    PROC_LIST_ALL_DOMAINS = 273,
+    PROC_DOMAIN_DEFINE_XML_FLAGS = 350,
+    PROC_DOMAIN_GET_MESSAGES = 426,
+};
+/* §11 libvirt-qemu program. */
+#define QEMU_PROC_DOMAIN_MONITOR_COMMAND 1
+#define QEMU_MONITOR_COMMAND_HMP 1u
+/* §7 virDomainEventID LIFECYCLE. */
+#define EVENT_ID_LIFECYCLE 0
+
+/* ------------------------------------------------------------ helpers */
+
+/* A driver GError as libvirtd sends it: code and domain from the error,
+ * message verbatim (it carries libvirt's prefix), str1 the template and
+ * str2 the detail. */
+static void error_from_gerror(struct rpc_error *out, const GError *gerr)
+{
+    int number, from;
+    hvd_driver_error_unpack(gerr, &number, &from);
+    rpc_error_clear(out);
+    const char *message = gerr ? gerr->message : "unknown error";
+    const char *tmpl = rpc_error_template(number);
+    const char *hole = strstr(tmpl, "%s");
+    size_t prefix_len = hole ? (size_t)(hole - tmpl) : 0;
+    const char *detail = message;
+    if (prefix_len && strncmp(message, tmpl, prefix_len) == 0)
+        detail = message + prefix_len;
+    out->code = number;
+    out->domain = from;
+    out->level = VIR_ERR_LEVEL_ERROR;
+    out->message = g_strdup(message);
+    out->str1 = g_strdup(tmpl);
+    out->str2 = g_strdup(detail);
+}
+
+static enum rpc_result fail(struct rpc_error *err, GError *gerr)
+{
+    error_from_gerror(err, gerr);
+    g_error_free(gerr);
+    return RPC_REPLY_ERROR;
+}
+
+/* remote_nonnull_domain: name, uuid[16], id. */
+static void put_dom(struct xdr_writer *w, HvdDomain *dom)
+{
+    xdr_put_string(w, hvd_domain_name(dom), REMOTE_STRING_MAX);
+    xdr_put_opaque_fixed(w, hvd_domain_uuid(dom), 16);
+    xdr_put_i32(w, hvd_domain_id(dom));
+}
+
+typedef struct {
+    char *name;
+    uint8_t uuid[16];
+} DomArg;
+
+static void get_dom(struct xdr_reader *r, DomArg *d)
+{
+    d->name = xdr_get_string(r, REMOTE_STRING_MAX);
+    xdr_get_opaque_fixed(r, d->uuid, 16);
+    xdr_get_i32(r); /* id: the client's cached value, not trusted */
+}
+
+/* Decode a domain argument (plus whatever `more` reads after it), check the
+ * whole payload was right and find the domain. NULL with err set. */
+static HvdDomain *args_dom(struct xdr_reader *args, DomArg *d, struct rpc_error *err)
+{
+    if (!rpc_args_done(args, err)) {
+        free(d->name);
+        d->name = NULL;
+        return NULL;
+    }
+    GError *gerr = NULL;
+    HvdDomain *dom = hvd_driver_lookup_dom(d->name, d->uuid, &gerr);
+    free(d->name);
+    d->name = NULL;
+    if (!dom)
+        fail(err, gerr);
+    return dom;
+}
+
+/* ---- deferred answers */
+
+static void done_void(HvdDomain *dom, const char *result, const GError *gerr, gpointer data)
+{
+    (void)dom;
+    (void)result;
+    struct rpc_call *call = data;
+    if (gerr) {
+        struct rpc_error e = { 0 };
+        error_from_gerror(&e, gerr);
+        rpc_call_finish(call, NULL, &e);
+        rpc_error_clear(&e);
+        return;
+    }
+    rpc_call_finish(call, NULL, NULL);
+}
+
+static void done_dom(HvdDomain *dom, const char *result, const GError *gerr, gpointer data)
+{
+    if (gerr)
+        return done_void(dom, result, gerr, data);
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    put_dom(&w, dom);
+    rpc_call_finish(data, &w, NULL);
+    xdr_writer_free(&w);
+}
+
+static void done_string(HvdDomain *dom, const char *result, const GError *gerr, gpointer data)
+{
+    if (gerr)
+        return done_void(dom, result, gerr, data);
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    xdr_put_string(&w, result ? result : "", REMOTE_STRING_MAX);
+    rpc_call_finish(data, &w, NULL);
+    xdr_writer_free(&w);
+}
+
+/* ------------------------------------------------------------ lists */
+
+static enum rpc_result h_list_all(struct rpc_call *call, struct xdr_reader *args,
+                                  struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    int32_t need_results = xdr_get_i32(args);
+    uint32_t flags = xdr_get_u32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    g_autoptr(GPtrArray) list = hvd_driver_list(flags, &gerr);
+    if (!list)
+        return fail(err, gerr);
+    if (list->len > REMOTE_DOMAIN_LIST_MAX) {
+        rpc_error_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "too many domains '%u' for limit '%u'",
+                      list->len, REMOTE_DOMAIN_LIST_MAX);
+        return RPC_REPLY_ERROR;
+    }
+    if (need_results) {
+        xdr_put_u32(ret, list->len);
+        for (guint i = 0; i < list->len; i++)
+            put_dom(ret, g_ptr_array_index(list, i));
+    } else {
+        xdr_put_u32(ret, 0);
+    }
+    xdr_put_u32(ret, list->len);
+    return RPC_REPLY_OK;
+}
+
+static enum rpc_result h_num_active(struct rpc_call *call, struct xdr_reader *args,
+                                    struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    xdr_put_i32(ret, (int32_t)hvd_driver_count(true));
+    return RPC_REPLY_OK;
+}
+
+static enum rpc_result h_num_defined(struct rpc_call *call, struct xdr_reader *args,
+                                     struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    xdr_put_i32(ret, (int32_t)hvd_driver_count(false));
+    return RPC_REPLY_OK;
+}
+
+static bool check_max(int32_t max, struct rpc_error *err)
+{
+    if (max < 0 || (uint32_t)max > REMOTE_DOMAIN_LIST_MAX) {
+        rpc_error_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "too many remote domains requested: %d > %u",
+                      max, REMOTE_DOMAIN_LIST_MAX);
+        return false;
+    }
+    return true;
+}
+
+static enum rpc_result h_list_ids(struct rpc_call *call, struct xdr_reader *args,
+                                  struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    int32_t max = xdr_get_i32(args);
+    if (!rpc_args_done(args, err) || !check_max(max, err))
+        return RPC_REPLY_ERROR;
+    g_autoptr(GPtrArray) list = hvd_driver_list(1u /* ACTIVE */, NULL);
+    guint n = MIN(list->len, (guint)max);
+    xdr_put_u32(ret, n);
+    for (guint i = 0; i < n; i++)
+        xdr_put_i32(ret, hvd_domain_id(g_ptr_array_index(list, i)));
+    return RPC_REPLY_OK;
+}
+
+static enum rpc_result h_list_defined(struct rpc_call *call, struct xdr_reader *args,
+                                      struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    int32_t max = xdr_get_i32(args);
+    if (!rpc_args_done(args, err) || !check_max(max, err))
+        return RPC_REPLY_ERROR;
+    g_autoptr(GPtrArray) list = hvd_driver_list(2u /* INACTIVE */, NULL);
+    guint n = MIN(list->len, (guint)max);
+    xdr_put_u32(ret, n);
+    for (guint i = 0; i < n; i++)
+        xdr_put_string(ret, hvd_domain_name(g_ptr_array_index(list, i)), REMOTE_STRING_MAX);
+    return RPC_REPLY_OK;
+}
+
+/* ------------------------------------------------------------ lookups */
+
+static enum rpc_result lookup_reply(HvdDomain *dom, GError *gerr, struct xdr_writer *ret,
+                                    struct rpc_error *err)
+{
+    if (!dom)
+        return fail(err, gerr);
+    put_dom(ret, dom);
+    hvd_domain_unref(dom);
+    return RPC_REPLY_OK;
+}
+
+static enum rpc_result h_lookup_name(struct rpc_call *call, struct xdr_reader *args,
+                                     struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    g_autofree char *name = xdr_get_string(args, REMOTE_STRING_MAX);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    HvdDomain *dom = hvd_driver_lookup_by_name(name, &gerr);
+    return lookup_reply(dom, gerr, ret, err);
+}
+
+static enum rpc_result h_lookup_uuid(struct rpc_call *call, struct xdr_reader *args,
+                                     struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    uint8_t uuid[16];
+    xdr_get_opaque_fixed(args, uuid, 16);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    HvdDomain *dom = hvd_driver_lookup_by_uuid(uuid, &gerr);
+    return lookup_reply(dom, gerr, ret, err);
+}
+
+static enum rpc_result h_lookup_id(struct rpc_call *call, struct xdr_reader *args,
+                                   struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    int32_t id = xdr_get_i32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    HvdDomain *dom = hvd_driver_lookup_by_id(id, &gerr);
+    return lookup_reply(dom, gerr, ret, err);
+}
+
+/* ------------------------------------------------------------ define */
+
+static enum rpc_result define_common(struct xdr_reader *args, bool with_flags,
+                                     struct xdr_writer *ret, struct rpc_error *err)
+{
+    g_autofree char *xml = xdr_get_string(args, REMOTE_STRING_MAX);
+    uint32_t flags = with_flags ? xdr_get_u32(args) : 0;
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    HvdDomain *dom = hvd_driver_define(xml, flags, &gerr);
+    return lookup_reply(dom, gerr, ret, err);
+}
+
+static enum rpc_result h_define(struct rpc_call *call, struct xdr_reader *args,
+                                struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    return define_common(args, false, ret, err);
+}
+
+static enum rpc_result h_define_flags(struct rpc_call *call, struct xdr_reader *args,
+                                      struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    return define_common(args, true, ret, err);
+}
+
+static enum rpc_result undefine_common(struct xdr_reader *args, bool with_flags,
+                                       struct rpc_error *err)
+{
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    uint32_t flags = with_flags ? xdr_get_u32(args) : 0;
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    if (!hvd_domain_undefine(dom, flags, &gerr))
+        return fail(err, gerr);
+    return RPC_REPLY_OK;
+}
+
+static enum rpc_result h_undefine(struct rpc_call *call, struct xdr_reader *args,
+                                  struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    (void)ret;
+    return undefine_common(args, false, err);
+}
+
+static enum rpc_result h_undefine_flags(struct rpc_call *call, struct xdr_reader *args,
+                                        struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    (void)ret;
+    return undefine_common(args, true, err);
+}
+
+/* ------------------------------------------------------------ queries */
+
+/* Handlers whose args are exactly a domain (plus `nflags` u32 flags). */
+#define DOM_HANDLER(fn_name, nflags, ...)                                                   \
+    static enum rpc_result fn_name(struct rpc_call *call, struct xdr_reader *args,          \
+                                   struct xdr_writer *ret, struct rpc_error *err)           \
+    {                                                                                       \
+        (void)call;                                                                         \
+        (void)ret;                                                                          \
+        DomArg d = { 0 };                                                                   \
+        get_dom(args, &d);                                                                  \
+        uint32_t flags = (nflags) ? xdr_get_u32(args) : 0;                                  \
+        (void)flags;                                                                        \
+        g_autoptr(HvdDomain) dom = args_dom(args, &d, err);                                 \
+        if (!dom)                                                                           \
+            return RPC_REPLY_ERROR;                                                         \
+        GError *gerr = NULL;                                                                \
+        (void)gerr;                                                                         \
+        __VA_ARGS__                                                                         \
+    }
+
+DOM_HANDLER(h_get_info, 0, {
+    HvdDomainInfo info;
+    hvd_domain_get_info(dom, &info);
+    xdr_put_u32(ret, (uint32_t)info.state); /* unsigned char: 4 bytes (§3) */
+    xdr_put_u64(ret, info.max_mem_kib);
+    xdr_put_u64(ret, info.memory_kib);
+    xdr_put_u32(ret, info.nr_vcpus); /* unsigned short: 4 bytes */
+    xdr_put_u64(ret, info.cpu_time_ns);
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_state, 1, {
+    int state, reason;
+    if (!hvd_domain_get_state_flags(dom, flags, &state, &reason, &gerr))
+        return fail(err, gerr);
+    xdr_put_i32(ret, state);
+    xdr_put_i32(ret, reason);
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_xml, 1, {
+    g_autofree char *xml = hvd_domain_get_xml(dom, flags, &gerr);
+    if (!xml)
+        return fail(err, gerr);
+    xdr_put_string(ret, xml, REMOTE_STRING_MAX);
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_is_active, 0, {
+    xdr_put_i32(ret, hvd_domain_is_active(dom));
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_is_persistent, 0, {
+    xdr_put_i32(ret, hvd_domain_is_persistent(dom));
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_is_updated, 0, {
+    xdr_put_i32(ret, hvd_domain_is_updated(dom));
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_autostart, 0, {
+    xdr_put_i32(ret, hvd_domain_get_autostart(dom));
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_os_type, 0, {
+    xdr_put_string(ret, "hvm", REMOTE_STRING_MAX);
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_max_memory, 0, {
+    xdr_put_u64(ret, hvd_domain_get_max_memory(dom));
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_vcpus_flags, 1, {
+    int n = hvd_domain_get_vcpus(dom, flags, &gerr);
+    if (n < 0)
+        return fail(err, gerr);
+    xdr_put_i32(ret, n);
+    return RPC_REPLY_OK;
+})
+
+/* No managed save, snapshots or messages in hvd: the answers libvirt gives
+ * for a domain that has none. */
+DOM_HANDLER(h_has_managed_save, 1, {
+    if (flags) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
+                      "unsupported flags (0x%x) in function qemuDomainHasManagedSaveImage",
+                      flags);
+        return RPC_REPLY_ERROR;
+    }
+    xdr_put_i32(ret, 0);
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_snapshot_num, 1, {
+    xdr_put_i32(ret, 0);
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_messages, 1, {
+    xdr_put_u32(ret, 0); /* msgs<> */
+    return RPC_REPLY_OK;
+})
+
+DOM_HANDLER(h_get_control_info, 1, {
+    /* §10: state 0 OK, details 0, stateTime (ms in the current state). */
+    xdr_put_u32(ret, 0);
+    xdr_put_u32(ret, 0);
+    xdr_put_u64(ret, 0);
+    return RPC_REPLY_OK;
+})
+
+static enum rpc_result h_set_autostart(struct rpc_call *call, struct xdr_reader *args,
+                                       struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    int32_t autostart = xdr_get_i32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    if (!hvd_domain_set_autostart(dom, autostart != 0, &gerr))
+        return fail(err, gerr);
+    return RPC_REPLY_OK;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+typedef void (*DomFlagsOp)(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer data);
+
+/* Decode dom (+ flags), defer, run the driver operation; the answer comes
+ * from its callback (done_void or done_dom). */
+static enum rpc_result deferred_op(struct rpc_call *call, struct xdr_reader *args,
+                                   struct rpc_error *err, bool with_flags, DomFlagsOp op,
+                                   HvdDomainDoneFunc done)
+{
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    uint32_t flags = with_flags ? xdr_get_u32(args) : 0;
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    op(dom, flags, done, rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
+static void op_suspend(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer data)
+{
+    (void)flags;
+    hvd_domain_suspend(dom, fn, data);
+}
+
+static void op_resume(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer data)
+{
+    (void)flags;
+    hvd_domain_resume(dom, fn, data);
+}
+
+#define DEFERRED_HANDLER(fn_name, with_flags, op, done)                                    \
+    static enum rpc_result fn_name(struct rpc_call *call, struct xdr_reader *args,         \
+                                   struct xdr_writer *ret, struct rpc_error *err)          \
+    {                                                                                      \
+        (void)ret;                                                                         \
+        return deferred_op(call, args, err, with_flags, op, done);                         \
+    }
+
+DEFERRED_HANDLER(h_create, false, hvd_domain_start, done_void)
+DEFERRED_HANDLER(h_create_with_flags, true, hvd_domain_start, done_dom)
+DEFERRED_HANDLER(h_destroy, false, hvd_domain_destroy, done_void)
+DEFERRED_HANDLER(h_destroy_flags, true, hvd_domain_destroy, done_void)
+DEFERRED_HANDLER(h_shutdown, false, hvd_domain_shutdown, done_void)
+DEFERRED_HANDLER(h_shutdown_flags, true, hvd_domain_shutdown, done_void)
+DEFERRED_HANDLER(h_reboot, true, hvd_domain_reboot, done_void)
+DEFERRED_HANDLER(h_suspend, false, op_suspend, done_void)
+DEFERRED_HANDLER(h_resume, false, op_resume, done_void)
+
+static enum rpc_result h_create_xml(struct rpc_call *call, struct xdr_reader *args,
+                                    struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    g_autofree char *xml = xdr_get_string(args, REMOTE_STRING_MAX);
+    uint32_t flags = xdr_get_u32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    struct rpc_call *deferred = rpc_call_defer(call);
+    HvdDomain *dom = hvd_driver_create_xml(xml, flags, done_dom, deferred, &gerr);
+    if (!dom) {
+        struct rpc_error e = { 0 };
+        error_from_gerror(&e, gerr);
+        g_error_free(gerr);
+        rpc_call_finish(deferred, NULL, &e);
+        rpc_error_clear(&e);
+        return RPC_REPLY_DEFERRED;
+    }
+    hvd_domain_unref(dom);
+    return RPC_REPLY_DEFERRED;
+}
+
+static enum rpc_result set_memory_common(struct rpc_call *call, struct xdr_reader *args,
+                                         struct rpc_error *err, bool with_flags)
+{
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    uint64_t kib = xdr_get_u64(args);
+    /* virDomainSetMemory is the live change (qemuDomainSetMemory). */
+    uint32_t flags = with_flags ? xdr_get_u32(args) : 1u /* AFFECT_LIVE */;
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    hvd_domain_set_memory(dom, kib, flags, done_void, rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
+static enum rpc_result h_set_memory(struct rpc_call *call, struct xdr_reader *args,
+                                    struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    return set_memory_common(call, args, err, false);
+}
+
+static enum rpc_result h_set_memory_flags(struct rpc_call *call, struct xdr_reader *args,
+                                          struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    return set_memory_common(call, args, err, true);
+}
+
+/* libvirt-qemu proc 1: text passthrough to the worker's monitor. A QMP
+ * error is an RPC success (§11); the reply line goes back verbatim. */
+static enum rpc_result h_qemu_monitor_command(struct rpc_call *call, struct xdr_reader *args,
+                                              struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    g_autofree char *cmd = xdr_get_string(args, REMOTE_STRING_MAX);
+    uint32_t flags = xdr_get_u32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    if (flags & ~QEMU_MONITOR_COMMAND_HMP) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
+                      "unsupported flags (0x%x) in function qemuDomainQemuMonitorCommandWithFiles",
+                      flags & ~QEMU_MONITOR_COMMAND_HMP);
+        return RPC_REPLY_ERROR;
+    }
+    hvd_domain_monitor_command(dom, cmd, flags & QEMU_MONITOR_COMMAND_HMP, done_string,
+                               rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
+/* ------------------------------------------------------------ events */
+
+/* §7: lifecycle message = dom, event, detail (remote.c adds callbackID). */
+static void on_lifecycle(HvdDomain *dom, int event, int detail, gpointer user_data)
+{
+    (void)user_data;
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    put_dom(&w, dom);
+    xdr_put_i32(&w, event);
+    xdr_put_i32(&w, detail);
+    if (!w.failed)
+        remote_domain_event_emit(EVENT_ID_LIFECYCLE, hvd_domain_uuid(dom),
+                                 REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE, w.data, w.len);
+    xdr_writer_free(&w);
+}
+
+/* ------------------------------------------------------------ registration */
+
+void remote_domain_register(void)
+{
+    const unsigned ro = RPC_PROC_READONLY_OK, rw = 0;
+    const struct {
+        int proc;
+        rpc_handler fn;
+        unsigned flags;
+    } table[] = {
+        { PROC_LIST_ALL_DOMAINS, h_list_all, ro },
+        { PROC_NUM_OF_DOMAINS, h_num_active, ro },
+        { PROC_NUM_OF_DEFINED_DOMAINS, h_num_defined, ro },
+        { PROC_LIST_DOMAINS, h_list_ids, ro },
+        { PROC_LIST_DEFINED_DOMAINS, h_list_defined, ro },
+        { PROC_DOMAIN_LOOKUP_BY_NAME, h_lookup_name, ro },
+        { PROC_DOMAIN_LOOKUP_BY_UUID, h_lookup_uuid, ro },
+        { PROC_DOMAIN_LOOKUP_BY_ID, h_lookup_id, ro },
+        { PROC_DOMAIN_DEFINE_XML, h_define, rw },
+        { PROC_DOMAIN_DEFINE_XML_FLAGS, h_define_flags, rw },
+        { PROC_DOMAIN_UNDEFINE, h_undefine, rw },
+        { PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine_flags, rw },
+        { PROC_DOMAIN_GET_INFO, h_get_info, ro },
+        { PROC_DOMAIN_GET_STATE, h_get_state, ro },
+        { PROC_DOMAIN_GET_XML_DESC, h_get_xml, ro },
+        { PROC_DOMAIN_IS_ACTIVE, h_is_active, ro },
+        { PROC_DOMAIN_IS_PERSISTENT, h_is_persistent, ro },
+        { PROC_DOMAIN_IS_UPDATED, h_is_updated, ro },
+        { PROC_DOMAIN_GET_AUTOSTART, h_get_autostart, ro },
+        { PROC_DOMAIN_SET_AUTOSTART, h_set_autostart, rw },
+        { PROC_DOMAIN_GET_OS_TYPE, h_get_os_type, ro },
+        { PROC_DOMAIN_GET_MAX_MEMORY, h_get_max_memory, ro },
+        { PROC_DOMAIN_GET_VCPUS_FLAGS, h_get_vcpus_flags, ro },
+        { PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_has_managed_save, ro },
+        { PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num, ro },
+        { PROC_DOMAIN_GET_MESSAGES, h_get_messages, ro },
+        { PROC_DOMAIN_GET_CONTROL_INFO, h_get_control_info, ro },
+        { PROC_DOMAIN_CREATE, h_create, rw },
+        { PROC_DOMAIN_CREATE_WITH_FLAGS, h_create_with_flags, rw },
+        { PROC_DOMAIN_CREATE_XML, h_create_xml, rw },
+        { PROC_DOMAIN_DESTROY, h_destroy, rw },
+        { PROC_DOMAIN_DESTROY_FLAGS, h_destroy_flags, rw },
+        { PROC_DOMAIN_SHUTDOWN, h_shutdown, rw },
+        { PROC_DOMAIN_SHUTDOWN_FLAGS, h_shutdown_flags, rw },
+        { PROC_DOMAIN_REBOOT, h_reboot, rw },
+        { PROC_DOMAIN_SUSPEND, h_suspend, rw },
+        { PROC_DOMAIN_RESUME, h_resume, rw },
+        { PROC_DOMAIN_SET_MEMORY, h_set_memory, rw },
+        { PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory_flags, rw },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(table); i++)
+        rpc_register(RPC_PROG_REMOTE, table[i].proc, NULL, table[i].fn, NULL, table[i].flags);
+    rpc_register(RPC_PROG_QEMU, QEMU_PROC_DOMAIN_MONITOR_COMMAND, "virDomainQemuMonitorCommand",
+                 h_qemu_monitor_command, NULL, 0);
+    hvd_driver_set_event_sink(on_lifecycle, NULL);
+}

@@ -1,0 +1,1301 @@
+/* hvd's domain driver (drivers/domain/driver.h, docs/domain-driver.md).
+ *
+ * States, reasons, flags and events are libvirt's numbers from
+ * <libvirt/libvirt-domain.h>; messages follow libvirt's QEMU driver
+ * (../shared/ref/libvirt-rpc.md §4, §13; traces 24, 35, 36). */
+#include "drivers/domain/driver.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "drivers/conf/domain_conf.h"
+#include "drivers/domain/monitor.h"
+#include "drivers/domain/persist.h"
+#include "drivers/domain/process.h"
+
+#define DEFAULT_MONITOR_TIMEOUT_MS 30000
+#define DEFAULT_DESTROY_GRACE_MS 10000
+/* How long a monitor command may take before the call fails. */
+#define MONITOR_COMMAND_TIMEOUT_MS 30000
+
+typedef struct {
+    HvdDomainDoneFunc fn;
+    gpointer data;
+} Waiter;
+
+struct _HvdDomain {
+    gint refs;
+    DomainDef *def;       /* what runs (active) or the config (inactive) */
+    DomainDef *newdef;    /* persistent config defined while running, or NULL */
+    bool persistent;
+    bool autostart;
+    bool listed;          /* still in the driver's list */
+    int id;               /* -1 when inactive */
+    int state, reason;    /* virDomainState and its reason */
+
+    /* the worker, while active */
+    GPid pid;
+    guint child_watch;
+    guint kill_timer;
+    HvdProcessPaths *paths;
+    HvdMonitor *mon;
+    bool starting;        /* spawned, waiting for the monitor */
+    bool start_paused;
+    GError *start_error;  /* why a start is being aborted */
+    GSList *start_waiters;
+    GSList *destroy_waiters;
+    bool destroy_requested;
+    bool destroy_graceful;
+    bool got_shutdown;    /* the worker reported SHUTDOWN: its exit is a shutdown */
+    bool exited;          /* reaped, waiting for the monitor's end of file */
+    int exit_status;
+    guint drain_timer;
+    bool mon_closed;
+    int pause_reason;     /* reason to record when the next STOP arrives */
+    uint64_t balloon_kib; /* guest memory as last set or reported */
+};
+
+static struct {
+    bool initialized;
+    char *config_dir, *autostart_dir, *run_dir, *log_dir;
+    char *emulator;
+    int monitor_timeout_ms;
+    int destroy_grace_ms;
+    GPtrArray *domains; /* HvdDomain*, one reference each */
+    int next_id;
+    HvdDomainEventFunc event_fn;
+    gpointer event_data;
+} drv;
+
+/* ------------------------------------------------------------ basics */
+
+static HvdDomain *domain_new(DomainDef *def)
+{
+    HvdDomain *dom = g_new0(HvdDomain, 1);
+    dom->refs = 1;
+    dom->def = def;
+    dom->id = -1;
+    dom->state = VIR_DOMAIN_SHUTOFF;
+    dom->reason = VIR_DOMAIN_SHUTOFF_UNKNOWN;
+    return dom;
+}
+
+HvdDomain *hvd_domain_ref(HvdDomain *dom)
+{
+    g_atomic_int_inc(&dom->refs);
+    return dom;
+}
+
+void hvd_domain_unref(HvdDomain *dom)
+{
+    if (!dom || !g_atomic_int_dec_and_test(&dom->refs))
+        return;
+    domain_def_free(dom->def);
+    domain_def_free(dom->newdef);
+    hvd_process_paths_free(dom->paths);
+    g_clear_error(&dom->start_error);
+    g_free(dom);
+}
+
+const char *hvd_domain_name(const HvdDomain *dom) { return dom->def->name; }
+const uint8_t *hvd_domain_uuid(const HvdDomain *dom) { return dom->def->uuid; }
+int hvd_domain_id(const HvdDomain *dom) { return dom->id; }
+bool hvd_domain_is_active(const HvdDomain *dom) { return dom->id > 0; }
+bool hvd_domain_is_persistent(const HvdDomain *dom) { return dom->persistent; }
+bool hvd_domain_is_updated(const HvdDomain *dom) { (void)dom; return false; }
+bool hvd_domain_get_autostart(const HvdDomain *dom) { return dom->autostart; }
+uint64_t hvd_domain_get_max_memory(const HvdDomain *dom) { return dom->def->memory_kib; }
+
+bool hvd_driver_error_unpack(const GError *err, int *number, int *from)
+{
+    if (!err || err->domain != HVD_VIR_ERROR) {
+        *number = VIR_ERR_INTERNAL_ERROR;
+        *from = VIR_FROM_QEMU;
+        return false;
+    }
+    *number = hvd_vir_error_number(err);
+    *from = hvd_vir_error_from(err);
+    return true;
+}
+
+void hvd_driver_set_event_sink(HvdDomainEventFunc fn, gpointer user_data)
+{
+    drv.event_fn = fn;
+    drv.event_data = user_data;
+}
+
+static void emit(HvdDomain *dom, int event, int detail)
+{
+    log_debug("domain %s: lifecycle event %d/%d", dom->def->name, event, detail);
+    if (drv.event_fn)
+        drv.event_fn(dom, event, detail, drv.event_data);
+}
+
+static void set_state(HvdDomain *dom, int state, int reason)
+{
+    dom->state = state;
+    dom->reason = reason;
+}
+
+/* The persistent config: the pending one of a running domain, else def. */
+static DomainDef *persistent_def(HvdDomain *dom)
+{
+    return dom->newdef ? dom->newdef : dom->def;
+}
+
+static void uuid_string(const uint8_t uuid[16], char out[DOMAIN_UUID_STRING_LEN])
+{
+    domain_uuid_format(uuid, out);
+}
+
+static void not_running_error(GError **err)
+{
+    /* virDomainObjCheckActive (conf code, hence VIR_FROM_DOMAIN; trace 36). */
+    hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID, "%s",
+                      "domain is not running");
+}
+
+static bool check_flags(unsigned flags, unsigned allowed, const char *function, GError **err)
+{
+    if (flags & ~allowed) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INVALID_ARG,
+                          "unsupported flags (0x%x) in function %s", flags & ~allowed, function);
+        return false;
+    }
+    return true;
+}
+
+static void waiters_finish(GSList **list, HvdDomain *dom, const char *result, const GError *err)
+{
+    GSList *l = *list;
+    *list = NULL;
+    for (GSList *i = l; i; i = i->next) {
+        Waiter *w = i->data;
+        w->fn(dom, result, err, w->data);
+        g_free(w);
+    }
+    g_slist_free(l);
+}
+
+static void waiter_add(GSList **list, HvdDomainDoneFunc fn, gpointer data)
+{
+    Waiter *w = g_new(Waiter, 1);
+    w->fn = fn;
+    w->data = data;
+    *list = g_slist_append(*list, w);
+}
+
+static void fail_now(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer data, GError *err)
+{
+    fn(dom, NULL, err, data);
+    g_error_free(err);
+}
+
+/* ------------------------------------------------------------ the list */
+
+static HvdDomain *find_by_name(const char *name)
+{
+    for (guint i = 0; drv.domains && i < drv.domains->len; i++) {
+        HvdDomain *d = g_ptr_array_index(drv.domains, i);
+        if (strcmp(d->def->name, name) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static HvdDomain *find_by_uuid(const uint8_t uuid[16])
+{
+    for (guint i = 0; drv.domains && i < drv.domains->len; i++) {
+        HvdDomain *d = g_ptr_array_index(drv.domains, i);
+        if (memcmp(d->def->uuid, uuid, DOMAIN_UUID_LEN) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+static void list_add(HvdDomain *dom)
+{
+    dom->listed = true;
+    g_ptr_array_add(drv.domains, hvd_domain_ref(dom));
+}
+
+static void list_remove(HvdDomain *dom)
+{
+    if (!dom->listed)
+        return;
+    dom->listed = false;
+    g_ptr_array_remove(drv.domains, dom); /* drops the list's reference */
+}
+
+HvdDomain *hvd_driver_lookup_by_name(const char *name, GError **err)
+{
+    HvdDomain *d = find_by_name(name);
+    if (!d) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_NO_DOMAIN,
+                          "no domain with matching name '%s'", name);
+        return NULL;
+    }
+    return hvd_domain_ref(d);
+}
+
+HvdDomain *hvd_driver_lookup_by_uuid(const uint8_t uuid[16], GError **err)
+{
+    HvdDomain *d = find_by_uuid(uuid);
+    if (!d) {
+        char s[DOMAIN_UUID_STRING_LEN];
+        uuid_string(uuid, s);
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_NO_DOMAIN,
+                          "no domain with matching uuid '%s'", s);
+        return NULL;
+    }
+    return hvd_domain_ref(d);
+}
+
+HvdDomain *hvd_driver_lookup_by_id(int id, GError **err)
+{
+    for (guint i = 0; id > 0 && i < drv.domains->len; i++) {
+        HvdDomain *d = g_ptr_array_index(drv.domains, i);
+        if (d->id == id)
+            return hvd_domain_ref(d);
+    }
+    hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_NO_DOMAIN, "no domain with matching id %d", id);
+    return NULL;
+}
+
+HvdDomain *hvd_driver_lookup_dom(const char *name, const uint8_t uuid[16], GError **err)
+{
+    HvdDomain *d = find_by_uuid(uuid);
+    if (!d) {
+        char s[DOMAIN_UUID_STRING_LEN];
+        uuid_string(uuid, s);
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_NO_DOMAIN,
+                          "no domain with matching uuid '%s' (%s)", s, name);
+        return NULL;
+    }
+    return hvd_domain_ref(d);
+}
+
+static int list_order(gconstpointer a, gconstpointer b)
+{
+    const HvdDomain *x = *(HvdDomain *const *)a, *y = *(HvdDomain *const *)b;
+    bool ax = x->id > 0, ay = y->id > 0;
+    if (ax != ay)
+        return ax ? -1 : 1;
+    if (ax)
+        return x->id - y->id;
+    return strcmp(x->def->name, y->def->name);
+}
+
+/* One filter group of virConnectListAllDomains: when any of its bits is
+ * set, the domain must have one of the set properties. */
+static bool group_match(unsigned flags, unsigned yes_bit, unsigned no_bit, bool has)
+{
+    if (!(flags & (yes_bit | no_bit)))
+        return true;
+    return ((flags & yes_bit) && has) || ((flags & no_bit) && !has);
+}
+
+GPtrArray *hvd_driver_list(unsigned flags, GError **err)
+{
+    const unsigned allowed = 0xffff; /* ACTIVE .. NO_CHECKPOINT */
+    if (!check_flags(flags, allowed, "qemuConnectListAllDomains", err))
+        return NULL;
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)hvd_domain_unref);
+    for (guint i = 0; i < drv.domains->len; i++) {
+        HvdDomain *d = g_ptr_array_index(drv.domains, i);
+        bool active = d->id > 0;
+        if (!group_match(flags, VIR_CONNECT_LIST_DOMAINS_ACTIVE, VIR_CONNECT_LIST_DOMAINS_INACTIVE,
+                         active) ||
+            !group_match(flags, VIR_CONNECT_LIST_DOMAINS_PERSISTENT,
+                         VIR_CONNECT_LIST_DOMAINS_TRANSIENT, d->persistent) ||
+            !group_match(flags, VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE,
+                         VIR_CONNECT_LIST_DOMAINS_NO_MANAGEDSAVE, false) ||
+            !group_match(flags, VIR_CONNECT_LIST_DOMAINS_AUTOSTART,
+                         VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART, d->autostart) ||
+            !group_match(flags, VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT,
+                         VIR_CONNECT_LIST_DOMAINS_NO_SNAPSHOT, false) ||
+            !group_match(flags, VIR_CONNECT_LIST_DOMAINS_HAS_CHECKPOINT,
+                         VIR_CONNECT_LIST_DOMAINS_NO_CHECKPOINT, false))
+            continue;
+        const unsigned state_bits = VIR_CONNECT_LIST_DOMAINS_RUNNING |
+                                    VIR_CONNECT_LIST_DOMAINS_PAUSED |
+                                    VIR_CONNECT_LIST_DOMAINS_SHUTOFF |
+                                    VIR_CONNECT_LIST_DOMAINS_OTHER;
+        if (flags & state_bits) {
+            bool ok = ((flags & VIR_CONNECT_LIST_DOMAINS_RUNNING) &&
+                       d->state == VIR_DOMAIN_RUNNING) ||
+                      ((flags & VIR_CONNECT_LIST_DOMAINS_PAUSED) && d->state == VIR_DOMAIN_PAUSED) ||
+                      ((flags & VIR_CONNECT_LIST_DOMAINS_SHUTOFF) &&
+                       d->state == VIR_DOMAIN_SHUTOFF) ||
+                      ((flags & VIR_CONNECT_LIST_DOMAINS_OTHER) &&
+                       d->state != VIR_DOMAIN_RUNNING && d->state != VIR_DOMAIN_PAUSED &&
+                       d->state != VIR_DOMAIN_SHUTOFF);
+            if (!ok)
+                continue;
+        }
+        g_ptr_array_add(out, hvd_domain_ref(d));
+    }
+    g_ptr_array_sort(out, list_order);
+    return out;
+}
+
+unsigned hvd_driver_count(bool active)
+{
+    unsigned n = 0;
+    for (guint i = 0; i < drv.domains->len; i++) {
+        HvdDomain *d = g_ptr_array_index(drv.domains, i);
+        if ((d->id > 0) == active)
+            n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ persistence */
+
+static char *config_path(const char *name)
+{
+    g_autofree char *file = g_strconcat(name, ".xml", NULL);
+    return g_build_filename(drv.config_dir, file, NULL);
+}
+
+static char *autostart_path(const char *name)
+{
+    g_autofree char *file = g_strconcat(name, ".xml", NULL);
+    return g_build_filename(drv.autostart_dir, file, NULL);
+}
+
+static bool save_config(const DomainDef *def, GError **err)
+{
+    g_autofree char *xml = domain_def_format(def, NULL);
+    g_autofree char *path = config_path(def->name);
+    GError *local = NULL;
+    if (!persist_write_atomic(path, xml, strlen(xml), &local)) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_FAILED,
+                          "cannot save config of domain '%s': %s", def->name, local->message);
+        g_error_free(local);
+        return false;
+    }
+    return true;
+}
+
+static gpointer load_one(const char *path, const char *contents, gpointer user_data, GError **err)
+{
+    (void)user_data;
+    DomainDef *def = domain_def_parse_string(contents, 0, err);
+    if (!def)
+        return NULL;
+    g_autofree char *base = g_path_get_basename(path);
+    g_autofree char *expect = g_strconcat(def->name, ".xml", NULL);
+    if (strcmp(base, expect) != 0)
+        log_warn("%s holds domain '%s' (file name and domain name differ)", path, def->name);
+    return def;
+}
+
+bool hvd_driver_init(const HvdDriverConfig *cfg, GError **err)
+{
+    g_return_val_if_fail(!drv.initialized, false);
+    drv.config_dir = g_build_filename(cfg->state_dir, "qemu", NULL);
+    drv.autostart_dir = g_build_filename(drv.config_dir, "autostart", NULL);
+    drv.run_dir = g_build_filename(cfg->state_dir, "run", NULL);
+    drv.log_dir = g_build_filename(cfg->state_dir, "log", NULL);
+    drv.emulator = g_strdup(cfg->emulator);
+    drv.monitor_timeout_ms = cfg->monitor_timeout_ms > 0 ? cfg->monitor_timeout_ms
+                                                         : DEFAULT_MONITOR_TIMEOUT_MS;
+    drv.destroy_grace_ms = cfg->destroy_grace_ms > 0 ? cfg->destroy_grace_ms
+                                                     : DEFAULT_DESTROY_GRACE_MS;
+    drv.domains = g_ptr_array_new_with_free_func((GDestroyNotify)hvd_domain_unref);
+    drv.next_id = 1;
+    drv.initialized = true;
+    const char *dirs[] = { drv.config_dir, drv.autostart_dir, drv.run_dir, drv.log_dir };
+    for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {
+        if (g_mkdir_with_parents(dirs[i], 0700) != 0) {
+            hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_SYSTEM_ERROR,
+                              "cannot create directory %s: %s", dirs[i], g_strerror(errno));
+            return false;
+        }
+    }
+    GError *local = NULL;
+    g_autoptr(GPtrArray) defs = persist_load_dir(drv.config_dir, load_one, NULL,
+                                                 (GDestroyNotify)domain_def_free, NULL, &local);
+    if (!defs) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_SYSTEM_ERROR, "cannot load configs: %s",
+                          local->message);
+        g_error_free(local);
+        return false;
+    }
+    for (guint i = 0; i < defs->len; i++) {
+        DomainDef *def = g_ptr_array_index(defs, i);
+        if (find_by_name(def->name) || find_by_uuid(def->uuid)) {
+            log_warn("skipping a second config for domain '%s'", def->name);
+            continue;
+        }
+        defs->pdata[i] = NULL; /* taken over by the domain */
+        HvdDomain *dom = domain_new(def);
+        dom->persistent = true;
+        g_autofree char *as = autostart_path(def->name);
+        dom->autostart = g_file_test(as, G_FILE_TEST_EXISTS);
+        list_add(dom);
+        hvd_domain_unref(dom);
+    }
+    log_info("domain driver: %u domain(s) defined in %s", drv.domains->len, drv.config_dir);
+    return true;
+}
+
+void hvd_driver_shutdown(void)
+{
+    if (!drv.initialized)
+        return;
+    for (guint i = 0; i < drv.domains->len; i++) {
+        HvdDomain *d = g_ptr_array_index(drv.domains, i);
+        if (d->child_watch)
+            g_source_remove(d->child_watch);
+        d->child_watch = 0;
+        if (d->kill_timer)
+            g_source_remove(d->kill_timer);
+        d->kill_timer = 0;
+        if (d->drain_timer)
+            g_source_remove(d->drain_timer);
+        d->drain_timer = 0;
+        if (d->mon) {
+            hvd_monitor_close(d->mon);
+            g_clear_pointer(&d->mon, hvd_monitor_unref);
+        }
+        d->listed = false;
+    }
+    g_clear_pointer(&drv.domains, g_ptr_array_unref);
+    g_clear_pointer(&drv.config_dir, g_free);
+    g_clear_pointer(&drv.autostart_dir, g_free);
+    g_clear_pointer(&drv.run_dir, g_free);
+    g_clear_pointer(&drv.log_dir, g_free);
+    g_clear_pointer(&drv.emulator, g_free);
+    drv.initialized = false;
+}
+
+/* ------------------------------------------------------------ define */
+
+/* libvirt's virDomainObjListAddLocked checks: one uuid per name and one
+ * name per uuid. Returns the existing domain the def replaces, or NULL
+ * (no error) when it is new. */
+static bool check_identity(const DomainDef *def, HvdDomain **existing, GError **err)
+{
+    char uuid[DOMAIN_UUID_STRING_LEN];
+    HvdDomain *by_uuid = find_by_uuid(def->uuid);
+    if (by_uuid && strcmp(by_uuid->def->name, def->name) != 0) {
+        uuid_string(def->uuid, uuid);
+        hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_FAILED,
+                          "domain '%s' is already defined with uuid %s", by_uuid->def->name, uuid);
+        return false;
+    }
+    HvdDomain *by_name = find_by_name(def->name);
+    if (by_name && !by_uuid) {
+        uuid_string(by_name->def->uuid, uuid);
+        hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_FAILED,
+                          "domain '%s' already exists with uuid %s", def->name, uuid);
+        return false;
+    }
+    *existing = by_uuid;
+    return true;
+}
+
+HvdDomain *hvd_driver_define(const char *xml, unsigned flags, GError **err)
+{
+    if (!check_flags(flags, VIR_DOMAIN_DEFINE_VALIDATE, "qemuDomainDefineXMLFlags", err))
+        return NULL;
+    g_autoptr(DomainDef) def = domain_def_parse_string(xml, 0, err);
+    if (!def)
+        return NULL;
+    HvdDomain *dom = NULL;
+    if (!check_identity(def, &dom, err))
+        return NULL;
+    if (!save_config(def, err))
+        return NULL;
+    int detail;
+    if (dom) {
+        detail = dom->persistent ? VIR_DOMAIN_EVENT_DEFINED_UPDATED : VIR_DOMAIN_EVENT_DEFINED_ADDED;
+        if (hvd_domain_is_active(dom)) {
+            domain_def_free(dom->newdef);
+            dom->newdef = g_steal_pointer(&def);
+        } else {
+            domain_def_free(dom->def);
+            dom->def = g_steal_pointer(&def);
+        }
+        dom->persistent = true;
+        hvd_domain_ref(dom);
+    } else {
+        detail = VIR_DOMAIN_EVENT_DEFINED_ADDED;
+        dom = domain_new(g_steal_pointer(&def));
+        dom->persistent = true;
+        list_add(dom);
+    }
+    log_info("domain %s defined", dom->def->name);
+    emit(dom, VIR_DOMAIN_EVENT_DEFINED, detail);
+    return dom;
+}
+
+bool hvd_domain_undefine(HvdDomain *dom, unsigned flags, GError **err)
+{
+    const unsigned allowed = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE |
+                             VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | VIR_DOMAIN_UNDEFINE_NVRAM |
+                             VIR_DOMAIN_UNDEFINE_KEEP_NVRAM |
+                             VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA |
+                             VIR_DOMAIN_UNDEFINE_TPM | VIR_DOMAIN_UNDEFINE_KEEP_TPM;
+    if (!check_flags(flags, allowed, "qemuDomainUndefineFlags", err))
+        return false;
+    if (!dom->persistent) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "cannot undefine transient domain");
+        return false;
+    }
+    g_autofree char *path = config_path(dom->def->name);
+    g_autofree char *as = autostart_path(dom->def->name);
+    GError *local = NULL;
+    if (!persist_remove(as, &local) || !persist_remove(path, &local)) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_FAILED,
+                          "cannot remove config of domain '%s': %s", dom->def->name,
+                          local->message);
+        g_error_free(local);
+        return false;
+    }
+    dom->autostart = false;
+    dom->persistent = false;
+    g_clear_pointer(&dom->newdef, domain_def_free);
+    log_info("domain %s undefined", dom->def->name);
+    hvd_domain_ref(dom);
+    if (!hvd_domain_is_active(dom))
+        list_remove(dom);
+    emit(dom, VIR_DOMAIN_EVENT_UNDEFINED, VIR_DOMAIN_EVENT_UNDEFINED_REMOVED);
+    hvd_domain_unref(dom);
+    return true;
+}
+
+bool hvd_domain_set_autostart(HvdDomain *dom, bool autostart, GError **err)
+{
+    if (!dom->persistent) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "cannot set autostart for transient domain");
+        return false;
+    }
+    if (dom->autostart == autostart)
+        return true;
+    g_autofree char *as = autostart_path(dom->def->name);
+    g_autofree char *cfg = config_path(dom->def->name);
+    if (autostart) {
+        /* As libvirt: the autostart entry is a symlink to the config. */
+        unlink(as);
+        if (symlink(cfg, as) != 0) {
+            hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_SYSTEM_ERROR,
+                              "Failed to create symlink '%s' to '%s': %s", as, cfg,
+                              g_strerror(errno));
+            return false;
+        }
+    } else {
+        GError *local = NULL;
+        if (!persist_remove(as, &local)) {
+            hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_SYSTEM_ERROR, "%s", local->message);
+            g_error_free(local);
+            return false;
+        }
+    }
+    dom->autostart = autostart;
+    return true;
+}
+
+/* ------------------------------------------------------------ queries */
+
+void hvd_domain_get_state(HvdDomain *dom, int *state, int *reason)
+{
+    *state = dom->state;
+    *reason = dom->reason;
+}
+
+bool hvd_domain_get_state_flags(HvdDomain *dom, unsigned flags, int *state, int *reason,
+                                GError **err)
+{
+    if (!check_flags(flags, 0, "qemuDomainGetState", err))
+        return false;
+    hvd_domain_get_state(dom, state, reason);
+    return true;
+}
+
+void hvd_domain_get_info(HvdDomain *dom, HvdDomainInfo *info)
+{
+    info->state = dom->state;
+    info->max_mem_kib = dom->def->memory_kib;
+    bool active = hvd_domain_is_active(dom);
+    info->memory_kib = active ? dom->balloon_kib : dom->def->current_memory_kib;
+    info->nr_vcpus = dom->def->current_vcpus;
+    info->cpu_time_ns = active ? hvd_process_cpu_time_ns(dom->pid) : 0;
+}
+
+char *hvd_domain_get_xml(HvdDomain *dom, unsigned flags, GError **err)
+{
+    const unsigned allowed = VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE |
+                             VIR_DOMAIN_XML_UPDATE_CPU | VIR_DOMAIN_XML_MIGRATABLE;
+    if (!check_flags(flags, allowed, "qemuDomainGetXMLDesc", err))
+        return NULL;
+    if (!hvd_domain_is_active(dom) || (flags & (VIR_DOMAIN_XML_INACTIVE |
+                                                VIR_DOMAIN_XML_MIGRATABLE)))
+        return domain_def_format((flags & VIR_DOMAIN_XML_INACTIVE) ? persistent_def(dom)
+                                                                   : dom->def,
+                                 NULL);
+    g_autoptr(DomainRuntime) rt = domain_runtime_new(dom->def, dom->id);
+    /* The live XML shows the memory the guest has now. */
+    uint64_t saved = dom->def->current_memory_kib;
+    dom->def->current_memory_kib = dom->balloon_kib;
+    char *xml = domain_def_format(dom->def, rt);
+    dom->def->current_memory_kib = saved;
+    return xml;
+}
+
+int hvd_domain_get_vcpus(HvdDomain *dom, unsigned flags, GError **err)
+{
+    const unsigned allowed = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                             VIR_DOMAIN_VCPU_MAXIMUM | VIR_DOMAIN_VCPU_GUEST;
+    if (!check_flags(flags, allowed, "qemuDomainGetVcpusFlags", err))
+        return -1;
+    bool live = flags & VIR_DOMAIN_AFFECT_LIVE, config = flags & VIR_DOMAIN_AFFECT_CONFIG;
+    if (live && config) {
+        hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_INVALID_ARG, "%s",
+                          "Flags 'affect live' and 'affect config' are mutually exclusive");
+        return -1;
+    }
+    if (!live && !config)
+        live = hvd_domain_is_active(dom);
+    if (live && !hvd_domain_is_active(dom)) {
+        not_running_error(err);
+        return -1;
+    }
+    if (flags & VIR_DOMAIN_VCPU_GUEST) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_ARGUMENT_UNSUPPORTED, "%s",
+                          "QEMU guest agent is not configured");
+        return -1;
+    }
+    const DomainDef *def = live ? dom->def : persistent_def(dom);
+    return (int)((flags & VIR_DOMAIN_VCPU_MAXIMUM) ? def->vcpus : def->current_vcpus);
+}
+
+/* ------------------------------------------------------------ worker exit */
+
+static const char *shutoff_reason_name(int reason)
+{
+    switch (reason) {
+    case VIR_DOMAIN_SHUTOFF_SHUTDOWN: return "shutdown";
+    case VIR_DOMAIN_SHUTOFF_DESTROYED: return "destroyed";
+    case VIR_DOMAIN_SHUTOFF_CRASHED: return "crashed";
+    case VIR_DOMAIN_SHUTOFF_FAILED: return "failed";
+    default: return "unknown";
+    }
+}
+
+/* The worker is gone and its monitor drained: the domain is shut off. */
+static void process_stopped(HvdDomain *dom)
+{
+    int status = dom->exit_status;
+    dom->exited = false;
+    if (dom->drain_timer) {
+        g_source_remove(dom->drain_timer);
+        dom->drain_timer = 0;
+    }
+    int reason, detail;
+    if (dom->destroy_requested) {
+        reason = VIR_DOMAIN_SHUTOFF_DESTROYED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
+    } else if (dom->starting) {
+        reason = VIR_DOMAIN_SHUTOFF_FAILED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
+    } else if (dom->got_shutdown || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
+        detail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
+    } else {
+        /* libvirt: the monitor went away without a SHUTDOWN first. */
+        reason = VIR_DOMAIN_SHUTOFF_CRASHED;
+        detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
+    }
+    g_autofree char *tail = hvd_process_log_tail(dom->paths->log, 1024);
+    if (WIFEXITED(status))
+        hvd_process_log_line(dom->paths->log, "worker exited with status %d, reason=%s",
+                             WEXITSTATUS(status), shutoff_reason_name(reason));
+    else if (WIFSIGNALED(status))
+        hvd_process_log_line(dom->paths->log, "worker killed by signal %d, reason=%s",
+                             WTERMSIG(status), shutoff_reason_name(reason));
+    log_info("domain %s (id %d) stopped: %s", dom->def->name, dom->id, shutoff_reason_name(reason));
+
+    /* Detach the monitor before closing it: closing may call back (a
+     * pending connect fails) and must find the domain already stopped. */
+    HvdMonitor *mon = g_steal_pointer(&dom->mon);
+    if (mon) {
+        hvd_monitor_close(mon);
+        hvd_monitor_unref(mon);
+    }
+    unlink(dom->paths->monitor);
+    dom->pid = 0;
+    dom->id = -1;
+    set_state(dom, VIR_DOMAIN_SHUTOFF, reason);
+    if (dom->newdef) {
+        domain_def_free(dom->def);
+        dom->def = g_steal_pointer(&dom->newdef);
+    }
+
+    bool was_starting = dom->starting;
+    dom->starting = false;
+    if (was_starting) {
+        GError *e = dom->start_error;
+        dom->start_error = NULL;
+        if (!e) {
+            e = g_error_new(HVD_VIR_ERROR, HVD_VIR_ERROR_PACK(VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR),
+                            "internal error: process exited while connecting to monitor: %s",
+                            tail);
+        }
+        waiters_finish(&dom->start_waiters, dom, NULL, e);
+        g_error_free(e);
+    }
+    /* A transient domain ceases to exist when it stops. */
+    if (!dom->persistent)
+        list_remove(dom);
+    /* The event only for domains that had started (libvirt emits none
+     * for a start that failed before the domain ran). */
+    if (!was_starting)
+        emit(dom, VIR_DOMAIN_EVENT_STOPPED, detail);
+    dom->destroy_requested = false;
+    dom->got_shutdown = false;
+    waiters_finish(&dom->destroy_waiters, dom, NULL, NULL);
+}
+
+static gboolean on_drain_done(gpointer data)
+{
+    HvdDomain *dom = data;
+    dom->drain_timer = 0;
+    if (dom->exited)
+        process_stopped(dom);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_child_exit(GPid pid, gint status, gpointer data)
+{
+    HvdDomain *dom = data;
+    g_spawn_close_pid(pid);
+    dom->child_watch = 0; /* the source is being removed */
+    if (dom->kill_timer) {
+        g_source_remove(dom->kill_timer);
+        dom->kill_timer = 0;
+    }
+    dom->exited = true;
+    dom->exit_status = status;
+    /* What the worker said last (a SHUTDOWN event, a reply) may still be
+     * unread in the monitor socket: let the monitor read up to its end of
+     * file first, but not for long. */
+    if (dom->mon && !dom->mon_closed && !dom->starting) {
+        dom->drain_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, 1000, on_drain_done,
+                                              hvd_domain_ref(dom),
+                                              (GDestroyNotify)hvd_domain_unref);
+        return;
+    }
+    process_stopped(dom);
+}
+
+static gboolean on_kill_timer(gpointer data)
+{
+    HvdDomain *dom = data;
+    dom->kill_timer = 0;
+    if (dom->pid <= 0)
+        return G_SOURCE_REMOVE;
+    if (dom->destroy_graceful) {
+        GError *e = g_error_new(HVD_VIR_ERROR,
+                                HVD_VIR_ERROR_PACK(VIR_FROM_QEMU, VIR_ERR_OPERATION_FAILED),
+                                "operation failed: failed to kill qemu process with SIGTERM");
+        dom->destroy_requested = false;
+        waiters_finish(&dom->destroy_waiters, dom, NULL, e);
+        g_error_free(e);
+        return G_SOURCE_REMOVE;
+    }
+    log_warn("domain %s: worker %d ignored SIGTERM, sending SIGKILL", dom->def->name,
+             (int)dom->pid);
+    kill(dom->pid, SIGKILL);
+    return G_SOURCE_REMOVE;
+}
+
+static void kill_worker(HvdDomain *dom, bool graceful)
+{
+    dom->destroy_requested = true;
+    dom->destroy_graceful = graceful;
+    if (dom->pid > 0 && kill(dom->pid, SIGTERM) != 0 && errno != ESRCH)
+        log_warn("domain %s: kill(%d): %s", dom->def->name, (int)dom->pid, g_strerror(errno));
+    if (!dom->kill_timer)
+        dom->kill_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, (guint)drv.destroy_grace_ms,
+                                             on_kill_timer, hvd_domain_ref(dom),
+                                             (GDestroyNotify)hvd_domain_unref);
+}
+
+/* ------------------------------------------------------------ monitor */
+
+static void set_paused(HvdDomain *dom, int reason)
+{
+    if (dom->state != VIR_DOMAIN_RUNNING)
+        return;
+    set_state(dom, VIR_DOMAIN_PAUSED, reason);
+    emit(dom, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED);
+}
+
+static void set_running(HvdDomain *dom, int reason)
+{
+    if (dom->state != VIR_DOMAIN_PAUSED)
+        return;
+    set_state(dom, VIR_DOMAIN_RUNNING, reason);
+    emit(dom, VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED);
+}
+
+/* Events the worker sends (qmp.md §4). */
+static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_object *data,
+                             gint64 seconds, gint64 micros, gpointer user_data)
+{
+    (void)mon;
+    (void)seconds;
+    (void)micros;
+    HvdDomain *dom = user_data;
+    if (dom->starting)
+        return;
+    if (strcmp(event, "STOP") == 0) {
+        set_paused(dom, dom->pause_reason ? dom->pause_reason : VIR_DOMAIN_PAUSED_UNKNOWN);
+        dom->pause_reason = 0;
+    } else if (strcmp(event, "RESUME") == 0) {
+        set_running(dom, VIR_DOMAIN_RUNNING_UNPAUSED);
+    } else if (strcmp(event, "SHUTDOWN") == 0) {
+        json_object *guest = NULL;
+        bool by_guest = data && json_object_object_get_ex(data, "guest", &guest) &&
+                        json_object_get_boolean(guest);
+        dom->got_shutdown = true;
+        if (dom->state != VIR_DOMAIN_SHUTDOWN) {
+            set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
+            emit(dom, VIR_DOMAIN_EVENT_SHUTDOWN,
+                 by_guest ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST : VIR_DOMAIN_EVENT_SHUTDOWN_HOST);
+        }
+    } else if (strcmp(event, "BALLOON_CHANGE") == 0) {
+        json_object *actual = NULL;
+        if (data && json_object_object_get_ex(data, "actual", &actual) &&
+            json_object_is_type(actual, json_type_int) && json_object_get_int64(actual) > 0)
+            dom->balloon_kib = (uint64_t)json_object_get_int64(actual) / 1024;
+    }
+}
+
+static void on_monitor_closed(HvdMonitor *mon, const GError *reason, gpointer user_data)
+{
+    (void)mon;
+    HvdDomain *dom = user_data;
+    /* The child watch decides the domain's fate; an exit seen before this
+     * end of file was waiting for it (finish outside this callback). */
+    log_info("domain %s: monitor closed: %s", dom->def->name,
+             reason ? reason->message : "end of file");
+    dom->mon_closed = true;
+    if (dom->exited && dom->drain_timer) {
+        g_source_remove(dom->drain_timer);
+        dom->drain_timer = g_idle_add_full(G_PRIORITY_DEFAULT, on_drain_done, hvd_domain_ref(dom),
+                                           (GDestroyNotify)hvd_domain_unref);
+    }
+}
+
+static void ignore_reply(HvdMonitor *mon, struct json_object *ret, const char *error_class,
+                         const GError *err, gpointer user_data)
+{
+    (void)mon;
+    (void)ret;
+    (void)error_class;
+    (void)user_data;
+    if (err)
+        log_warn("monitor command failed: %s", err->message);
+}
+
+static void start_finish(HvdDomain *dom)
+{
+    dom->starting = false;
+    set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
+    log_info("domain %s started (id %d, pid %d)", dom->def->name, dom->id, (int)dom->pid);
+    emit(dom, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
+    if (dom->start_paused && dom->mon) {
+        /* START_PAUSED: the worker has no -S yet, so pause right away. */
+        dom->pause_reason = VIR_DOMAIN_PAUSED_USER;
+        hvd_monitor_command(dom->mon, "stop", NULL, ignore_reply, NULL);
+        set_paused(dom, VIR_DOMAIN_PAUSED_USER);
+    }
+    waiters_finish(&dom->start_waiters, dom, NULL, NULL);
+}
+
+static void on_monitor_ready(HvdMonitor *mon, const GError *err, gpointer user_data)
+{
+    (void)mon;
+    HvdDomain *dom = user_data;
+    if (!dom->starting || dom->mon != mon) {
+        hvd_domain_unref(dom);
+        return; /* the worker exited first: on_child_exit answered */
+    }
+    if (err) {
+        /* Abort the start: kill the worker; its exit answers the waiters. */
+        log_warn("domain %s: monitor not ready: %s", dom->def->name, err->message);
+        g_clear_error(&dom->start_error);
+        g_autofree char *tail = hvd_process_log_tail(dom->paths->log, 1024);
+        dom->start_error = g_error_new(
+            HVD_VIR_ERROR, HVD_VIR_ERROR_PACK(VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR),
+            "internal error: cannot connect to the worker's monitor: %s%s%s", err->message,
+            *tail ? "\n" : "", tail);
+        kill(dom->pid, SIGKILL);
+        hvd_domain_unref(dom);
+        return;
+    }
+    start_finish(dom);
+    hvd_domain_unref(dom);
+}
+
+static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
+{
+    g_autoptr(HvdProcessPaths) paths = hvd_process_paths_new(drv.run_dir, drv.log_dir,
+                                                             dom->def->name);
+    g_autofree char *json = hvd_process_machine_json(dom->def, paths, err);
+    if (!json)
+        return false;
+    unlink(paths->monitor); /* a stale socket would look ready */
+    GPid pid = 0;
+    if (!hvd_process_spawn(drv.emulator, paths, json, &pid, err))
+        return false;
+    hvd_process_paths_free(dom->paths);
+    dom->paths = g_steal_pointer(&paths);
+    dom->pid = pid;
+    dom->id = drv.next_id++;
+    dom->starting = true;
+    dom->start_paused = flags & VIR_DOMAIN_START_PAUSED;
+    dom->destroy_requested = false;
+    dom->got_shutdown = false;
+    dom->exited = false;
+    dom->mon_closed = false;
+    dom->pause_reason = 0;
+    dom->balloon_kib = dom->def->current_memory_kib;
+    set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
+    dom->child_watch = g_child_watch_add_full(G_PRIORITY_DEFAULT, pid, on_child_exit,
+                                              hvd_domain_ref(dom),
+                                              (GDestroyNotify)hvd_domain_unref);
+    dom->mon = hvd_monitor_new(dom->paths->monitor, dom->def->name, NULL);
+    hvd_monitor_set_event_handler(dom->mon, on_monitor_event, dom);
+    hvd_monitor_set_closed_handler(dom->mon, on_monitor_closed, dom);
+    log_info("domain %s: worker pid %d spawned (id %d)", dom->def->name, (int)pid, dom->id);
+    hvd_monitor_connect(dom->mon, drv.monitor_timeout_ms, on_monitor_ready, hvd_domain_ref(dom));
+    return true;
+}
+
+static const unsigned start_flags_allowed = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY |
+                                            VIR_DOMAIN_START_BYPASS_CACHE |
+                                            VIR_DOMAIN_START_FORCE_BOOT |
+                                            VIR_DOMAIN_START_VALIDATE |
+                                            VIR_DOMAIN_START_RESET_NVRAM;
+
+void hvd_domain_start(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, start_flags_allowed, "qemuDomainCreateWithFlags", &err))
+        return fail_now(dom, fn, user_data, err);
+    if (hvd_domain_is_active(dom)) {
+        hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "domain is already running");
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (!start_worker(dom, flags, &err))
+        return fail_now(dom, fn, user_data, err);
+    waiter_add(&dom->start_waiters, fn, user_data);
+}
+
+HvdDomain *hvd_driver_create_xml(const char *xml, unsigned flags, HvdDomainDoneFunc fn,
+                                 gpointer user_data, GError **err)
+{
+    if (!check_flags(flags, start_flags_allowed & ~VIR_DOMAIN_START_FORCE_BOOT,
+                     "qemuDomainCreateXML", err))
+        return NULL;
+    g_autoptr(DomainDef) def = domain_def_parse_string(xml, 0, err);
+    if (!def)
+        return NULL;
+    HvdDomain *dom = NULL;
+    if (!check_identity(def, &dom, err))
+        return NULL;
+    if (dom && hvd_domain_is_active(dom)) {
+        hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID,
+                          "domain '%s' is already active", def->name);
+        return NULL;
+    }
+    bool is_new = !dom;
+    if (dom) {
+        /* An inactive persistent domain runs the given XML this time; its
+         * config comes back when it stops. */
+        dom->newdef = dom->def;
+        dom->def = g_steal_pointer(&def);
+        hvd_domain_ref(dom);
+    } else {
+        dom = domain_new(g_steal_pointer(&def));
+        list_add(dom);
+    }
+    if (!start_worker(dom, flags, err)) {
+        if (is_new) {
+            list_remove(dom);
+        } else {
+            domain_def_free(dom->def);
+            dom->def = g_steal_pointer(&dom->newdef);
+        }
+        hvd_domain_unref(dom);
+        return NULL;
+    }
+    waiter_add(&dom->start_waiters, fn, user_data);
+    return dom;
+}
+
+void hvd_domain_destroy(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, VIR_DOMAIN_DESTROY_GRACEFUL | VIR_DOMAIN_DESTROY_REMOVE_LOGS,
+                     "qemuDomainDestroyFlags", &err))
+        return fail_now(dom, fn, user_data, err);
+    if (!hvd_domain_is_active(dom)) {
+        not_running_error(&err);
+        return fail_now(dom, fn, user_data, err);
+    }
+    waiter_add(&dom->destroy_waiters, fn, user_data);
+    kill_worker(dom, flags & VIR_DOMAIN_DESTROY_GRACEFUL);
+}
+
+/* ---- commands through the monitor */
+
+typedef enum { OP_SUSPEND, OP_RESUME, OP_SHUTDOWN, OP_REBOOT, OP_SETMEM, OP_RAW } MonOpKind;
+
+typedef struct {
+    HvdDomain *dom;
+    MonOpKind kind;
+    HvdDomainDoneFunc fn;
+    gpointer data;
+    uint64_t kib;          /* OP_SETMEM */
+    bool also_config;      /* OP_SETMEM: update the persistent config afterwards */
+    const char *cmd;       /* for error texts */
+} MonOp;
+
+static bool monitor_usable(HvdDomain *dom, GError **err)
+{
+    if (!hvd_domain_is_active(dom)) {
+        not_running_error(err);
+        return false;
+    }
+    if (dom->starting || !dom->mon || !hvd_monitor_is_ready(dom->mon)) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "domain is still starting up: its monitor is not connected yet");
+        return false;
+    }
+    return true;
+}
+
+static void setmem_config(HvdDomain *dom, uint64_t kib, GError **err);
+
+static void on_monop_reply(HvdMonitor *mon, struct json_object *ret, const char *error_class,
+                           const GError *err, gpointer user_data)
+{
+    (void)mon;
+    MonOp *op = user_data;
+    HvdDomain *dom = op->dom;
+    GError *own = NULL;
+    const char *result = NULL;
+    if (err && op->kind == OP_SETMEM && error_class &&
+        (strcmp(error_class, "DeviceNotActive") == 0 ||
+         strcmp(error_class, "CommandNotFound") == 0)) {
+        /* libvirt's text when the worker has no (active) balloon. */
+        hvd_vir_error_set(&own, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "Unable to change memory of active domain without the balloon device "
+                          "and guest OS balloon driver");
+        err = own;
+    }
+    if (!err) {
+        switch (op->kind) {
+        case OP_SUSPEND:
+            set_paused(dom, VIR_DOMAIN_PAUSED_USER);
+            break;
+        case OP_RESUME:
+            set_running(dom, VIR_DOMAIN_RUNNING_UNPAUSED);
+            break;
+        case OP_SETMEM:
+            dom->balloon_kib = op->kib;
+            if (op->also_config)
+                setmem_config(dom, op->kib, &own);
+            err = own;
+            break;
+        case OP_RAW:
+            /* HMP: the output text is the "return" string. */
+            result = ret && json_object_is_type(ret, json_type_string)
+                         ? json_object_get_string(ret) : "";
+            break;
+        default:
+            break;
+        }
+    }
+    op->fn(dom, result, err, op->data);
+    g_clear_error(&own);
+    hvd_domain_unref(dom);
+    g_free(op);
+}
+
+static void on_monop_raw(HvdMonitor *mon, const char *reply, const GError *err, gpointer user_data)
+{
+    (void)mon;
+    MonOp *op = user_data;
+    op->fn(op->dom, err ? NULL : reply, err, op->data);
+    hvd_domain_unref(op->dom);
+    g_free(op);
+}
+
+static MonOp *monop_new(HvdDomain *dom, MonOpKind kind, HvdDomainDoneFunc fn, gpointer data)
+{
+    MonOp *op = g_new0(MonOp, 1);
+    op->dom = hvd_domain_ref(dom);
+    op->kind = kind;
+    op->fn = fn;
+    op->data = data;
+    return op;
+}
+
+void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    if (dom->state == VIR_DOMAIN_PAUSED) /* libvirt: nothing to do */
+        return fn(dom, NULL, NULL, user_data);
+    dom->pause_reason = VIR_DOMAIN_PAUSED_USER;
+    hvd_monitor_command(dom->mon, "stop", NULL, on_monop_reply,
+                        monop_new(dom, OP_SUSPEND, fn, user_data));
+}
+
+void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    if (dom->state == VIR_DOMAIN_RUNNING)
+        return fn(dom, NULL, NULL, user_data);
+    hvd_monitor_command(dom->mon, "cont", NULL, on_monop_reply,
+                        monop_new(dom, OP_RESUME, fn, user_data));
+}
+
+void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN, "qemuDomainShutdownFlags", &err) ||
+        !monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    /* ACPI power button; the guest decides, the worker's exit follows. */
+    hvd_monitor_command(dom->mon, "system_powerdown", NULL, on_monop_reply,
+                        monop_new(dom, OP_SHUTDOWN, fn, user_data));
+}
+
+void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, "qemuDomainReboot", &err) ||
+        !monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    /* libvirt's ACPI reboot is a powerdown the daemon turns into a reset;
+     * the worker exits on guest poweroff, so hvd resets directly. */
+    hvd_monitor_command(dom->mon, "system_reset", NULL, on_monop_reply,
+                        monop_new(dom, OP_REBOOT, fn, user_data));
+}
+
+static void setmem_config(HvdDomain *dom, uint64_t kib, GError **err)
+{
+    DomainDef *def = persistent_def(dom);
+    uint64_t old = def->current_memory_kib;
+    def->current_memory_kib = kib;
+    if (!save_config(def, err))
+        def->current_memory_kib = old;
+}
+
+void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDomainDoneFunc fn,
+                           gpointer user_data)
+{
+    GError *err = NULL;
+    const unsigned allowed = VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                             VIR_DOMAIN_MEM_MAXIMUM;
+    if (!check_flags(flags, allowed, "qemuDomainSetMemoryFlags", &err))
+        return fail_now(dom, fn, user_data, err);
+    bool live = flags & VIR_DOMAIN_AFFECT_LIVE, config = flags & VIR_DOMAIN_AFFECT_CONFIG;
+    if (!live && !config) {
+        live = hvd_domain_is_active(dom);
+        config = !live;
+    }
+    if (live && !hvd_domain_is_active(dom)) {
+        not_running_error(&err);
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (config && !dom->persistent) {
+        hvd_vir_error_set(&err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID, "%s",
+                          "cannot change persistent config of a transient domain");
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (flags & VIR_DOMAIN_MEM_MAXIMUM) {
+        if (live) {
+            hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                              "cannot resize the maximum memory on an active domain");
+            return fail_now(dom, fn, user_data, err);
+        }
+        DomainDef *def = persistent_def(dom);
+        uint64_t old_max = def->memory_kib, old_cur = def->current_memory_kib;
+        def->memory_kib = kib;
+        if (def->current_memory_kib > kib)
+            def->current_memory_kib = kib;
+        if (!save_config(def, &err)) {
+            def->memory_kib = old_max;
+            def->current_memory_kib = old_cur;
+            return fail_now(dom, fn, user_data, err);
+        }
+        return fn(dom, NULL, NULL, user_data);
+    }
+    uint64_t max = live ? dom->def->memory_kib : persistent_def(dom)->memory_kib;
+    if (kib > max) {
+        hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_INVALID_ARG, "%s",
+                          "cannot set memory higher than max memory");
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (!live) {
+        setmem_config(dom, kib, &err);
+        if (err)
+            return fail_now(dom, fn, user_data, err);
+        return fn(dom, NULL, NULL, user_data);
+    }
+    if (!dom->def->balloon.enabled) {
+        hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "Unable to change memory of active domain without the balloon device "
+                          "and guest OS balloon driver");
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (!monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    MonOp *op = monop_new(dom, OP_SETMEM, fn, user_data);
+    op->kib = kib;
+    op->also_config = config;
+    json_object *args = json_object_new_object();
+    /* QMP balloon takes bytes (qmp.md). */
+    json_object_object_add(args, "value", json_object_new_int64((int64_t)(kib * 1024)));
+    hvd_monitor_command(dom->mon, "balloon", args, on_monop_reply, op);
+    json_object_put(args);
+}
+
+void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDomainDoneFunc fn,
+                                gpointer user_data)
+{
+    GError *err = NULL;
+    if (!monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    MonOp *op = monop_new(dom, OP_RAW, fn, user_data);
+    if (hmp) {
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "command-line", json_object_new_string(cmd));
+        hvd_monitor_command(dom->mon, "human-monitor-command", args, on_monop_reply, op);
+        json_object_put(args);
+    } else {
+        hvd_monitor_command_raw(dom->mon, cmd, on_monop_raw, op);
+    }
+}

@@ -1,0 +1,133 @@
+/* hvd's domain driver: the domains hvd knows (persistent configs and
+ * running workers), their states, lookups and lifecycle.
+ *
+ * A domain is a parsed definition (drivers/conf) plus live state: id, state
+ * and reason, the worker process and its monitor (drivers/domain/monitor.h).
+ * Persistent configs live in <state-dir>/qemu/<name>.xml; a running domain's
+ * machine description, monitor socket and logs in <state-dir>/run and
+ * <state-dir>/log (docs/domain-driver.md).
+ *
+ * This header deliberately exposes no conf or libvirt types: the RPC layer
+ * (daemon/remote_domain.c) passes plain numbers through, and the numbers are
+ * libvirt's own (virDomainState, reasons, flags, lifecycle events), so the
+ * driver is the only place that interprets them. Errors are GErrors in the
+ * HVD_VIR_ERROR domain (drivers/virerror.h): code = from * 1000 + number,
+ * message already carrying libvirt's prefix.
+ *
+ * Single-threaded: everything runs on the daemon's GLib main loop. Slow
+ * operations (start, destroy, monitor commands) are asynchronous and call
+ * their HvdDomainDoneFunc exactly once. */
+#pragma once
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct _HvdDomain HvdDomain;
+
+typedef struct {
+    const char *state_dir;  /* configs, run and log directories live below */
+    const char *emulator;   /* absolute path of the hv worker */
+    int monitor_timeout_ms; /* start: how long to wait for the worker's monitor (0 = 30 s) */
+    int destroy_grace_ms;   /* destroy: SIGTERM to SIGKILL delay (0 = 10 s, as libvirt) */
+} HvdDriverConfig;
+
+/* Load the persistent configs (files that do not parse are logged and
+ * skipped) and create the directories. */
+bool hvd_driver_init(const HvdDriverConfig *cfg, GError **err);
+/* Forget every domain (running workers are left alone, as a stopping
+ * libvirtd leaves its guests running). */
+void hvd_driver_shutdown(void);
+
+/* libvirt's virErrorNumber and virErrorDomain of an error from this
+ * driver (false, and internal error, for foreign GErrors). */
+bool hvd_driver_error_unpack(const GError *err, int *number, int *from);
+
+/* Lifecycle events (virDomainEventType, detail): the RPC layer installs a
+ * sink that turns them into DOMAIN_EVENT_CALLBACK_LIFECYCLE messages. */
+typedef void (*HvdDomainEventFunc)(HvdDomain *dom, int event, int detail, gpointer user_data);
+void hvd_driver_set_event_sink(HvdDomainEventFunc fn, gpointer user_data);
+
+/* ---- references: a HvdDomain stays valid while referenced, even after it
+ * was undefined (its name and uuid remain readable). */
+HvdDomain *hvd_domain_ref(HvdDomain *dom);
+void hvd_domain_unref(HvdDomain *dom);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvdDomain, hvd_domain_unref)
+
+const char *hvd_domain_name(const HvdDomain *dom);
+const uint8_t *hvd_domain_uuid(const HvdDomain *dom); /* 16 bytes */
+int hvd_domain_id(const HvdDomain *dom);              /* -1 when inactive */
+
+/* ---- lookups (new references; NULL with VIR_ERR_NO_DOMAIN as libvirt's
+ * QEMU driver words it) */
+HvdDomain *hvd_driver_lookup_by_name(const char *name, GError **err);
+HvdDomain *hvd_driver_lookup_by_uuid(const uint8_t uuid[16], GError **err);
+HvdDomain *hvd_driver_lookup_by_id(int id, GError **err);
+/* The domain an API call names (remote_nonnull_domain): found by uuid,
+ * error "no domain with matching uuid 'U' (NAME)" otherwise. */
+HvdDomain *hvd_driver_lookup_dom(const char *name, const uint8_t uuid[16], GError **err);
+
+/* Domains matching virConnectListAllDomainsFlags (0 = all), new references,
+ * active ones first by id, then inactive ones by name. NULL with
+ * VIR_ERR_INVALID_ARG for unknown flags. */
+GPtrArray *hvd_driver_list(unsigned flags, GError **err);
+unsigned hvd_driver_count(bool active);
+
+/* ---- definitions */
+/* virDomainDefineXMLFlags: new or updated persistent config. */
+HvdDomain *hvd_driver_define(const char *xml, unsigned flags, GError **err);
+/* virDomainUndefineFlags. */
+bool hvd_domain_undefine(HvdDomain *dom, unsigned flags, GError **err);
+
+/* ---- queries */
+typedef struct {
+    int state;             /* virDomainState */
+    uint64_t max_mem_kib;
+    uint64_t memory_kib;
+    unsigned nr_vcpus;
+    uint64_t cpu_time_ns;
+} HvdDomainInfo;
+void hvd_domain_get_info(HvdDomain *dom, HvdDomainInfo *info);
+void hvd_domain_get_state(HvdDomain *dom, int *state, int *reason);
+bool hvd_domain_get_state_flags(HvdDomain *dom, unsigned flags, int *state, int *reason,
+                                GError **err);
+/* virDomainGetXMLDesc (flags: SECURE, INACTIVE, UPDATE_CPU, MIGRATABLE). */
+char *hvd_domain_get_xml(HvdDomain *dom, unsigned flags, GError **err);
+bool hvd_domain_is_active(const HvdDomain *dom);
+bool hvd_domain_is_persistent(const HvdDomain *dom);
+bool hvd_domain_is_updated(const HvdDomain *dom);
+bool hvd_domain_get_autostart(const HvdDomain *dom);
+bool hvd_domain_set_autostart(HvdDomain *dom, bool autostart, GError **err);
+uint64_t hvd_domain_get_max_memory(const HvdDomain *dom);
+/* virDomainGetVcpusFlags. */
+int hvd_domain_get_vcpus(HvdDomain *dom, unsigned flags, GError **err);
+
+/* ---- lifecycle (asynchronous) */
+/* result: the monitor's reply text for hvd_domain_monitor_command, else
+ * NULL. err: NULL on success. Both borrowed. */
+typedef void (*HvdDomainDoneFunc)(HvdDomain *dom, const char *result, const GError *err,
+                                  gpointer user_data);
+
+/* virDomainCreateWithFlags: spawn the worker, wait for its monitor. */
+void hvd_domain_start(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
+/* virDomainCreateXML: a transient domain, started at once. Returns the new
+ * domain (the callback says whether it started) or NULL with err set when
+ * the XML is refused before anything starts (no callback then). */
+HvdDomain *hvd_driver_create_xml(const char *xml, unsigned flags, HvdDomainDoneFunc fn,
+                                 gpointer user_data, GError **err);
+/* virDomainDestroyFlags: SIGTERM, SIGKILL after the grace period; done once
+ * the worker is reaped. */
+void hvd_domain_destroy(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
+/* virDomainShutdownFlags (ACPI power button), virDomainReboot,
+ * virDomainSuspend, virDomainResume: done when the worker answered. */
+void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
+void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
+void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data);
+void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data);
+/* virDomainSetMemoryFlags (KiB; LIVE through the balloon, CONFIG in the
+ * persistent config, MEM_MAXIMUM for the maximum of an inactive config). */
+void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDomainDoneFunc fn,
+                           gpointer user_data);
+/* virDomainQemuMonitorCommand: text passthrough; hmp = flag 1 (HMP). The
+ * result is the worker's reply line (QMP) or the HMP output text. */
+void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDomainDoneFunc fn,
+                                gpointer user_data);

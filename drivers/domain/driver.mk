@@ -1,0 +1,22 @@
+# drivers/domain: the domain driver (domain objects, lifecycle, worker
+# processes) and the RPC handlers of the domain procedures
+# (daemon/remote_domain.c). See docs/domain-driver.md.
+noinst_LIBRARIES += drivers/domain/libhvddriver.a
+drivers_domain_libhvddriver_a_SOURCES = \
+	drivers/domain/driver.c drivers/domain/driver.h \
+	drivers/domain/process.c drivers/domain/process.h \
+	daemon/remote_domain.c daemon/remote_domain.h
+
+# Users before providers (static libraries).
+HVD_DRIVER_LIBS = drivers/domain/libhvddriver.a drivers/domain/libhvdmonitor.a \
+	daemon/libhvdrpc.a drivers/conf/libconf.a common/libcommon.a \
+	$(LIBXML_LIBS) $(JSONC_LIBS) $(GLIB_LIBS) $(LIBVIRT_LIBS) -lpthread
+
+# The driver and its RPC handlers against a fake worker: the test binary
+# itself, run with --config, serves hv's real QMP monitor (hv/monitor).
+check_PROGRAMS += tests/unit/test-driver
+tests_unit_test_driver_SOURCES = tests/unit/test-driver.c tests/unit/rpc-test-util.h tests/tap.h
+tests_unit_test_driver_LDADD = $(HVD_DRIVER_LIBS) hv/monitor/libmonitor.a hv/libhvcore.a \
+	common/libcommon.a $(JSONC_LIBS) -lpthread -lm
+TESTS += tests/unit/test-driver
+EXTRA_DIST += docs/domain-driver.md

@@ -1,0 +1,213 @@
+/* Machine description, spawn and /proc facts for hv workers
+ * (drivers/domain/process.h). */
+#include "drivers/domain/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+HvdProcessPaths *hvd_process_paths_new(const char *run_dir, const char *log_dir, const char *name)
+{
+    HvdProcessPaths *p = g_new0(HvdProcessPaths, 1);
+    g_autofree char *json = g_strconcat(name, ".json", NULL);
+    g_autofree char *mon = g_strconcat(name, ".monitor", NULL);
+    g_autofree char *log = g_strconcat(name, ".log", NULL);
+    g_autofree char *console = g_strconcat(name, ".console.log", NULL);
+    p->json = g_build_filename(run_dir, json, NULL);
+    p->monitor = g_build_filename(run_dir, mon, NULL);
+    p->log = g_build_filename(log_dir, log, NULL);
+    p->console_log = g_build_filename(log_dir, console, NULL);
+    return p;
+}
+
+void hvd_process_paths_free(HvdProcessPaths *p)
+{
+    if (!p)
+        return;
+    g_free(p->json);
+    g_free(p->monitor);
+    g_free(p->log);
+    g_free(p->console_log);
+    g_free(p);
+}
+
+static void add_str(json_object *o, const char *key, const char *value)
+{
+    if (value)
+        json_object_object_add(o, key, json_object_new_string(value));
+}
+
+char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths, GError **err)
+{
+    /* hv boots a bzImage directly (no firmware), so a kernel is a must. */
+    if (!def->kernel || !*def->kernel) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
+                          "domain '%s' has no <os><kernel>: hvd's worker boots a Linux kernel "
+                          "directly and has no firmware",
+                          def->name);
+        return NULL;
+    }
+    /* Devices the worker cannot provide yet are refused rather than left
+     * out: the guest would silently get less than its XML asks for. */
+    if (def->nets->len > 0) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
+                          "network interfaces are not supported by the worker yet "
+                          "(domain '%s' has %u)",
+                          def->name, def->nets->len);
+        return NULL;
+    }
+    if (def->hostdevs->len > 0) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
+                          "host device assignment is not supported by the worker yet "
+                          "(domain '%s' has %u)",
+                          def->name, def->hostdevs->len);
+        return NULL;
+    }
+
+    json_object *o = json_object_new_object();
+    char uuid[DOMAIN_UUID_STRING_LEN];
+    domain_uuid_format(def->uuid, uuid);
+    add_str(o, "name", def->name);
+    add_str(o, "uuid", uuid);
+    /* KiB in the model, MiB for hv: round up so the guest never gets less. */
+    json_object_object_add(o, "memory_mib",
+                           json_object_new_int64((int64_t)((def->memory_kib + 1023) / 1024)));
+    json_object_object_add(o, "cpus", json_object_new_int((int)def->current_vcpus));
+    add_str(o, "kernel", def->kernel);
+    add_str(o, "initrd", def->initrd);
+    add_str(o, "append", def->cmdline);
+    add_str(o, "monitor", paths->monitor);
+    json_object *serial = json_object_new_object();
+    add_str(serial, "type", "file");
+    add_str(serial, "path", paths->console_log);
+    json_object_object_add(o, "serial", serial);
+    json_object *disks = json_object_new_array();
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        if (!d->source) {
+            hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
+                              "disk '%s' has no source: the worker has no removable media",
+                              d->target_dev);
+            json_object_put(disks);
+            json_object_put(o);
+            return NULL;
+        }
+        json_object *jd = json_object_new_object();
+        g_autofree char *alias = domain_disk_alias(d);
+        add_str(jd, "path", d->source);
+        json_object_object_add(jd, "readonly", json_object_new_boolean(d->readonly));
+        add_str(jd, "serial", d->serial);
+        add_str(jd, "id", alias);
+        json_object_array_add(disks, jd);
+    }
+    json_object_object_add(o, "disks", disks);
+    /* on_reboot destroy: the worker exits instead of resetting (QEMU's
+     * -no-reboot); the driver then reports a shutdown. */
+    add_str(o, "on_reboot", def->on_reboot == DOMAIN_LIFECYCLE_DESTROY ? "exit" : "reset");
+    /* on_poweroff preserve: stay (paused) after the guest powers off. */
+    json_object_object_add(o, "no_shutdown",
+                           json_object_new_boolean(def->on_poweroff == DOMAIN_LIFECYCLE_PRESERVE));
+    char *text = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return text;
+}
+
+void hvd_process_log_line(const char *log_path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+    g_autofree char *stamp = g_date_time_format(now, "%Y-%m-%d %H:%M:%S.%f");
+    FILE *f = fopen(log_path, "ae");
+    if (!f)
+        return;
+    fprintf(f, "%.23s+0000: %s\n", stamp, text);
+    fclose(f);
+}
+
+/* Runs in the child between fork and exec: its own session, so a Ctrl-C
+ * to the daemon's terminal does not reach the guests (libvirt's QEMU
+ * processes are not in the daemon's process group either). */
+static void child_setup(gpointer data)
+{
+    (void)data;
+    setsid();
+}
+
+bool hvd_process_spawn(const char *emulator, const HvdProcessPaths *paths, const char *json,
+                       GPid *pid, GError **err)
+{
+    GError *local = NULL;
+    if (!g_file_set_contents_full(paths->json, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                  &local)) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_SYSTEM_ERROR,
+                          "cannot write machine description: %s", local->message);
+        g_error_free(local);
+        return false;
+    }
+    int log_fd = open(paths->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_SYSTEM_ERROR, "cannot open log file %s: %s",
+                          paths->log, g_strerror(errno));
+        return false;
+    }
+    hvd_process_log_line(paths->log, "starting up: %s --config %s", emulator, paths->json);
+    const char *argv[] = { emulator, "--config", paths->json, NULL };
+    gboolean ok = g_spawn_async_with_pipes_and_fds(
+        NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup,
+        NULL, -1, log_fd, log_fd, NULL, NULL, 0, pid, NULL, NULL, NULL, &local);
+    close(log_fd);
+    if (!ok) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR,
+                          "cannot start worker %s: %s", emulator, local->message);
+        g_error_free(local);
+        return false;
+    }
+    return true;
+}
+
+char *hvd_process_log_tail(const char *log_path, gsize max_bytes)
+{
+    g_autofree char *all = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(log_path, &all, &len, NULL))
+        return g_strdup("");
+    while (len > 0 && (all[len - 1] == '\n' || all[len - 1] == '\r'))
+        all[--len] = '\0';
+    gsize start = len > max_bytes ? len - max_bytes : 0;
+    if (start > 0) {
+        const char *nl = strchr(all + start, '\n');
+        start = nl ? (gsize)(nl + 1 - all) : start;
+    }
+    return g_strdup(all + start);
+}
+
+uint64_t hvd_process_cpu_time_ns(GPid pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    /* proc(5): the command name (field 2) is in parentheses and may hold
+     * spaces, so count fields after the last ')'; utime and stime are
+     * fields 14 and 15, in clock ticks. */
+    const char *p = strrchr(text, ')');
+    if (!p)
+        return 0;
+    unsigned long long utime = 0, stime = 0;
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+               &stime) != 2)
+        return 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    return (utime + stime) * (1000000000ull / (unsigned long long)hz);
+}

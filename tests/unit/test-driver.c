@@ -1,0 +1,652 @@
+/* The domain driver (drivers/domain/driver.c) end to end with a fake
+ * worker: this very binary, started by the driver as its "emulator" with
+ * `--config FILE`, reads the machine description the driver wrote and
+ * serves hv's real QMP monitor (hv/monitor) with a pretend VM behind it.
+ * The kernel command line in the description steers the fake:
+ *   fake=fail         print an error and exit 1 before the monitor exists
+ *   fake=ignore-term  ignore SIGTERM (destroy must escalate to SIGKILL)
+ * Also checks, through the RPC layer with a fake transport, that
+ * daemon/remote_domain.c answers lookups as libvirtd does. */
+#include <errno.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/remote.h"
+#include "daemon/remote_domain.h"
+#include "daemon/rpc.h"
+#include "drivers/domain/driver.h"
+#include "hv/loop.h"
+#include "hv/monitor/monitor.h"
+#include "tests/tap.h"
+#include "tests/unit/rpc-test-util.h"
+
+/* libvirt's numbers (§4, §13), spelled out: the test must not share the
+ * driver's definitions to be able to catch a wrong one. */
+enum {
+    ST_RUNNING = 1, ST_PAUSED = 3, ST_SHUTDOWN = 4, ST_SHUTOFF = 5,
+    R_RUNNING_BOOTED = 1, R_RUNNING_UNPAUSED = 5, R_PAUSED_USER = 1,
+    R_SHUTOFF_SHUTDOWN = 1, R_SHUTOFF_DESTROYED = 2, R_SHUTOFF_CRASHED = 3, R_SHUTOFF_FAILED = 6,
+    EV_DEFINED = 0, EV_UNDEFINED = 1, EV_STARTED = 2, EV_SUSPENDED = 3, EV_RESUMED = 4,
+    EV_STOPPED = 5, EV_SHUTDOWN = 6,
+    ERR_INTERNAL = 1, ERR_INVALID_ARG = 8, ERR_OPERATION_FAILED = 9, ERR_NO_DOMAIN = 42,
+    ERR_OPERATION_INVALID = 55,
+};
+
+/* ------------------------------------------------------------ fake worker */
+
+struct fake_vm {
+    struct loop *loop;
+    struct monitor *mon;
+    bool paused;
+};
+
+static const char *fake_run_state(void *opaque, bool *running)
+{
+    struct fake_vm *vm = opaque;
+    *running = !vm->paused;
+    return vm->paused ? "paused" : "running";
+}
+
+static int fake_stop(void *opaque, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct fake_vm *vm = opaque;
+    if (!vm->paused) {
+        vm->paused = true;
+        monitor_emit_event(vm->mon, "STOP", NULL);
+    }
+    return 0;
+}
+
+static int fake_cont(void *opaque, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct fake_vm *vm = opaque;
+    vm->paused = false;
+    monitor_emit_event(vm->mon, "RESUME", NULL);
+    return 0;
+}
+
+static int fake_reset(void *opaque, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct fake_vm *vm = opaque;
+    monitor_emit_shutdown(vm->mon, "RESET", "host-qmp-system-reset");
+    return 0;
+}
+
+/* The pretend guest reacts to the power button by powering off. */
+static void fake_guest_poweroff(void *opaque)
+{
+    struct fake_vm *vm = opaque;
+    monitor_emit_shutdown(vm->mon, "SHUTDOWN", "guest-shutdown");
+    loop_quit(vm->loop, 0);
+}
+
+static int fake_powerdown(void *opaque, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct fake_vm *vm = opaque;
+    monitor_emit_event(vm->mon, "POWERDOWN", NULL);
+    loop_call(vm->loop, fake_guest_poweroff, vm);
+    return 0;
+}
+
+static void fake_quit(void *opaque)
+{
+    struct fake_vm *vm = opaque;
+    monitor_emit_shutdown(vm->mon, "SHUTDOWN", "host-qmp-quit");
+    loop_quit(vm->loop, 0);
+}
+
+static int fake_worker(const char *config_path)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(config_path, &text, NULL, NULL)) {
+        fprintf(stderr, "fake: cannot read %s\n", config_path);
+        return 1;
+    }
+    json_object *cfg = json_tokener_parse(text);
+    json_object *v;
+    const char *monitor = NULL, *append = "", *name = NULL, *uuid = NULL;
+    int64_t mib = 0;
+    if (cfg && json_object_object_get_ex(cfg, "monitor", &v))
+        monitor = json_object_get_string(v);
+    if (cfg && json_object_object_get_ex(cfg, "append", &v))
+        append = json_object_get_string(v);
+    if (cfg && json_object_object_get_ex(cfg, "name", &v))
+        name = json_object_get_string(v);
+    if (cfg && json_object_object_get_ex(cfg, "uuid", &v))
+        uuid = json_object_get_string(v);
+    if (cfg && json_object_object_get_ex(cfg, "memory_mib", &v))
+        mib = json_object_get_int64(v);
+    if (!monitor) {
+        fprintf(stderr, "fake: no monitor in %s\n", config_path);
+        return 1;
+    }
+    if (strstr(append, "fake=fail")) {
+        fprintf(stderr, "fake: cannot start this guest\n");
+        return 1;
+    }
+    if (strstr(append, "fake=ignore-term"))
+        signal(SIGTERM, SIG_IGN);
+    struct fake_vm vm = { .loop = loop_new() };
+    static const struct monitor_ops ops = {
+        .run_state = fake_run_state,
+        .stop = fake_stop,
+        .cont = fake_cont,
+        .system_reset = fake_reset,
+        .system_powerdown = fake_powerdown,
+        .quit = fake_quit,
+    };
+    struct monitor_info info = { .name = name, .uuid = uuid, .ram_size = (uint64_t)mib << 20 };
+    char err[256];
+    vm.mon = monitor_create(vm.loop, monitor, &info, &ops, &vm, err, sizeof(err));
+    if (!vm.mon) {
+        fprintf(stderr, "fake: %s\n", err);
+        return 1;
+    }
+    int rc = loop_run(vm.loop);
+    monitor_free(vm.mon);
+    loop_free(vm.loop);
+    json_object_put(cfg);
+    return rc;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+typedef struct {
+    int event, detail;
+} Ev;
+static GArray *events;
+
+static void on_event(HvdDomain *dom, int event, int detail, gpointer data)
+{
+    (void)dom;
+    (void)data;
+    Ev e = { event, detail };
+    g_array_append_val(events, e);
+}
+
+static bool saw_event(int event, int detail)
+{
+    for (guint i = 0; i < events->len; i++) {
+        Ev *e = &g_array_index(events, Ev, i);
+        if (e->event == event && e->detail == detail)
+            return true;
+    }
+    return false;
+}
+
+typedef struct {
+    bool done;
+    int code;       /* 0 = success */
+    char *message;
+    char *result;
+} Done;
+
+static void on_done(HvdDomain *dom, const char *result, const GError *err, gpointer data)
+{
+    (void)dom;
+    Done *d = data;
+    d->done = true;
+    if (err) {
+        int from;
+        hvd_driver_error_unpack(err, &d->code, &from);
+        d->message = g_strdup(err->message);
+    }
+    d->result = g_strdup(result);
+}
+
+static bool run_until(bool *flag, int ms)
+{
+    gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+    while (!*flag && g_get_monotonic_time() < end)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    return *flag;
+}
+
+static void done_clear(Done *d)
+{
+    g_free(d->message);
+    g_free(d->result);
+    memset(d, 0, sizeof(*d));
+}
+
+static int err_number(const GError *err)
+{
+    int number = 0, from;
+    hvd_driver_error_unpack(err, &number, &from);
+    return number;
+}
+
+static char *domain_xml(const char *name, const char *uuid, const char *cmdline)
+{
+    return g_strdup_printf("<domain type='kvm'><name>%s</name>%s%s%s"
+                           "<memory unit='MiB'>128</memory><vcpu>2</vcpu>"
+                           "<os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel>"
+                           "<cmdline>%s</cmdline></os></domain>",
+                           name, uuid ? "<uuid>" : "", uuid ? uuid : "", uuid ? "</uuid>" : "",
+                           cmdline);
+}
+
+static void expect_state(HvdDomain *dom, int state, int reason, const char *what)
+{
+    int s, r;
+    hvd_domain_get_state(dom, &s, &r);
+    TAP_CHECK(s == state && r == reason, "%s: state %d/%d", what, s, r);
+}
+
+static void start_ok(HvdDomain *dom, const char *what)
+{
+    Done d = { 0 };
+    hvd_domain_start(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 10000) && d.code == 0, "%s: started (%s)", what,
+              d.message ? d.message : "ok");
+    done_clear(&d);
+}
+
+/* SIGKILL our child processes (found by parent pid in /proc); returns how
+ * many. Only the fake worker of the running domain is a child here. */
+static int kill_children(void)
+{
+    int n = 0;
+    g_autoptr(GDir) dir = g_dir_open("/proc", 0, NULL);
+    const char *ent;
+    while (dir && (ent = g_dir_read_name(dir))) {
+        if (!g_ascii_isdigit(ent[0]))
+            continue;
+        g_autofree char *path = g_strdup_printf("/proc/%s/stat", ent);
+        g_autofree char *text = NULL;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+            continue;
+        const char *p = strrchr(text, ')');
+        char state;
+        int ppid;
+        if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == (int)getpid() &&
+            state != 'Z') {
+            kill(atoi(ent), SIGKILL);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_define_and_lookup(void)
+{
+    GError *err = NULL;
+    g_autofree char *xml = domain_xml("d1", "11111111-2222-3333-4444-555555555555", "quiet");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(dom != NULL, "define d1");
+    TAP_CHECK(saw_event(EV_DEFINED, 0), "DEFINED/ADDED emitted");
+    TAP_EQ_U64(hvd_domain_id(dom), (uint64_t)-1, "inactive id is -1");
+    expect_state(dom, ST_SHUTOFF, 0, "defined");
+
+    g_autoptr(HvdDomain) again = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(again == dom && saw_event(EV_DEFINED, 1), "redefine updates (DEFINED/UPDATED)");
+
+    g_autofree char *clash = domain_xml("d1", "99999999-2222-3333-4444-555555555555", "");
+    HvdDomain *bad = hvd_driver_define(clash, 0, &err);
+    TAP_CHECK(!bad && err_number(err) == ERR_OPERATION_FAILED, "same name, other uuid refused");
+    TAP_EQ_STR(err ? err->message : NULL,
+               "operation failed: domain 'd1' already exists with uuid "
+               "11111111-2222-3333-4444-555555555555",
+               "libvirt's text for a name clash");
+    g_clear_error(&err);
+
+    g_autofree char *renamed = domain_xml("d1-renamed", "11111111-2222-3333-4444-555555555555", "");
+    bad = hvd_driver_define(renamed, 0, &err);
+    TAP_CHECK(!bad && err_number(err) == ERR_OPERATION_FAILED, "same uuid, other name refused");
+    g_clear_error(&err);
+
+    bad = hvd_driver_define("<domain type='kvm'><name>x", 0, &err);
+    TAP_CHECK(!bad && err != NULL, "malformed XML refused: %s", err ? err->message : "");
+    g_clear_error(&err);
+
+    HvdDomain *none = hvd_driver_lookup_by_name("nosuch", &err);
+    TAP_CHECK(!none && err_number(err) == ERR_NO_DOMAIN, "unknown name -> NO_DOMAIN");
+    TAP_EQ_STR(err ? err->message : NULL, "Domain not found: no domain with matching name 'nosuch'",
+               "libvirt's text (trace 36)");
+    g_clear_error(&err);
+    uint8_t zero[16] = { 0 };
+    none = hvd_driver_lookup_dom("ghost", zero, &err);
+    TAP_EQ_STR(err ? err->message : NULL,
+               "Domain not found: no domain with matching uuid "
+               "'00000000-0000-0000-0000-000000000000' (ghost)",
+               "stale handle names uuid and name");
+    g_clear_error(&err);
+    none = hvd_driver_lookup_by_id(7, &err);
+    TAP_EQ_STR(err ? err->message : NULL, "Domain not found: no domain with matching id 7",
+               "unknown id text");
+    g_clear_error(&err);
+
+    g_autoptr(HvdDomain) by_uuid = hvd_driver_lookup_by_uuid(hvd_domain_uuid(dom), NULL);
+    TAP_CHECK(by_uuid == dom, "lookup by uuid finds it");
+
+    g_autoptr(GPtrArray) inactive = hvd_driver_list(2, NULL);
+    g_autoptr(GPtrArray) active = hvd_driver_list(1, NULL);
+    TAP_CHECK(inactive->len == 1 && active->len == 0, "list INACTIVE 1, ACTIVE 0");
+    g_autoptr(GPtrArray) persistent = hvd_driver_list(4, NULL);
+    g_autoptr(GPtrArray) transient = hvd_driver_list(8, NULL);
+    TAP_CHECK(persistent->len == 1 && transient->len == 0, "list PERSISTENT 1, TRANSIENT 0");
+    GPtrArray *badflags = hvd_driver_list(1u << 20, &err);
+    TAP_CHECK(!badflags && err_number(err) == ERR_INVALID_ARG, "unknown list flag refused");
+    g_clear_error(&err);
+
+    g_autofree char *dumped = hvd_domain_get_xml(dom, 0, &err);
+    TAP_CHECK(dumped && strstr(dumped, "<name>d1</name>") &&
+                  strstr(dumped, "<uuid>11111111-2222-3333-4444-555555555555</uuid>") &&
+                  !strstr(dumped, "id="),
+              "inactive XML without id");
+    HvdDomainInfo info;
+    hvd_domain_get_info(dom, &info);
+    TAP_CHECK(info.state == ST_SHUTOFF && info.max_mem_kib == 131072 && info.memory_kib == 131072 &&
+                  info.nr_vcpus == 2 && info.cpu_time_ns == 0,
+              "info of an inactive domain");
+    TAP_CHECK(hvd_domain_get_vcpus(dom, 6 /* MAXIMUM|CONFIG */, NULL) == 2, "vcpucount config");
+    TAP_CHECK(hvd_domain_get_vcpus(dom, 1 /* LIVE */, &err) < 0 &&
+                  err_number(err) == ERR_OPERATION_INVALID,
+              "vcpucount --live of a stopped domain refused");
+    g_clear_error(&err);
+
+    TAP_CHECK(hvd_domain_set_autostart(dom, true, NULL) && hvd_domain_get_autostart(dom),
+              "autostart set");
+    g_autoptr(GPtrArray) autostarted = hvd_driver_list(1024, NULL);
+    TAP_CHECK(autostarted->len == 1, "list AUTOSTART");
+
+    Done d = { 0 };
+    hvd_domain_destroy(dom, 0, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "destroy of a stopped domain refused");
+    TAP_EQ_STR(d.message, "Requested operation is not valid: domain is not running",
+               "libvirt's text (trace 36)");
+    done_clear(&d);
+}
+
+static void test_lifecycle(const char *state_dir)
+{
+    g_autoptr(HvdDomain) dom = hvd_driver_lookup_by_name("d1", NULL);
+    g_array_set_size(events, 0);
+    start_ok(dom, "start d1");
+    TAP_CHECK(hvd_domain_id(dom) > 0 && hvd_domain_is_active(dom), "running domain has an id");
+    expect_state(dom, ST_RUNNING, R_RUNNING_BOOTED, "after start");
+    TAP_CHECK(saw_event(EV_STARTED, 0), "STARTED/BOOTED emitted");
+    g_autoptr(HvdDomain) by_id = hvd_driver_lookup_by_id(hvd_domain_id(dom), NULL);
+    TAP_CHECK(by_id == dom, "lookup by id finds the running domain");
+
+    g_autofree char *json_path = g_build_filename(state_dir, "run", "d1.json", NULL);
+    g_autofree char *json = NULL;
+    g_file_get_contents(json_path, &json, NULL, NULL);
+    json_object *desc = json ? json_tokener_parse(json) : NULL, *v;
+    TAP_CHECK(desc && json_object_object_get_ex(desc, "memory_mib", &v) &&
+                  json_object_get_int(v) == 128 && json_object_object_get_ex(desc, "cpus", &v) &&
+                  json_object_get_int(v) == 2 && json_object_object_get_ex(desc, "monitor", &v) &&
+                  g_str_has_suffix(json_object_get_string(v), "/run/d1.monitor") &&
+                  json_object_object_get_ex(desc, "append", &v) &&
+                  strcmp(json_object_get_string(v), "quiet") == 0 &&
+                  json_object_object_get_ex(desc, "kernel", &v) &&
+                  strcmp(json_object_get_string(v), "/nonexistent/vmlinuz") == 0,
+              "machine description written: %s", json ? json : "(none)");
+    json_object_put(desc);
+
+    Done d = { 0 };
+    hvd_domain_start(dom, 0, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "second start refused");
+    TAP_EQ_STR(d.message, "Requested operation is not valid: domain is already running",
+               "libvirt's text");
+    done_clear(&d);
+
+    g_autofree char *live = hvd_domain_get_xml(dom, 0, NULL);
+    g_autofree char *expect_id = g_strdup_printf("id='%d'", hvd_domain_id(dom));
+    TAP_CHECK(live && strstr(live, expect_id), "live XML has the id");
+
+    hvd_domain_suspend(dom, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "suspend");
+    expect_state(dom, ST_PAUSED, R_PAUSED_USER, "after suspend");
+    TAP_CHECK(saw_event(EV_SUSPENDED, 0), "SUSPENDED/PAUSED emitted");
+    done_clear(&d);
+    hvd_domain_resume(dom, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "resume");
+    expect_state(dom, ST_RUNNING, R_RUNNING_UNPAUSED, "after resume");
+    TAP_CHECK(saw_event(EV_RESUMED, 0), "RESUMED/UNPAUSED emitted");
+    done_clear(&d);
+
+    hvd_domain_monitor_command(dom, "{\"execute\":\"query-status\"}", false, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0 && d.result &&
+                  strstr(d.result, "\"status\"") && strstr(d.result, "running"),
+              "qemu-monitor-command query-status: %s", d.result ? d.result : d.message);
+    done_clear(&d);
+    hvd_domain_monitor_command(dom, "{\"execute\":\"no-such-command\"}", false, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0 && d.result &&
+                  strstr(d.result, "CommandNotFound"),
+              "a QMP error is a successful passthrough");
+    done_clear(&d);
+    hvd_domain_monitor_command(dom, "info status", true, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0 && d.result &&
+                  strstr(d.result, "VM status: running"),
+              "HMP info status: %s", d.result ? d.result : d.message);
+    done_clear(&d);
+
+    hvd_domain_set_memory(dom, 65536, 1 /* LIVE */, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == ERR_OPERATION_INVALID, "setmem without balloon");
+    TAP_EQ_STR(d.message,
+               "Requested operation is not valid: Unable to change memory of active domain "
+               "without the balloon device and guest OS balloon driver",
+               "libvirt's text");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 1 << 30, 2 /* CONFIG */, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_INVALID_ARG, "setmem above maximum refused");
+    done_clear(&d);
+
+    hvd_domain_shutdown(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "shutdown accepted (%s)",
+              d.message ? d.message : "ok");
+    done_clear(&d);
+    bool stopped = false;
+    for (int i = 0; i < 5000 && !stopped; i++) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+        stopped = !hvd_domain_is_active(dom);
+    }
+    TAP_CHECK(stopped, "worker exited after the guest powered off");
+    expect_state(dom, ST_SHUTOFF, R_SHUTOFF_SHUTDOWN, "after shutdown");
+    TAP_CHECK(saw_event(EV_SHUTDOWN, 1) && saw_event(EV_STOPPED, 0),
+              "SHUTDOWN/GUEST and STOPPED/SHUTDOWN emitted");
+
+    start_ok(dom, "restart d1");
+    g_array_set_size(events, 0);
+    hvd_domain_destroy(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy");
+    expect_state(dom, ST_SHUTOFF, R_SHUTOFF_DESTROYED, "after destroy");
+    TAP_CHECK(saw_event(EV_STOPPED, 1) && hvd_domain_id(dom) == -1, "STOPPED/DESTROYED, id -1");
+    done_clear(&d);
+
+    /* A worker that dies on its own: crashed. */
+    start_ok(dom, "start for crash");
+    GPtrArray *all = hvd_driver_list(1, NULL);
+    TAP_CHECK(all->len == 1, "one active domain");
+    g_ptr_array_unref(all);
+    HvdDomainInfo info;
+    hvd_domain_get_info(dom, &info);
+    TAP_CHECK(info.state == ST_RUNNING && info.memory_kib == 131072, "info of a running domain");
+    TAP_CHECK(kill_children() == 1, "killed the one worker");
+    stopped = false;
+    for (int i = 0; i < 5000 && !stopped; i++) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+        stopped = !hvd_domain_is_active(dom);
+    }
+    TAP_CHECK(stopped, "killed worker noticed");
+    expect_state(dom, ST_SHUTOFF, R_SHUTOFF_CRASHED, "after the worker died");
+}
+
+static void test_failures(void)
+{
+    GError *err = NULL;
+    Done d = { 0 };
+    g_autofree char *xml = domain_xml("broken", NULL, "fake=fail");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    hvd_domain_start(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 10000) && d.code == ERR_INTERNAL, "failing worker: start fails");
+    TAP_CHECK(d.message && strstr(d.message, "process exited while connecting to monitor") &&
+                  strstr(d.message, "fake: cannot start this guest"),
+              "error carries the worker's output: %s", d.message ? d.message : "");
+    expect_state(dom, ST_SHUTOFF, R_SHUTOFF_FAILED, "after a failed start");
+    TAP_CHECK(!hvd_domain_is_active(dom), "failed start leaves it inactive");
+    done_clear(&d);
+
+    g_autofree char *stubborn_xml = domain_xml("stubborn", NULL, "fake=ignore-term");
+    g_autoptr(HvdDomain) stubborn = hvd_driver_define(stubborn_xml, 0, NULL);
+    start_ok(stubborn, "stubborn worker");
+    gint64 t0 = g_get_monotonic_time();
+    hvd_domain_destroy(stubborn, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy escalates to SIGKILL");
+    TAP_CHECK(g_get_monotonic_time() - t0 >= 250000, "after the grace period");
+    expect_state(stubborn, ST_SHUTOFF, R_SHUTOFF_DESTROYED, "stubborn destroyed");
+    done_clear(&d);
+
+    /* Undefine while running: transient until it stops, then gone. */
+    start_ok(stubborn, "stubborn again");
+    TAP_CHECK(hvd_domain_undefine(stubborn, 0, NULL) && !hvd_domain_is_persistent(stubborn),
+              "undefine of a running domain makes it transient");
+    HvdDomain *still = hvd_driver_lookup_by_name("stubborn", NULL);
+    TAP_CHECK(still != NULL, "still listed while running");
+    hvd_domain_unref(still);
+    TAP_CHECK(!hvd_domain_undefine(stubborn, 0, &err) && err_number(err) == ERR_OPERATION_INVALID,
+              "undefine of a transient domain refused");
+    g_clear_error(&err);
+    hvd_domain_destroy(stubborn, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    still = hvd_driver_lookup_by_name("stubborn", NULL);
+    TAP_CHECK(still == NULL, "gone after it stopped");
+
+    /* Transient domain from create_xml. */
+    g_autofree char *txml = domain_xml("temp", NULL, "");
+    g_autoptr(HvdDomain) temp = hvd_driver_create_xml(txml, 0, on_done, &d, &err);
+    TAP_CHECK(temp && run_until(&d.done, 10000) && d.code == 0, "create transient");
+    done_clear(&d);
+    g_autoptr(GPtrArray) transient = hvd_driver_list(8, NULL);
+    TAP_CHECK(transient->len == 1 && !hvd_domain_is_persistent(temp), "listed as transient");
+    HvdDomain *dup = hvd_driver_create_xml(txml, 0, on_done, &d, &err);
+    /* libvirt checks the uuid first: a random one, so the name clashes. */
+    TAP_CHECK(!dup && err_number(err) == ERR_OPERATION_FAILED, "create of a used name refused");
+    g_clear_error(&err);
+    hvd_domain_destroy(temp, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    HvdDomain *gone = hvd_driver_lookup_by_name("temp", NULL);
+    TAP_CHECK(gone == NULL, "transient domain gone after destroy");
+
+    TAP_CHECK(hvd_domain_undefine(dom, 0, NULL), "undefine broken");
+    TAP_CHECK(saw_event(EV_UNDEFINED, 0), "UNDEFINED/REMOVED emitted");
+}
+
+/* Through the RPC layer: LOOKUP_BY_NAME of an unknown domain must give the
+ * error frame libvirtd sends (code 42, domain 10, the text of trace 36). */
+static void test_rpc(void)
+{
+    struct fake_transport t;
+    struct rpc_client *c = fake_client(&t, false);
+    rpc_client_set_open(c, "qemu:///system", false);
+    struct xdr_writer w;
+    xdr_writer_init(&w, 0);
+    xdr_put_string(&w, "nosuch", 1024);
+    g_autoptr(GBytes) f = make_frame(RPC_PROG_REMOTE, 23, 0, 5, w.data, w.len);
+    xdr_writer_free(&w);
+    feed_bytes(c, f);
+    TAP_CHECK(t.frames->len == 1, "one reply");
+    if (t.frames->len == 1) {
+        gsize n;
+        const uint8_t *p = g_bytes_get_data(g_ptr_array_index(t.frames, 0), &n);
+        struct xdr_reader r;
+        xdr_reader_init(&r, p + 28, n - 28);
+        int code = xdr_get_i32(&r), domain = xdr_get_i32(&r);
+        g_autofree char *msg = xdr_get_optional_string(&r, 4096);
+        TAP_CHECK(code == ERR_NO_DOMAIN && domain == 10, "NO_DOMAIN from QEMU (%d/%d)", code, domain);
+        TAP_EQ_STR(msg, "Domain not found: no domain with matching name 'nosuch'", "message");
+    }
+    /* LIST_ALL_DOMAINS(need_results 1, flags 0): d1 is defined. */
+    g_ptr_array_set_size(t.frames, 0);
+    xdr_writer_init(&w, 0);
+    xdr_put_i32(&w, 1);
+    xdr_put_u32(&w, 0);
+    g_autoptr(GBytes) f2 = make_frame(RPC_PROG_REMOTE, 273, 0, 6, w.data, w.len);
+    xdr_writer_free(&w);
+    feed_bytes(c, f2);
+    if (t.frames->len == 1) {
+        gsize n;
+        const uint8_t *p = g_bytes_get_data(g_ptr_array_index(t.frames, 0), &n);
+        struct xdr_reader r;
+        xdr_reader_init(&r, p + 28, n - 28);
+        uint32_t count = xdr_get_u32(&r);
+        g_autofree char *name = xdr_get_string(&r, 1024);
+        uint8_t uuid[16];
+        xdr_get_opaque_fixed(&r, uuid, 16);
+        int32_t id = xdr_get_i32(&r);
+        uint32_t total = xdr_get_u32(&r);
+        TAP_CHECK(count == 1 && total == 1 && name && strcmp(name, "d1") == 0 && id == -1 &&
+                      uuid[0] == 0x11 && xdr_ok(&r),
+                  "LIST_ALL_DOMAINS answers d1 with id -1");
+    } else {
+        TAP_CHECK(false, "LIST_ALL_DOMAINS answered");
+    }
+    fake_free(&t, c);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--config") == 0)
+        return fake_worker(argv[2]);
+    log_init("test-driver", g_getenv("TEST_VERBOSE") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
+    signal(SIGPIPE, SIG_IGN);
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    g_autofree char *state_dir = g_dir_make_tmp("test-driver-XXXXXX", NULL);
+    events = g_array_new(FALSE, FALSE, sizeof(Ev));
+    HvdDriverConfig cfg = {
+        .state_dir = state_dir,
+        .emulator = self,
+        .monitor_timeout_ms = 5000,
+        .destroy_grace_ms = 300,
+    };
+    GError *err = NULL;
+    TAP_CHECK(hvd_driver_init(&cfg, &err), "driver init");
+    struct remote_config rcfg = { .default_uri = "qemu:///system", .emulator = self };
+    remote_register(&rcfg);
+    remote_domain_register();
+    hvd_driver_set_event_sink(on_event, NULL);
+
+    test_define_and_lookup();
+    test_rpc();
+    test_lifecycle(state_dir);
+    test_failures();
+
+    /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
+    hvd_driver_shutdown();
+    TAP_CHECK(hvd_driver_init(&cfg, NULL), "driver re-init");
+    g_autoptr(HvdDomain) d1 = hvd_driver_lookup_by_name("d1", NULL);
+    TAP_CHECK(d1 && hvd_domain_is_persistent(d1) && hvd_domain_get_autostart(d1) &&
+                  !hvd_domain_is_active(d1),
+              "d1 reloaded from its config with autostart");
+    g_clear_pointer(&d1, hvd_domain_unref);
+    hvd_driver_shutdown();
+    rpc_unregister_all();
+
+    g_autofree char *rm = g_strdup_printf("rm -rf '%s'", state_dir);
+    if (system(rm) != 0)
+        fprintf(stderr, "# could not remove %s\n", state_dir);
+    g_array_unref(events);
+    return tap_done();
+}
