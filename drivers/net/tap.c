@@ -292,10 +292,10 @@ static int open_queue(char name[IFNAMSIZ], short flags, unsigned queue, GError *
     if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int e = errno;
         close(fd);
-        if (e == EBUSY)
+        if ((e == EBUSY || e == EINVAL) && queue == 0 && hvd_netdev_exists(name))
             NET_ERR(err, VIR_ERR_SYSTEM_ERROR,
-                    "cannot create tap '%s': an interface of that name exists and is not a "
-                    "free tap (%s)", name, g_strerror(e));
+                    "cannot create tap '%s': an interface of that name already exists and "
+                    "cannot be opened as this tap (%s)", name, g_strerror(e));
         else if (e == EINVAL && (flags & IFF_MULTI_QUEUE))
             NET_ERR(err, VIR_ERR_SYSTEM_ERROR,
                     "cannot open queue %u of multiqueue tap '%s': %s", queue, name,

@@ -202,7 +202,8 @@ static void test_taps_for_real(void)
         /* The same name again conflicts with the live device. */
         HvdTapOptions again = { .ifname = "hvdtap0" };
         HvdTap *dup = hvd_tap_create(&again, &err);
-        TAP_CHECK(!dup && strstr(msg(err), "'hvdtap0'"), "name in use: %s", msg(err));
+        TAP_CHECK(!dup && strstr(msg(err), "'hvdtap0': an interface of that name already exists"),
+                  "name in use: %s", msg(err));
         g_clear_error(&err);
         hvd_tap_free(dup);
 
