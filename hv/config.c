@@ -8,8 +8,10 @@
  *   on_reboot                                         "reset" | "exit"
  *   serial {"type": "stdio"|"file"|"unix"|"none", "path": ...}
  *   disks [{"path", "readonly", "serial", "id"}]
+ *   balloon {"id", "deflate_on_oom", "free_page_reporting", "stats_period"}
  */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -56,6 +58,7 @@ void hv_config_free(struct hv_config *cfg)
     free(cfg->append);
     free(cfg->monitor);
     free(cfg->serial.path);
+    free(cfg->balloon.id);
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         free(cfg->disks[i].path);
         free(cfg->disks[i].serial);
@@ -325,6 +328,97 @@ static bool json_serial(struct hv_config *cfg, json_object *v, char *err, size_t
     return hv_config_set_serial_spec(cfg, spec, err, errlen);
 }
 
+/* ---- balloon (hv/virtio/balloon.h) ---- */
+
+static bool balloon_period(const char *val, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(val, &end, 10);
+    if (!*val || *end || errno || !isdigit((unsigned char)val[0]) || v > 0xFFFFFFFFul)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+bool hv_config_set_balloon_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen)
+{
+    struct hv_balloon_config *b = &cfg->balloon;
+    b->enabled = true;
+    if (strcmp(spec, "on") == 0 || !*spec)
+        return true;
+    if (strcmp(spec, "off") == 0 || strcmp(spec, "none") == 0) {
+        b->enabled = false;
+        return true;
+    }
+    char *copy = strdup(spec);
+    if (!copy) {
+        set_err(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = true;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); ok && item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        const char *val = eq ? eq + 1 : "";
+        if (eq)
+            *eq = 0;
+        if (strcmp(item, "id") == 0 && *val) {
+            replace_str(&b->id, val);
+        } else if (strcmp(item, "deflate-on-oom") == 0) {
+            ok = parse_bool_word(val, &b->deflate_on_oom);
+        } else if (strcmp(item, "free-page-reporting") == 0) {
+            ok = parse_bool_word(val, &b->free_page_reporting);
+        } else if (strcmp(item, "stats-period") == 0) {
+            ok = balloon_period(val, &b->stats_period);
+        } else {
+            set_err(err, errlen, "unknown balloon option '%s' in '%s' (id, deflate-on-oom, "
+                    "free-page-reporting, stats-period)", item, spec);
+            free(copy);
+            return false;
+        }
+        if (!ok)
+            set_err(err, errlen, "invalid value '%s' for balloon option '%s'", val, item);
+    }
+    free(copy);
+    return ok;
+}
+
+static bool json_balloon(struct hv_config *cfg, json_object *v, char *err, size_t errlen)
+{
+    if (!json_want(v, json_type_object, "balloon", err, errlen))
+        return false;
+    struct hv_balloon_config *b = &cfg->balloon;
+    b->enabled = true;
+    json_object_object_foreach(v, key, val) {
+        char name[64];
+        snprintf(name, sizeof(name), "balloon.%s", key);
+        bool ok = true;
+        if (strcmp(key, "id") == 0) {
+            ok = json_str(val, name, &b->id, err, errlen);
+        } else if (strcmp(key, "deflate_on_oom") == 0 || strcmp(key, "free_page_reporting") == 0) {
+            ok = json_want(val, json_type_boolean, name, err, errlen);
+            if (ok)
+                *(key[0] == 'd' ? &b->deflate_on_oom : &b->free_page_reporting) =
+                    json_object_get_boolean(val);
+        } else if (strcmp(key, "stats_period") == 0) {
+            ok = json_want(val, json_type_int, name, err, errlen);
+            int64_t p = ok ? json_object_get_int64(val) : 0;
+            if (ok && (p < 0 || p > 0xFFFFFFFFll)) {
+                set_err(err, errlen, "machine description: invalid %s %lld", name, (long long)p);
+                ok = false;
+            }
+            b->stats_period = (unsigned)p;
+        } else {
+            set_err(err, errlen, "machine description: unknown key '%s'", name);
+            ok = false;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 static bool json_disk(struct hv_config *cfg, json_object *v, size_t idx, char *err, size_t errlen)
 {
     char where[32];
@@ -440,6 +534,8 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
                      set_on_reboot(cfg, json_object_get_string(val), err, errlen);
             } else if (strcmp(key, "serial") == 0) {
                 ok = json_serial(cfg, val, err, errlen);
+            } else if (strcmp(key, "balloon") == 0) {
+                ok = json_balloon(cfg, val, err, errlen);
             } else if (strcmp(key, "disks") == 0) {
                 ok = json_want(val, json_type_array, key, err, errlen);
                 for (size_t i = 0; ok && i < json_object_array_length(val); i++)
@@ -555,6 +651,8 @@ void hv_config_usage(FILE *out)
           "  --disk path=FILE[,readonly=on][,serial=STR][,id=ID]   virtio-blk disk (repeatable)\n"
           "  --serial stdio|none|file:PATH|unix:PATH                COM1 console (default stdio)\n"
           "  --monitor PATH         QMP monitor on a unix socket\n"
+          "  --balloon on|[id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]\n"
+          "                         virtio-balloon device\n"
           "  --name NAME            VM name (query-name)\n"
           "  --uuid UUID            VM UUID (query-uuid)\n"
           "  --hugepages            back guest RAM with hugepages\n"
@@ -572,7 +670,7 @@ void hv_config_usage(FILE *out)
 enum {
     OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_SERIAL,
     OPT_MONITOR, OPT_NAME, OPT_UUID, OPT_HUGEPAGES, OPT_ON_REBOOT, OPT_NO_SHUTDOWN, OPT_CONFIG,
-    OPT_HELP, OPT_VERSION, OPT_DEBUG,
+    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON,
 };
 
 enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char **argv,
@@ -594,6 +692,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
         { "no-shutdown", no_argument, NULL, OPT_NO_SHUTDOWN },
         { "config", required_argument, NULL, OPT_CONFIG },
         { "debug", no_argument, NULL, OPT_DEBUG },
+        { "balloon", required_argument, NULL, OPT_BALLOON },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -650,6 +749,10 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
             break;
         case OPT_ON_REBOOT:
             if (!set_on_reboot(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_BALLOON:
+            if (!hv_config_set_balloon_spec(cfg, arg, err, errlen))
                 return HV_ARGS_ERROR;
             break;
         case OPT_CONFIG:

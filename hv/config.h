@@ -50,7 +50,14 @@ struct hv_config {
     unsigned ndisks;
     struct hv_nic_config nics[HV_MAX_NICS];   /* not parsed yet */
     unsigned nnics;
-    bool balloon;                             /* not parsed yet */
+    /* --balloon / "balloon": a virtio-balloon (hv/virtio/balloon.h). */
+    struct hv_balloon_config {
+        bool enabled;
+        char *id;                 /* NULL: balloon0 */
+        bool deflate_on_oom;
+        bool free_page_reporting;
+        unsigned stats_period;    /* seconds, 0 = no polling */
+    } balloon;
     bool debug;               /* --debug: log level debug */
 };
 
@@ -73,6 +80,9 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
 /* Parse one --disk value: path=FILE[,readonly=on|off][,serial=STR][,id=ID]
  * (",," is a literal comma). */
 bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
+/* Parse one --balloon value: "on" or
+ * [id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]. */
+bool hv_config_set_balloon_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 /* Parse one --serial value: stdio | none | file:PATH | unix:PATH. */
 bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 

@@ -16,6 +16,7 @@
 #include "hv/monitor/monitor.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
+#include "hv/virtio/balloon.h"
 #include "hv/virtio/blk.h"
 #include "hv/vm.h"
 
@@ -102,6 +103,20 @@ int main(int argc, char **argv)
             return fail(err);
     }
 
+    /* balloon (hv/virtio/balloon.h): PCI function now, monitor commands below. */
+    struct virtio_balloon *balloon = NULL;
+    if (cfg.balloon.enabled) {
+        struct virtio_balloon_config balloon_cfg = {
+            .id = cfg.balloon.id,
+            .deflate_on_oom = cfg.balloon.deflate_on_oom,
+            .free_page_reporting = cfg.balloon.free_page_reporting,
+            .stats_period_s = cfg.balloon.stats_period,
+        };
+        balloon = virtio_balloon_create(vm, NULL, &balloon_cfg, err, sizeof(err));
+        if (!balloon)
+            return fail(err);
+    }
+
     if (vcpus_create(vm, cfg.cpus, err, sizeof(err)) < 0 || control_init(&ctl, err, sizeof(err)) < 0 ||
         !control_load_guest(&ctl, err, sizeof(err)))
         return fail(err);
@@ -116,6 +131,10 @@ int main(int argc, char **argv)
         ctl.monitor = monitor_create(loop, cfg.monitor, &info, &control_monitor_ops, &ctl, err, sizeof(err));
         if (!ctl.monitor)
             return fail(err);
+        /* balloon commands, or QEMU's DeviceNotActive answers without one */
+        if ((balloon ? virtio_balloon_attach_monitor(balloon, ctl.monitor)
+                     : virtio_balloon_register_absent(ctl.monitor)) < 0)
+            return fail("cannot register the balloon monitor commands");
     }
 
     if (control_start(&ctl, err, sizeof(err)) < 0)
@@ -132,6 +151,7 @@ int main(int argc, char **argv)
     /* destroy takes the device off the list, so always take the first */
     for (struct virtio_blk *blk; (blk = virtio_blk_nth(0)) != NULL;)
         virtio_blk_destroy(blk);
+    virtio_balloon_destroy(balloon);
     chardev_free(ctl.console);
     log_info("exiting with status %d", rc);
     fflush(stdout);
