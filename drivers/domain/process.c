@@ -106,6 +106,20 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
         json_object_array_add(disks, jd);
     }
     json_object_object_add(o, "disks", disks);
+    /* <memballoon model='virtio'> (libvirt's default): the worker's
+     * virtio-balloon, driven by `balloon` on the monitor (virsh setmem). */
+    if (def->balloon.enabled) {
+        json_object *b = json_object_new_object();
+        add_str(b, "id", "balloon0");
+        if (def->balloon.autodeflate == DOMAIN_TRISTATE_ON)
+            json_object_object_add(b, "deflate_on_oom", json_object_new_boolean(true));
+        if (def->balloon.free_page_reporting == DOMAIN_TRISTATE_ON)
+            json_object_object_add(b, "free_page_reporting", json_object_new_boolean(true));
+        if (def->balloon.has_stats_period)
+            json_object_object_add(b, "stats_period",
+                                   json_object_new_int64(def->balloon.stats_period));
+        json_object_object_add(o, "balloon", b);
+    }
     /* on_reboot destroy: the worker exits instead of resetting (QEMU's
      * -no-reboot); the driver then reports a shutdown. */
     add_str(o, "on_reboot", def->on_reboot == DOMAIN_LIFECYCLE_DESTROY ? "exit" : "reset");

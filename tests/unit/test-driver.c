@@ -133,10 +133,12 @@ static int fake_worker(const char *config_path)
         mib = json_object_get_int64(v);
     if (!monitor) {
         fprintf(stderr, "fake: no monitor in %s\n", config_path);
+        json_object_put(cfg);
         return 1;
     }
     if (strstr(append, "fake=fail")) {
         fprintf(stderr, "fake: cannot start this guest\n");
+        json_object_put(cfg);
         return 1;
     }
     if (strstr(append, "fake=ignore-term"))
@@ -155,6 +157,8 @@ static int fake_worker(const char *config_path)
     vm.mon = monitor_create(vm.loop, monitor, &info, &ops, &vm, err, sizeof(err));
     if (!vm.mon) {
         fprintf(stderr, "fake: %s\n", err);
+        loop_free(vm.loop);
+        json_object_put(cfg);
         return 1;
     }
     int rc = loop_run(vm.loop);

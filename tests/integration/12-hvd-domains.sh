@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# Scenario: stock virsh manages domains through hvd. Part 1 (no KVM needed):
+# define, list, dominfo, dumpxml, domstate, autostart, undefine, libvirt's
+# error texts, read-only refusal, persistence across a daemon restart,
+# python3-libvirt listing. Part 2 (needs HVD_GUEST_KIT and a KVM that boots
+# Linux, i.e. inside the testbed): start boots the guest kit, list/dominfo
+# show it running, suspend/resume, qemu-monitor-command (QMP and HMP),
+# setmem through the balloon, destroy, and a guest that powers off by itself
+# ends as "shut off (shutdown)". Unnumbered TAP for tests/integration/suite.sh.
+set -uo pipefail
+
+top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
+hvd=$top_builddir/daemon/hvd
+hv=${HVD_HV:-$top_builddir/hv/hv}
+py=/usr/bin/python3 # Debian's interpreter, which has python3-libvirt
+
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+check() { # check "description" command...
+    local what=$1; shift
+    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
+}
+
+if [ ! -x "$hvd" ]; then
+    nok "hvd binary not found at $hvd (build first)"
+    exit 1
+fi
+if ! command -v virsh > /dev/null; then
+    nok "virsh not installed (apt-get install libvirt-clients)"
+    exit 1
+fi
+
+dir=$(mktemp -d /tmp/hvd-domains.XXXXXX)
+sock=$dir/sock
+state=$dir/state
+hvd_pid=
+start_hvd() {
+    "$hvd" --state-dir "$state" --socket "$sock" --emulator "$hv" >> "$dir/hvd.log" 2>&1 &
+    hvd_pid=$!
+    for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+}
+stop_hvd() {
+    [ -n "$hvd_pid" ] || return 0
+    kill "$hvd_pid" 2> /dev/null
+    wait "$hvd_pid" 2> /dev/null
+    hvd_pid=
+}
+cleanup() {
+    v destroy g1 > /dev/null 2>&1
+    stop_hvd
+    if [ -n "${KEEP_LOGS:-}" ]; then echo "# logs kept in $dir"; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+
+uri="qemu+unix:///system?socket=$sock"
+v() { timeout 60 virsh -c "$uri" "$@"; }
+field() { # field "Name" <<< dominfo output
+    awk -F': *' -v k="$1" '$1 == k { print $2 }'
+}
+
+start_hvd
+check "hvd is listening" test -S "$sock"
+
+# ---------------------------------------------------------------- part 1
+cat > "$dir/d1.xml" << 'EOF'
+<domain type='kvm'>
+  <name>d1</name>
+  <uuid>0a1b2c3d-0000-4000-8000-000000000001</uuid>
+  <memory unit='MiB'>256</memory>
+  <vcpu>2</vcpu>
+  <os><type>hvm</type><kernel>/boot/vmlinuz</kernel><cmdline>console=ttyS0</cmdline></os>
+  <devices><disk type='file' device='disk'><source file='/tmp/none.img'/><target dev='vda'/></disk></devices>
+</domain>
+EOF
+out=$(v define "$dir/d1.xml" 2>&1)
+check "virsh define" grep -q "Domain 'd1' defined" <<< "$out"
+check "config persisted as qemu/d1.xml" test -f "$state/qemu/d1.xml"
+out=$(v list --all 2>&1)
+check "virsh list --all shows d1 shut off" grep -qE '^ *- +d1 +shut off' <<< "$out"
+out=$(v list 2>&1)
+check "virsh list (active) does not show d1" test "$(grep -c ' d1 ' <<< "$out")" = 0
+out=$(v dominfo d1 2>&1)
+check "dominfo: state shut off" test "$(field State <<< "$out")" = "shut off"
+check "dominfo: 2 CPUs" test "$(field 'CPU(s)' <<< "$out")" = 2
+check "dominfo: max memory 262144 KiB" test "$(field 'Max memory' <<< "$out")" = "262144 KiB"
+check "dominfo: persistent" test "$(field Persistent <<< "$out")" = yes
+check "dominfo: uuid" test "$(field UUID <<< "$out")" = "0a1b2c3d-0000-4000-8000-000000000001"
+out=$(v domstate d1 --reason 2>&1)
+check "domstate --reason: shut off (unknown)" test "$out" = "shut off (unknown)"
+v dumpxml d1 > "$dir/dump.xml" 2>&1
+check "dumpxml: well-formed" xmllint --noout "$dir/dump.xml"
+check "dumpxml: name and uuid" grep -q "<uuid>0a1b2c3d-0000-4000-8000-000000000001</uuid>" "$dir/dump.xml"
+if [ -f /usr/share/libvirt/schemas/domain.rng ]; then
+    check "dumpxml validates against libvirt's domain.rng" \
+        xmllint --noout --relaxng /usr/share/libvirt/schemas/domain.rng "$dir/dump.xml"
+fi
+out=$(v define "$dir/dump.xml" 2>&1)
+check "dumpxml output defines again" grep -q "Domain 'd1' defined" <<< "$out"
+out=$(v dumpxml 0a1b2c3d-0000-4000-8000-000000000001 2>&1)
+check "lookup by uuid (dumpxml UUID)" grep -q "<name>d1</name>" <<< "$out"
+
+out=$(v dominfo nosuch 2>&1)
+check "unknown domain: virsh says failed to get domain" grep -q "failed to get domain 'nosuch'" <<< "$out"
+out=$($py - "$uri" 2>&1 << 'EOF'
+import sys, libvirt
+libvirt.registerErrorHandler(lambda ctx, err: None, None)
+c = libvirt.open(sys.argv[1])
+try:
+    c.lookupByName("nosuch")
+except libvirt.libvirtError as e:
+    print(e.get_error_code(), e.get_error_domain(), e.get_error_message())
+EOF
+)
+check "lookupByName error is libvirt's (42/10, text)" \
+    test "$out" = "42 10 Domain not found: no domain with matching name 'nosuch'"
+out=$(v destroy d1 2>&1)
+check "destroy of a stopped domain: libvirt's message" \
+    grep -q "Requested operation is not valid: domain is not running" <<< "$out"
+sed 's/0a1b2c3d-0000-4000-8000-000000000001/0a1b2c3d-0000-4000-8000-0000000000ff/' "$dir/d1.xml" > "$dir/clash.xml"
+out=$(v define "$dir/clash.xml" 2>&1)
+check "same name with another uuid refused" grep -q "already exists with uuid" <<< "$out"
+echo "<domain type='kvm'><name>x" > "$dir/bad.xml"
+out=$(v define "$dir/bad.xml" 2>&1)
+check "malformed XML refused with the parser's message" grep -q "Premature end of data" <<< "$out"
+
+out=$(v autostart d1 2>&1)
+check "autostart d1" grep -q "marked as autostarted" <<< "$out"
+check "autostart link exists" test -L "$state/qemu/autostart/d1.xml"
+out=$(v list --all --autostart --name 2>&1)
+check "list --autostart shows d1" grep -qx d1 <<< "$out"
+out=$(v vcpucount d1 2>&1)
+check "vcpucount: maximum config 2" grep -qE '^maximum +config +2' <<< "$out"
+
+out=$(timeout 30 virsh -c "qemu+unix:///system?socket=$sock-ro" undefine d1 2>&1)
+check "read-only socket refuses undefine" grep -q "read only access prevents" <<< "$out"
+
+out=$($py - "$uri" 2>&1 << 'EOF'
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+doms = c.listAllDomains(0)
+d = c.lookupByName("d1")
+print(len(doms), doms[0].name(), d.isActive(), d.isPersistent(), d.info()[0], d.maxMemory(),
+      c.numOfDefinedDomains(), c.listDefinedDomains(), c.numOfDomains())
+EOF
+)
+check "python3-libvirt sees d1 (listAllDomains, info, counts)" \
+    test "$out" = "1 d1 0 1 5 262144 1 ['d1'] 0"
+
+stop_hvd
+start_hvd
+out=$(v list --all 2>&1)
+check "after a daemon restart d1 is still defined" grep -qE '^ *- +d1 +shut off' <<< "$out"
+out=$(v dominfo d1 2>&1)
+check "and still autostarted" test "$(field Autostart <<< "$out")" = enable
+
+out=$(v undefine d1 2>&1)
+check "virsh undefine" grep -q "Domain 'd1' has been undefined" <<< "$out"
+check "config removed" test ! -e "$state/qemu/d1.xml"
+out=$(v list --all --name 2>&1)
+check "list --all is empty again" test -z "$(tr -d '[:space:]' <<< "$out")"
+
+# ---------------------------------------------------------------- part 2
+kit=${HVD_GUEST_KIT:-}
+if [ -z "$kit" ] || [ ! -x "$hv" ]; then
+    echo "# part 2 skipped: needs HVD_GUEST_KIT and hv (run through tests/integration/suite.sh)"
+    exit 0
+fi
+
+guest_xml() { # NAME CMDLINE
+    cat << EOF
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu>1</vcpu>
+  <os><type>hvm</type><kernel>$kit/vmlinuz</kernel><initrd>$kit/initrd.img</initrd>
+    <cmdline>$2</cmdline></os>
+  <on_poweroff>destroy</on_poweroff>
+  <devices><memballoon model='virtio'/></devices>
+</domain>
+EOF
+}
+wait_console() { # NAME PATTERN SECONDS
+    local f=$state/log/$1.console.log
+    for _ in $(seq $(( $3 * 10 ))); do
+        grep -q -- "$2" "$f" 2> /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_state() { # NAME STATE SECONDS
+    for _ in $(seq $(( $3 * 2 ))); do
+        [ "$(v domstate "$1" 2> /dev/null | head -n 1)" = "$2" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+guest_xml g1 "console=ttyS0 quiet panic=-1 hvtest=balloon hvtest.balloon_watch=600" > "$dir/g1.xml"
+check "define g1 (guest kit)" v define "$dir/g1.xml"
+out=$(v start g1 2>&1)
+check "virsh start g1" grep -q "Domain 'g1' started" <<< "$out"
+[ -n "${out##*started*}" ] && echo "# $out" && tail -n 20 "$state/log/g1.log" | sed 's/^/# log: /'
+out=$(v list 2>&1)
+check "list shows g1 running with an id" grep -qE '^ *[1-9][0-9]* +g1 +running' <<< "$out"
+out=$(v domstate g1 --reason 2>&1)
+check "domstate: running (booted)" test "$out" = "running (booted)"
+check "guest reached HVTEST READY" wait_console g1 "HVTEST READY" 120
+out=$(v dominfo g1 2>&1)
+check "dominfo: running, id > 0" test "$(field State <<< "$out")" = running -a "$(field Id <<< "$out")" -gt 0
+cpu=$(field 'CPU time' <<< "$out")
+check "dominfo: CPU time reported ($cpu)" test -n "$cpu"
+out=$(v dumpxml g1 2>&1)
+check "live XML carries the id" grep -qE "<domain type='kvm' id='[1-9]" <<< "$out"
+
+out=$(v start g1 2>&1)
+check "start of a running domain refused" grep -qi "already active\|already running" <<< "$out"
+
+check "virsh suspend" v suspend g1
+check "paused after suspend" test "$(v domstate g1 --reason)" = "paused (user)"
+out=$(v qemu-monitor-command g1 '{"execute":"query-status"}' 2>&1)
+check "qemu-monitor-command query-status: paused" grep -q '"status":"paused"' <<< "$out"
+check "virsh resume" v resume g1
+check "running after resume" test "$(v domstate g1 --reason)" = "running (unpaused)"
+out=$(v qemu-monitor-command g1 --hmp 'info status' 2>&1)
+check "qemu-monitor-command --hmp 'info status'" grep -q "VM status: running" <<< "$out"
+out=$(v qemu-monitor-command g1 '{"execute":"no-such"}' 2>&1)
+check "a QMP error is passed through" grep -q "CommandNotFound" <<< "$out"
+
+if wait_console g1 "balloon_driver=yes" 30; then
+    check "virsh setmem g1 262144 (balloon)" v setmem g1 262144
+    check "guest MemTotal shrinks" wait_console g1 "memtotal_kb:2[0-9][0-9][0-9][0-9][0-9]," 60
+    out=$(v dominfo g1 2>&1)
+    check "dominfo used memory follows the balloon" test "$(field 'Used memory' <<< "$out")" = "262144 KiB"
+else
+    nok "guest balloon driver bound (console: balloon_driver=yes)"
+fi
+
+check "virsh shutdown is accepted (ACPI power button)" v shutdown g1
+check "virsh destroy g1" v destroy g1
+out=$(v domstate g1 --reason 2>&1)
+check "shut off (destroyed)" test "$out" = "shut off (destroyed)"
+check "the worker is gone (no monitor socket)" test ! -e "$state/run/g1.monitor"
+
+# A guest that powers off on its own ends as a shutdown.
+guest_xml g2 "console=ttyS0 quiet panic=-1 hvtest=ready hvtest.end=poweroff" > "$dir/g2.xml"
+v define "$dir/g2.xml" > /dev/null 2>&1
+check "virsh start g2" v start g2
+check "g2 powers off by itself" wait_state g2 "shut off" 120
+out=$(v domstate g2 --reason 2>&1)
+check "shut off (shutdown)" test "$out" = "shut off (shutdown)"
+check "g2 console has HVTEST DONE" grep -q "HVTEST DONE" "$state/log/g2.console.log"
+v undefine g2 > /dev/null 2>&1
+v undefine g1 > /dev/null 2>&1
+out=$(v list --all --name 2>&1)
+check "nothing left defined" test -z "$(tr -d '[:space:]' <<< "$out")"
+exit 0
