@@ -72,6 +72,7 @@ struct _HvdMonitor {
     int fd;
     enum mon_state state;
     GString *in;
+    size_t in_scanned;            /* leading bytes of `in` known to hold no '\n' */
     GString *out;
     GQueue pending;               /* Pending*, in the order issued */
     guint64 next_serial;
@@ -276,6 +277,7 @@ static void close_socket(HvdMonitor *mon)
     mon->retry_at = 0;
     mon->connect_deadline = 0;
     g_string_truncate(mon->in, 0);
+    mon->in_scanned = 0;
     g_string_truncate(mon->out, 0);
     mon->state = MON_CLOSED;
 }
@@ -569,8 +571,10 @@ static void handle_line(HvdMonitor *mon, const char *line, size_t len)
 static void process_input(HvdMonitor *mon)
 {
     while (mon->fd >= 0) {
-        char *nl = memchr(mon->in->str, '\n', mon->in->len);
+        char *nl = memchr(mon->in->str + mon->in_scanned, '\n',
+                          mon->in->len - mon->in_scanned);
         if (!nl) {
+            mon->in_scanned = mon->in->len;
             if (mon->in->len > HVD_MONITOR_MAX_LINE)
                 fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
                                      "monitor of domain '%s' sent a line longer than %u bytes",
@@ -585,8 +589,11 @@ static void process_input(HvdMonitor *mon)
             return;
         }
         /* Detach the line first: handlers may close (and so clear) mon->in. */
-        g_autofree char *line = g_strndup(mon->in->str, len);
+        g_autofree char *line = g_malloc(len + 1);   /* may hold NUL bytes */
+        memcpy(line, mon->in->str, len);
+        line[len] = 0;
         g_string_erase(mon->in, 0, len + 1);
+        mon->in_scanned = 0;
         if (len > 0 && line[len - 1] == '\r')
             len--;
         handle_line(mon, line, len);

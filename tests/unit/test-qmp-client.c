@@ -611,6 +611,17 @@ static void expect_fatal(const char *garbage, const char *needle, const char *na
     fake_finish(&f);
 }
 
+/* A reply with a NUL byte inside: the line is length-delimited, not a C
+ * string, and must be refused whole. */
+static void script_nul_byte(int fd, void *arg)
+{
+    srv_handshake(fd);
+    g_autofree char *id = srv_read_id(fd);
+    static const char line[] = "{\"return\": {}}\0{\"x\": 1}\r\n";
+    send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
+    srv_read_line(fd, 1000);
+}
+
 static void script_oversized(int fd, void *arg)
 {
     srv_handshake(fd);
@@ -643,8 +654,19 @@ static void test_hostile_lines(void)
 
     struct fake f;
     struct closed cl = { 0 };
-    HvdMonitor *mon = fake_client(&f, script_oversized, NULL, &cl, NULL);
+    HvdMonitor *mon = fake_client(&f, script_nul_byte, NULL, &cl, NULL);
     struct reply r = { 0 };
+    hvd_monitor_command(mon, "query-status", NULL, on_reply, &r);
+    spin_until(&r.done, 3000);
+    TAP_CHECK(r.done && !r.ret && r.msg && strstr(r.msg, "\\x00"),
+              "NUL byte inside a line refused, shown escaped: %s", r.msg ? r.msg : "(none)");
+    TAP_EQ_U64(cl.count, 1, "NUL byte: closed handler once");
+    reply_clear(&r);
+    hvd_monitor_unref(mon);
+    fake_finish(&f);
+
+    memset(&cl, 0, sizeof(cl));
+    mon = fake_client(&f, script_oversized, NULL, &cl, NULL);
     hvd_monitor_command(mon, "query-status", NULL, on_reply, &r);
     spin_until(&r.done, 5000);
     TAP_CHECK(r.done && r.msg && strstr(r.msg, "longer than"), "oversized line: %s",
