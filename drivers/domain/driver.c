@@ -58,6 +58,8 @@ struct _HvdDomain {
     int exit_status;
     guint drain_timer;
     bool mon_closed;
+    bool adopted;         /* reconnected after a daemon restart: not our child */
+    guint pid_poll;       /* adopted workers: watch the pid instead of a child watch */
     int pause_reason;     /* reason to record when the next STOP arrives */
     uint64_t balloon_kib; /* guest memory as last set or reported */
 };
@@ -73,6 +75,9 @@ static struct {
     HvdDomainEventFunc event_fn;
     gpointer event_data;
 } drv;
+
+static void reconnect_all(void);
+static void status_write(HvdDomain *dom);
 
 /* ------------------------------------------------------------ basics */
 
@@ -445,6 +450,7 @@ bool hvd_driver_init(const HvdDriverConfig *cfg, GError **err)
         hvd_domain_unref(dom);
     }
     log_info("domain driver: %u domain(s) defined in %s", drv.domains->len, drv.config_dir);
+    reconnect_all();
     return true;
 }
 
@@ -463,6 +469,9 @@ void hvd_driver_shutdown(void)
         if (d->drain_timer)
             g_source_remove(d->drain_timer);
         d->drain_timer = 0;
+        if (d->pid_poll)
+            g_source_remove(d->pid_poll);
+        d->pid_poll = 0;
         if (d->mon) {
             hvd_monitor_close(d->mon);
             g_clear_pointer(&d->mon, hvd_monitor_unref);
@@ -566,6 +575,8 @@ bool hvd_domain_undefine(HvdDomain *dom, unsigned flags, GError **err)
     dom->autostart = false;
     dom->persistent = false;
     g_clear_pointer(&dom->newdef, domain_def_free);
+    if (hvd_domain_is_active(dom) && !dom->starting)
+        status_write(dom);
     log_info("domain %s undefined", dom->def->name);
     hvd_domain_ref(dom);
     if (!hvd_domain_is_active(dom))
@@ -681,6 +692,43 @@ int hvd_domain_get_vcpus(HvdDomain *dom, unsigned flags, GError **err)
     return (int)((flags & VIR_DOMAIN_VCPU_MAXIMUM) ? def->vcpus : def->current_vcpus);
 }
 
+/* ------------------------------------------------------------ status files
+ *
+ * A running domain leaves <run>/NAME.xml (the definition it runs) and
+ * <run>/NAME.status ({"pid", "id", "persistent"}), so a restarted daemon
+ * finds its workers again (workers run in their own session and outlive
+ * the daemon). Removed when the domain stops. */
+
+static char *run_file(const char *name, const char *ext)
+{
+    g_autofree char *file = g_strconcat(name, ext, NULL);
+    return g_build_filename(drv.run_dir, file, NULL);
+}
+
+static void status_write(HvdDomain *dom)
+{
+    g_autofree char *xml_path = run_file(dom->def->name, ".xml");
+    g_autofree char *status_path = run_file(dom->def->name, ".status");
+    g_autofree char *xml = domain_def_format(dom->def, NULL);
+    g_autofree char *status = g_strdup_printf("{\"pid\": %d, \"id\": %d, \"persistent\": %s}\n",
+                                              (int)dom->pid, dom->id,
+                                              dom->persistent ? "true" : "false");
+    GError *err = NULL;
+    if (!persist_write_atomic(xml_path, xml, strlen(xml), &err) ||
+        !persist_write_atomic(status_path, status, strlen(status), &err)) {
+        log_warn("domain %s: cannot record live state: %s", dom->def->name, err->message);
+        g_error_free(err);
+    }
+}
+
+static void status_remove(const char *name)
+{
+    g_autofree char *xml_path = run_file(name, ".xml");
+    g_autofree char *status_path = run_file(name, ".status");
+    unlink(xml_path);
+    unlink(status_path);
+}
+
 /* ------------------------------------------------------------ worker exit */
 
 static const char *shutoff_reason_name(int reason)
@@ -710,7 +758,8 @@ static void process_stopped(HvdDomain *dom)
     } else if (dom->starting) {
         reason = VIR_DOMAIN_SHUTOFF_FAILED;
         detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
-    } else if (dom->got_shutdown || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    } else if (dom->got_shutdown ||
+               (!dom->adopted && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
         detail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
     } else {
@@ -718,8 +767,15 @@ static void process_stopped(HvdDomain *dom)
         reason = VIR_DOMAIN_SHUTOFF_CRASHED;
         detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
     }
+    if (dom->pid_poll) {
+        g_source_remove(dom->pid_poll);
+        dom->pid_poll = 0;
+    }
     g_autofree char *tail = hvd_process_log_tail(dom->paths->log, 1024);
-    if (WIFEXITED(status))
+    if (dom->adopted)
+        hvd_process_log_line(dom->paths->log, "worker %d is gone, reason=%s", (int)dom->pid,
+                             shutoff_reason_name(reason));
+    else if (WIFEXITED(status))
         hvd_process_log_line(dom->paths->log, "worker exited with status %d, reason=%s",
                              WEXITSTATUS(status), shutoff_reason_name(reason));
     else if (WIFSIGNALED(status))
@@ -735,6 +791,8 @@ static void process_stopped(HvdDomain *dom)
         hvd_monitor_unref(mon);
     }
     unlink(dom->paths->monitor);
+    status_remove(dom->def->name);
+    dom->adopted = false;
     dom->pid = 0;
     dom->id = -1;
     set_state(dom, VIR_DOMAIN_SHUTOFF, reason);
@@ -777,6 +835,8 @@ static gboolean on_drain_done(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+static void worker_gone(HvdDomain *dom, int status);
+
 static void on_child_exit(GPid pid, gint status, gpointer data)
 {
     HvdDomain *dom = data;
@@ -786,6 +846,11 @@ static void on_child_exit(GPid pid, gint status, gpointer data)
         g_source_remove(dom->kill_timer);
         dom->kill_timer = 0;
     }
+    worker_gone(dom, status);
+}
+
+static void worker_gone(HvdDomain *dom, int status)
+{
     dom->exited = true;
     dom->exit_status = status;
     /* What the worker said last (a SHUTDOWN event, a reply) may still be
@@ -916,6 +981,7 @@ static void start_finish(HvdDomain *dom)
     dom->starting = false;
     set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
     log_info("domain %s started (id %d, pid %d)", dom->def->name, dom->id, (int)dom->pid);
+    status_write(dom);
     emit(dom, VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED);
     if (dom->start_paused && dom->mon) {
         /* START_PAUSED: the worker has no -S yet, so pause right away. */
@@ -1297,5 +1363,139 @@ void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDo
         json_object_put(args);
     } else {
         hvd_monitor_command_raw(dom->mon, cmd, on_monop_raw, op);
+    }
+}
+
+/* ------------------------------------------------------------ reconnect */
+
+static gboolean on_pid_poll(gpointer data)
+{
+    HvdDomain *dom = data;
+    /* Not our child: it is reaped by init, so "gone" is kill(pid, 0)
+     * failing (or the pid now running something else). */
+    g_autofree char *cmdline_path = g_strdup_printf("/proc/%d/cmdline", (int)dom->pid);
+    g_autofree char *cmdline = NULL;
+    gsize len = 0;
+    bool alive = kill(dom->pid, 0) == 0 && g_file_get_contents(cmdline_path, &cmdline, &len, NULL) &&
+                 len > 0;
+    if (alive)
+        return G_SOURCE_CONTINUE;
+    dom->pid_poll = 0;
+    worker_gone(dom, -1);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_reconnect_status(HvdMonitor *mon, struct json_object *ret, const char *error_class,
+                                const GError *err, gpointer user_data)
+{
+    (void)mon;
+    (void)error_class;
+    HvdDomain *dom = user_data;
+    json_object *running = NULL;
+    if (!err && ret && json_object_object_get_ex(ret, "running", &running) &&
+        hvd_domain_is_active(dom)) {
+        if (json_object_get_boolean(running))
+            set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN);
+        else
+            set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_UNKNOWN);
+    }
+    hvd_domain_unref(dom);
+}
+
+static void on_reconnect_ready(HvdMonitor *mon, const GError *err, gpointer user_data)
+{
+    HvdDomain *dom = user_data;
+    if (err || dom->mon != mon)
+        log_warn("domain %s: cannot reconnect to the worker's monitor: %s", dom->def->name,
+                 err ? err->message : "stopped meanwhile");
+    else
+        hvd_monitor_command(mon, "query-status", NULL, on_reconnect_status, hvd_domain_ref(dom));
+    hvd_domain_unref(dom);
+}
+
+/* Does /proc/PID/cmdline show a worker started with this description? */
+static bool is_our_worker(GPid pid, const char *json_path)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+    g_autofree char *cmdline = NULL;
+    gsize len = 0;
+    if (pid <= 0 || !g_file_get_contents(path, &cmdline, &len, NULL))
+        return false;
+    for (gsize i = 0; i < len; i += strlen(cmdline + i) + 1)
+        if (strcmp(cmdline + i, json_path) == 0)
+            return true;
+    return false;
+}
+
+static void reconnect_one(const char *name)
+{
+    g_autofree char *status_path = run_file(name, ".status");
+    g_autofree char *xml_path = run_file(name, ".xml");
+    g_autofree char *text = NULL;
+    json_object *status = NULL, *v;
+    g_autoptr(DomainDef) def = NULL;
+    GError *err = NULL;
+    if (!g_file_get_contents(status_path, &text, NULL, NULL) ||
+        !(status = json_tokener_parse(text)) ||
+        !(def = domain_def_parse_file(xml_path, DOMAIN_PARSE_NO_SCHEMA, &err))) {
+        log_warn("domain %s: unreadable live state, ignored%s%s", name, err ? ": " : "",
+                 err ? err->message : "");
+        g_clear_error(&err);
+        json_object_put(status);
+        status_remove(name);
+        return;
+    }
+    GPid pid = json_object_object_get_ex(status, "pid", &v) ? json_object_get_int(v) : 0;
+    int id = json_object_object_get_ex(status, "id", &v) ? json_object_get_int(v) : 0;
+    bool persistent = json_object_object_get_ex(status, "persistent", &v) &&
+                      json_object_get_boolean(v);
+    json_object_put(status);
+    g_autoptr(HvdProcessPaths) paths = hvd_process_paths_new(drv.run_dir, drv.log_dir, def->name);
+    if (id <= 0 || !is_our_worker(pid, paths->json)) {
+        log_info("domain %s: worker %d is gone, domain shut off", name, (int)pid);
+        status_remove(name);
+        return;
+    }
+    HvdDomain *dom = find_by_uuid(def->uuid);
+    if (dom && strcmp(dom->def->name, def->name) != 0) {
+        log_warn("domain %s: live state clashes with domain %s, ignored", name, dom->def->name);
+        return;
+    }
+    if (dom) {
+        hvd_domain_ref(dom);
+        dom->newdef = dom->def; /* the saved config comes back at the next stop */
+        dom->def = g_steal_pointer(&def);
+    } else {
+        dom = domain_new(g_steal_pointer(&def));
+        list_add(dom);
+    }
+    dom->persistent = dom->persistent || persistent;
+    dom->paths = g_steal_pointer(&paths);
+    dom->pid = pid;
+    dom->id = id;
+    dom->adopted = true;
+    dom->balloon_kib = dom->def->current_memory_kib;
+    drv.next_id = MAX(drv.next_id, id + 1);
+    set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN);
+    dom->pid_poll = g_timeout_add_full(G_PRIORITY_DEFAULT, 500, on_pid_poll, hvd_domain_ref(dom),
+                                       (GDestroyNotify)hvd_domain_unref);
+    dom->mon = hvd_monitor_new(dom->paths->monitor, dom->def->name, NULL);
+    hvd_monitor_set_event_handler(dom->mon, on_monitor_event, dom);
+    hvd_monitor_set_closed_handler(dom->mon, on_monitor_closed, dom);
+    hvd_monitor_connect(dom->mon, 5000, on_reconnect_ready, hvd_domain_ref(dom));
+    log_info("domain %s: reconnected to worker %d (id %d)", dom->def->name, (int)pid, id);
+    hvd_process_log_line(dom->paths->log, "hvd reconnected to worker %d", (int)pid);
+    hvd_domain_unref(dom);
+}
+
+static void reconnect_all(void)
+{
+    g_autoptr(GDir) dir = g_dir_open(drv.run_dir, 0, NULL);
+    const char *ent;
+    while (dir && (ent = g_dir_read_name(dir))) {
+        if (ent[0] == '.' || !g_str_has_suffix(ent, ".status"))
+            continue;
+        g_autofree char *name = g_strndup(ent, strlen(ent) - strlen(".status"));
+        reconnect_one(name);
     }
 }

@@ -644,6 +644,40 @@ int main(int argc, char **argv)
     TAP_CHECK(d1 && hvd_domain_is_persistent(d1) && hvd_domain_get_autostart(d1) &&
                   !hvd_domain_is_active(d1),
               "d1 reloaded from its config with autostart");
+
+    /* A worker outlives the daemon: a new driver adopts it. */
+    start_ok(d1, "start d1 before the daemon \"restarts\"");
+    int old_id = hvd_domain_id(d1);
+    g_clear_pointer(&d1, hvd_domain_unref);
+    hvd_driver_shutdown();
+    TAP_CHECK(hvd_driver_init(&cfg, NULL), "driver init with a worker running");
+    d1 = hvd_driver_lookup_by_name("d1", NULL);
+    TAP_CHECK(d1 && hvd_domain_is_active(d1) && hvd_domain_id(d1) == old_id,
+              "running d1 reconnected with its id");
+    int st = 0, reason = 0;
+    for (int i = 0; i < 3000 && reason == 0; i++) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+        if (d1)
+            hvd_domain_get_state(d1, &st, &reason);
+    }
+    TAP_CHECK(st == ST_PAUSED || st == ST_RUNNING, "state after reconnect: %d", st);
+    g_autofree char *inactive_xml = d1 ? hvd_domain_get_xml(d1, 2, NULL) : NULL;
+    TAP_CHECK(inactive_xml && strstr(inactive_xml, "<name>d1</name>"), "config kept beside the live def");
+    if (d1) {
+        Done d = { 0 };
+        hvd_domain_suspend(d1, on_done, &d);
+        TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "monitor usable after reconnect");
+        done_clear(&d);
+        hvd_domain_destroy(d1, 0, on_done, &d);
+        TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy an adopted worker");
+        expect_state(d1, ST_SHUTOFF, R_SHUTOFF_DESTROYED, "adopted worker destroyed");
+        done_clear(&d);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ; /* the daemon of the first life would have reaped it */
+        g_autofree char *status = g_build_filename(state_dir, "run", "d1.status", NULL);
+        TAP_CHECK(!g_file_test(status, G_FILE_TEST_EXISTS), "live state removed after stop");
+    }
     g_clear_pointer(&d1, hvd_domain_unref);
     hvd_driver_shutdown();
     rpc_unregister_all();
