@@ -110,7 +110,8 @@ static void reset_msrs(struct vcpu *v)
         { 0xC0000083, 0, false },    /* CSTAR */
         { 0xC0000084, 0, true },     /* SYSCALL_MASK */
         { 0xC0000102, 0, true },     /* KERNEL_GS_BASE */
-        { 0x10, 0, false },          /* TSC */
+        /* TSC (0x10) is left alone: KVM starts all vCPUs' TSCs in sync,
+         * and writing it per vCPU makes Linux see them unsynchronized. */
         { 0x1A0, 1, false },         /* IA32_MISC_ENABLE: fast strings */
         { 0x2FF, 0x806, false },     /* MTRRdefType: enabled, default write-back */
         { 0x11, 0, false },          /* MSR_KVM_WALL_CLOCK */

@@ -30,9 +30,10 @@ static void push_out(struct i8042 *k, uint8_t v)
     k->out_full = true;
 }
 
-static void kbd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+/* port: 0 for 0x60 (data), 4 for 0x64 (status/command). */
+static void kbd_io(struct i8042 *k, unsigned port, uint8_t *data, uint32_t len, bool is_write)
 {
-    struct i8042 *k = opaque;
+    uint64_t offset = port;
     bool reset = false;
     pthread_mutex_lock(&k->lock);
     if (!is_write) {
@@ -70,6 +71,16 @@ static void kbd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
     }
 }
 
+static void kbd_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+    kbd_io(opaque, 0, data, len, is_write);
+}
+
+static void kbd_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write)
+{
+    kbd_io(opaque, 4, data, len, is_write);
+}
+
 void i8042_reset(struct i8042 *k)
 {
     pthread_mutex_lock(&k->lock);
@@ -87,8 +98,9 @@ struct i8042 *i8042_create(struct vm *vm)
         return NULL;
     k->vm = vm;
     pthread_mutex_init(&k->lock, NULL);
-    if (bus_add(vm->bus, BUS_PIO, 0x60, 1, kbd_io, k) < 0 ||
-        bus_add(vm->bus, BUS_PIO, 0x64, 1, kbd_io, k) < 0) {
+    /* Two ranges: the bus passes offsets relative to each base. */
+    if (bus_add(vm->bus, BUS_PIO, 0x60, 1, kbd_data_io, k) < 0 ||
+        bus_add(vm->bus, BUS_PIO, 0x64, 1, kbd_cmd_io, k) < 0) {
         free(k);
         return NULL;
     }

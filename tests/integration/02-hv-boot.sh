@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Scenario: hv boots the guest kit. 2 vCPUs seen by the guest, poweroff ends
+# hv with status 0; reboot paths (ACPI reset register, keyboard controller,
+# triple fault) with --on-reboot exit; a reset that really restarts the
+# guest; the QMP monitor answers and quits; bad command lines fail with
+# status 1 and one line. Run by tests/integration/suite.sh (unnumbered TAP).
+set -uo pipefail
+
+pass() { echo "ok - $*"; }
+fail() { echo "not ok - $*"; }
+check() {
+    local what=$1; shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+kit=${HVD_GUEST_KIT:?HVD_GUEST_KIT must name a built guest kit}
+builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
+hv=${HVD_HV:-$builddir/hv/hv}
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+base_append="console=ttyS0 quiet panic=-1"
+
+if [ ! -x "$hv" ]; then
+    fail "hv is built ($hv)"
+    exit 0
+fi
+
+# boot NAME TIMEOUT ARGS... : run hv, console to $tmp/NAME.out, log to
+# $tmp/NAME.err, status to $tmp/NAME.rc, wall seconds to $tmp/NAME.time.
+boot() {
+    local name=$1 limit=$2; shift 2
+    local start end rc=0
+    start=$(date +%s.%N)
+    timeout "$limit" "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M \
+        "$@" < /dev/null > "$tmp/$name.out" 2> "$tmp/$name.err" || rc=$?
+    end=$(date +%s.%N)
+    echo "$rc" > "$tmp/$name.rc"
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f\n", b - a }' > "$tmp/$name.time"
+    echo "# $name: status $rc after $(cat "$tmp/$name.time") s"
+}
+rc_of() { cat "$tmp/$1.rc"; }
+console_has() { grep -q -- "$2" "$tmp/$1.out"; }
+log_has() { grep -q -- "$2" "$tmp/$1.err"; }
+show_tail() { sed 's/^/# console: /' "$tmp/$1.out" | tail -n "${2:-15}"; sed 's/^/# log: /' "$tmp/$1.err" | tail -n 5; }
+
+# 1. Two vCPUs, the info scenario, ACPI poweroff.
+boot smp 240 --cpus 2 --append "$base_append hvtest=info hvtest.end=poweroff"
+check "guest reached HVTEST READY" console_has smp "HVTEST READY"
+check "guest sees 2 CPUs (ACPI MADT)" console_has smp "HVTEST cpus=2"
+check "guest sees the host bridge 8086:1237" console_has smp "8086:1237"
+check "guest poweroff ends hv with status 0" test "$(rc_of smp)" = 0
+check "hv logged the ACPI S5 poweroff" log_has smp "guest entered ACPI S5"
+console_has smp "HVTEST cpus=2" || show_tail smp 40
+
+# 2. Reboot with --on-reboot exit, three hardware paths.
+for path in acpi k t; do
+    boot "reboot-$path" 240 --cpus 1 --on-reboot exit \
+        --append "$base_append reboot=$path hvtest=ready hvtest.end=reboot"
+    check "reboot=$path with --on-reboot exit: status 0" test "$(rc_of "reboot-$path")" = 0
+    check "reboot=$path: hv reports the guest reset" log_has "reboot-$path" "guest reset: exiting"
+    [ "$(rc_of "reboot-$path")" = 0 ] || show_tail "reboot-$path"
+done
+check "reboot=t arrived as a triple fault" log_has reboot-t "triple fault"
+check "reboot=k arrived at the keyboard controller" log_has reboot-k "keyboard controller"
+check "default reboot used the FADT reset register (0xCF9)" log_has reboot-acpi "port 0xCF9"
+
+# 3. A reset restarts the guest: it boots twice, then powers off on the
+# second boot (hvtest.end=reboot would loop forever, so kill hv at the
+# second READY through the monitor).
+mon="$tmp/mon.sock"
+(
+    timeout 400 "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M --cpus 2 \
+        --monitor "$mon" --serial "file:$tmp/reset.out" --name hvtest-vm \
+        --uuid 11111111-2222-3333-4444-555555555555 \
+        --append "$base_append hvtest=ready hvtest.end=reboot" < /dev/null 2> "$tmp/reset.err"
+    echo $? > "$tmp/reset.rc"
+) &
+hvpid=$!
+ready2=0
+for _ in $(seq 1 300); do
+    n=$(grep -c "HVTEST READY" "$tmp/reset.out" 2>/dev/null || true)
+    if [ "${n:-0}" -ge 2 ]; then ready2=1; break; fi
+    sleep 1
+done
+check "guest booted again after a reset (HVTEST READY twice)" test "$ready2" = 1
+check "hv logged the guest reset" grep -q "guest reset: restarting" "$tmp/reset.err"
+
+# 4. The QMP monitor: status, CPUs, PCI, name, then quit.
+qmp_out=$("$py" - "$mon" <<'EOF' 2>&1
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def recv():
+    while True:
+        msg = json.loads(f.readline())
+        if "event" in msg:
+            events.append(msg)
+            continue
+        return msg
+def cmd(name, **args):
+    f.write(json.dumps({"execute": name, "arguments": args} if args else {"execute": name}) + "\n")
+    f.flush()
+    return recv()
+events = []
+greeting = json.loads(f.readline())
+print("greeting", "QMP" in greeting)
+cmd("qmp_capabilities")
+print("status", cmd("query-status")["return"]["status"])
+print("cpus", len(cmd("query-cpus-fast")["return"]))
+pci = cmd("query-pci")["return"][0]["devices"]
+print("hostbridge", any(d["id"]["vendor"] == 0x8086 and d["id"]["device"] == 0x1237 for d in pci))
+print("name", cmd("query-name")["return"].get("name"))
+print("stop", cmd("stop"), cmd("query-status")["return"]["status"])
+print("cont", cmd("cont"), cmd("query-status")["return"]["status"])
+print("quit", cmd("quit"))
+try:
+    while True:
+        line = f.readline()
+        if not line:
+            break
+        events.append(json.loads(line))
+except Exception:
+    pass
+print("events", " ".join(e["event"] + ("/" + e["data"]["reason"] if "data" in e and "reason" in e["data"] else "") for e in events))
+EOF
+)
+echo "$qmp_out" | sed 's/^/# qmp: /'
+check "QMP greeting" grep -q "greeting True" <<< "$qmp_out"
+check "query-status says running" grep -q "status running" <<< "$qmp_out"
+check "query-cpus-fast lists 2 vCPUs" grep -q "cpus 2" <<< "$qmp_out"
+check "query-pci shows the host bridge" grep -q "hostbridge True" <<< "$qmp_out"
+check "query-name returns --name" grep -q "name hvtest-vm" <<< "$qmp_out"
+check "stop pauses (status paused)" grep -q "stop {'return': {}} paused" <<< "$qmp_out"
+check "cont resumes (status running)" grep -q "cont {'return': {}} running" <<< "$qmp_out"
+check "STOP, RESUME and SHUTDOWN host-qmp-quit events" \
+    grep -qE "events.*STOP.*RESUME.*SHUTDOWN/host-qmp-quit" <<< "$qmp_out"
+wait "$hvpid"
+check "quit ends hv with status 0" test "$(cat "$tmp/reset.rc" 2>/dev/null)" = 0
+grep -q "HVTEST READY" "$tmp/reset.out" || show_tail reset
+
+# 5. Bad command lines: status 1 and exactly one line on stderr.
+bad() {
+    local what=$1; shift
+    local rc=0
+    "$hv" "$@" < /dev/null > "$tmp/bad.out" 2> "$tmp/bad.err" || rc=$?
+    local lines
+    lines=$(wc -l < "$tmp/bad.err")
+    echo "# $what: status $rc: $(head -c 300 "$tmp/bad.err")"
+    check "$what: status 1, one line" test "$rc" = 1 -a "$lines" = 1
+}
+echo '{"kernel": "x", "colour": 1}' > "$tmp/bad.json"
+printf 'not a kernel\n' > "$tmp/notkernel"
+bad "missing kernel" --memory 512M
+bad "unknown option" --kernel "$kit/vmlinuz" --frobnicate
+bad "kernel file does not exist" --kernel "$tmp/nope"
+bad "kernel is not a bzImage" --kernel "$tmp/notkernel"
+bad "memory size is garbage" --kernel "$kit/vmlinuz" --memory lots
+bad "more memory than the host has" --kernel "$kit/vmlinuz" --memory 60T
+bad "unknown key in the machine description" --config "$tmp/bad.json"
+bad "bad JSON in the machine description" --config "$kit/vmlinuz"
+bad "disk image missing" --kernel "$kit/vmlinuz" --disk "path=$tmp/missing.img"
+exit 0
