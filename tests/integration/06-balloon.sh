@@ -180,7 +180,7 @@ try:
     drop = before["memtotal_kb"] - after["memtotal_kb"] if before and after else 0
     ok(low is not None and abs(drop - 768 * 1024) < 16 * 1024,
        "guest MemTotal dropped by ~786432 kB (%d kB)" % drop)
-    ok(g.hmp("info balloon") == "balloon: actual=256\r\n", "HMP info balloon: actual=256")
+    ok(g.qmp.hmp("info balloon") == "balloon: actual=256\r\n", "HMP info balloon: actual=256")
 
     # stats at the period, plausible values
     s1 = g.qmp.cmd("qom-get", path="/machine/peripheral/balloon0", property="guest-stats")["return"]
@@ -242,7 +242,7 @@ try:
        "no balloon: query-balloon DeviceNotActive")
     r = g.qmp.cmd("balloon", value=128 * MiB)
     ok(r.get("error", {}).get("class") == "DeviceNotActive", "no balloon: balloon DeviceNotActive")
-    ok(g.hmp("info balloon") == "Error: No balloon device has been activated\r\n",
+    ok(g.qmp.hmp("info balloon") == "Error: No balloon device has been activated\r\n",
        "no balloon: HMP info balloon error text")
     ok(g.wait_for("balloon_driver", 120) == "no", "guest without a balloon sees none")
 finally:
