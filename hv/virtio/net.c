@@ -1017,8 +1017,9 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
             return NULL;   /* the PCI function stays registered, like blk */
         }
         pp->thread_started = true;
-        char tname[16];
+        char tname[32];
         snprintf(tname, sizeof(tname), "%.8s-q%u", net->id, p);
+        tname[15] = '\0';   /* thread names are at most 15 characters */
         pthread_setname_np(pp->thread, tname);
     }
     int r = pthread_create(&net->ctrl_thread, NULL, ctrl_thread, net);
@@ -1027,8 +1028,9 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
         return NULL;
     }
     net->ctrl_started = true;
-    char tname[16];
+    char tname[32];
     snprintf(tname, sizeof(tname), "%.8s-ctl", net->id);
+    tname[15] = '\0';
     pthread_setname_np(net->ctrl_thread, tname);
     net_devices[net_ndevices++] = net;
     log_info("%s: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on tap %s, %u queue pair(s), PCI slot %u",
