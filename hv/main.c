@@ -1,6 +1,7 @@
 /* hv: one KVM virtual machine per process (hvd's hypervisor worker).
  * See hv --help; exit status: 0 guest poweroff/quit/signal/reboot with
  * --on-reboot exit, 1 configuration or setup error, 3 fatal KVM error. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +24,13 @@
 #define COM1_BASE 0x3F8
 #define COM1_GSI 4
 
-/* Setup errors: exactly one line on stderr, status 1. */
+/* Setup errors: exactly one line on stderr, status 1. Nothing has run
+ * yet that needs tearing down, so leave without atexit/leak reports. */
 static int fail(const char *msg)
 {
     fprintf(stderr, "hv: error: %s\n", msg);
-    return HV_EXIT_CONFIG;
+    fflush(stderr);
+    _exit(HV_EXIT_CONFIG);
 }
 
 int main(int argc, char **argv)
@@ -38,6 +41,15 @@ int main(int argc, char **argv)
 
     log_init("hv", LOG_LVL_INFO);
     signal(SIGPIPE, SIG_IGN);
+    /* Termination signals go to the main loop's signalfd (control.c); block
+     * them before any thread (disk I/O, vCPUs) exists so none of those
+     * threads takes them with the default action. */
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGINT);
+    sigaddset(&term, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
     hv_config_init(&cfg);
     switch (hv_config_parse_args(&cfg, argc, argv, err, sizeof(err))) {
     case HV_ARGS_EXIT:
@@ -79,19 +91,6 @@ int main(int argc, char **argv)
     if (pci_bus_create(vm) < 0)
         return fail("cannot create the PCI bus");
 
-    ctl.vm = vm;
-    ctl.loop = loop;
-    ctl.cfg = &cfg;
-    ctl.console = chardev_create(loop, &cfg.serial, err, sizeof(err));
-    if (!ctl.console)
-        return fail(err);
-    ctl.serial = serial8250_create(vm, COM1_BASE, COM1_GSI, ctl.console);
-    ctl.pm = pm_create(vm);
-    ctl.kbd = i8042_create(vm);
-    ctl.rtc = rtc_create(vm);
-    if (!ctl.serial || !ctl.pm || !ctl.kbd || !ctl.rtc || ioport_sinks_create(vm) < 0)
-        return fail("cannot create the platform devices");
-
     for (unsigned i = 0; i < cfg.ndisks; i++) {
         struct virtio_blk_config bc = {
             .path = cfg.disks[i].path,
@@ -116,6 +115,19 @@ int main(int argc, char **argv)
         if (!balloon)
             return fail(err);
     }
+
+    ctl.vm = vm;
+    ctl.loop = loop;
+    ctl.cfg = &cfg;
+    ctl.console = chardev_create(loop, &cfg.serial, err, sizeof(err));
+    if (!ctl.console)
+        return fail(err);
+    ctl.serial = serial8250_create(vm, COM1_BASE, COM1_GSI, ctl.console);
+    ctl.pm = pm_create(vm);
+    ctl.kbd = i8042_create(vm);
+    ctl.rtc = rtc_create(vm);
+    if (!ctl.serial || !ctl.pm || !ctl.kbd || !ctl.rtc || ioport_sinks_create(vm) < 0)
+        return fail("cannot create the platform devices");
 
     if (vcpus_create(vm, cfg.cpus, err, sizeof(err)) < 0 || control_init(&ctl, err, sizeof(err)) < 0 ||
         !control_load_guest(&ctl, err, sizeof(err)))

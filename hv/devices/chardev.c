@@ -24,6 +24,7 @@ struct chardev {
     int in_fd;            /* stdin, or the unix client; -1 when none */
     int out_fd;           /* stdout, the file, or the unix client; -1 when none */
     int listen_fd;
+    int stdin_flags;      /* restored at exit: O_NONBLOCK is shared with the terminal */
     bool in_watched;
     chardev_recv_fn recv;
     void *recv_opaque;
@@ -284,7 +285,9 @@ struct chardev *chardev_create(struct loop *loop, const struct hv_serial_config 
     case HV_SERIAL_STDIO:
         c->out_fd = STDOUT_FILENO;
         c->in_fd = STDIN_FILENO;
-        fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
+        c->stdin_flags = fcntl(STDIN_FILENO, F_GETFL);
+        if (c->stdin_flags >= 0)
+            fcntl(STDIN_FILENO, F_SETFL, c->stdin_flags | O_NONBLOCK);
         /* epoll refuses regular files and /dev/null: then no input. */
         if (loop_add_fd(loop, c->in_fd, EPOLLIN, input_ready, c) < 0)
             c->in_fd = -1;
@@ -350,6 +353,8 @@ void chardev_free(struct chardev *c)
             unlink(c->path);
     } else if (c->type == HV_SERIAL_FILE && c->out_fd >= 0) {
         close(c->out_fd);
+    } else if (c->type == HV_SERIAL_STDIO && c->stdin_flags >= 0) {
+        fcntl(STDIN_FILENO, F_SETFL, c->stdin_flags);
     }
     free(c->ring);
     free(c->path);

@@ -141,7 +141,53 @@ wait "$hvpid"
 check "quit ends hv with status 0" test "$(cat "$tmp/reset.rc" 2>/dev/null)" = 0
 grep -q "HVTEST READY" "$tmp/reset.out" || show_tail reset
 
-# 5. Bad command lines: status 1 and exactly one line on stderr.
+# 5. Console on a unix socket: output from before the client connected is
+# kept, input reaches the guest's shell, exiting the shell powers off.
+con="$tmp/con.sock"
+timeout 300 "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M \
+    --serial "unix:$con" --append "console=ttyS0 panic=-1 hvtest=shell" \
+    < /dev/null > /dev/null 2> "$tmp/con.err" &
+conpid=$!
+for _ in $(seq 1 50); do [ -S "$con" ] && break; sleep 0.2; done
+sleep 20  # let the guest print its boot log to nobody
+con_out=$("$py" - "$con" <<'EOF' 2>&1
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.settimeout(1)
+buf = s.recv(65536)
+print("first", len(buf))
+def wait_for(text, limit):
+    global buf
+    end = time.time() + limit
+    while text not in buf and time.time() < end:
+        try:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        except socket.timeout:
+            pass
+    return text in buf
+print("early", buf.startswith(b"[    0.000000] Linux version") and len(buf) > 2000)
+print("shell", wait_for(b"hvtest: shell on the console", 240))
+time.sleep(1)
+s.sendall(b"echo HVIN $((6*7))\n")
+print("input", wait_for(b"HVIN 42", 60))
+s.sendall(b"exit\n")
+print("done", wait_for(b"HVTEST DONE", 60))
+EOF
+)
+echo "$con_out" | sed 's/^/# console socket: /'
+conrc=0
+wait "$conpid" || conrc=$?
+check "console ring kept output from before the client connected" grep -q "early True" <<< "$con_out"
+check "console reached the guest shell" grep -q "shell True" <<< "$con_out"
+check "console input reached the guest (HVIN 42)" grep -q "input True" <<< "$con_out"
+check "leaving the shell finished the scenario" grep -q "done True" <<< "$con_out"
+check "hv exited 0 after the guest powered off" test "$conrc" = 0
+
+# 6. Bad command lines: status 1 and exactly one line on stderr.
 bad() {
     local what=$1; shift
     local rc=0
