@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -59,6 +61,8 @@ struct e1000 {
     uint16_t phy[E1000_PHY_REGS];
     bool carrier;               /* set_link: the cable is in */
     bool irq_level;
+    bool mit_armed;             /* the throttling timer will raise INTx */
+    uint64_t last_irq_ns;       /* CLOCK_MONOTONIC of the last INTx assertion */
     uint32_t ioaddr;            /* BAR1 IOADDR */
     uint32_t warned;
 
@@ -87,7 +91,7 @@ struct e1000 {
 
     bool threaded;
     pthread_t thread;
-    int wake_fd, stop_fd;
+    int wake_fd, stop_fd, timer_fd;
 
     struct net_stats stats;     /* updated under lock, read with atomics */
 };
@@ -169,13 +173,46 @@ static uint32_t eth_crc(const uint8_t *p, size_t len)
 
 /* ---- interrupts (§6.1: level = (ICR & IMS) != 0) ---- */
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Interrupt throttling (ITR, in 256 ns units): at most one assertion per
+ * interval; a cause raised sooner is asserted when the interval ends (the
+ * receive thread's timer). Every interrupt costs the guest several
+ * register exits (ICR, IMC, IMS), so this is what keeps a busy NIC cheap.
+ * Without the thread (unit tests) interrupts are never deferred. */
+static bool irq_throttled(struct e1000 *nic)
+{
+    uint64_t interval = (uint64_t)(*reg(nic, E1000_ITR) & 0xFFFF) * 256;
+    if (!interval || nic->timer_fd < 0)
+        return false;
+    uint64_t now = now_ns();
+    if (now - nic->last_irq_ns >= interval) {
+        nic->last_irq_ns = now;
+        return false;
+    }
+    if (!nic->mit_armed) {
+        uint64_t at = nic->last_irq_ns + interval;
+        struct itimerspec its = { .it_value = { .tv_sec = (time_t)(at / 1000000000u),
+                                                .tv_nsec = (long)(at % 1000000000u) } };
+        if (timerfd_settime(nic->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+            return false;
+        nic->mit_armed = true;
+    }
+    return true;
+}
+
 static void update_irq(struct e1000 *nic)
 {
     bool level = (*reg(nic, E1000_ICR) & *reg(nic, E1000_IMS)) != 0;
-    if (level != nic->irq_level) {
-        nic->irq_level = level;
-        pci_set_irq(&nic->pci, level);
-    }
+    if (level == nic->irq_level || (level && irq_throttled(nic)))
+        return;
+    nic->irq_level = level;
+    pci_set_irq(&nic->pci, level);
 }
 
 static void raise_cause(struct e1000 *nic, uint32_t causes)
@@ -693,9 +730,10 @@ static unsigned rx_poll(struct e1000 *nic, unsigned max)
 static void *rx_thread(void *arg)
 {
     struct e1000 *nic = arg;
-    struct pollfd fds[3] = {
+    struct pollfd fds[4] = {
         { .fd = nic->stop_fd, .events = POLLIN },
         { .fd = nic->wake_fd, .events = POLLIN },
+        { .fd = nic->timer_fd, .events = POLLIN },
         { .fd = net_backend_fd(nic->be, 0), .events = POLLIN },
     };
     for (;;) {
@@ -703,7 +741,7 @@ static void *rx_thread(void *arg)
         bool poll_backend = rx_retry_pending(nic) && rx_should_read(nic);
         nic->rx_stalled = !poll_backend;
         pthread_mutex_unlock(&nic->lock);
-        if (poll(fds, poll_backend ? 3 : 2, -1) < 0) {
+        if (poll(fds, poll_backend ? 4 : 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_error("%s: rx thread poll failed: %s", nic->id, strerror(errno));
@@ -716,7 +754,16 @@ static void *rx_thread(void *arg)
             if (read(nic->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 log_warn("%s: rx wake-up read: %s", nic->id, strerror(errno));
         }
-        if (poll_backend && fds[2].revents)
+        if (fds[2].revents) {
+            uint64_t v;
+            if (read(nic->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                log_warn("%s: throttle timer read: %s", nic->id, strerror(errno));
+            pthread_mutex_lock(&nic->lock);
+            nic->mit_armed = false;
+            update_irq(nic);
+            pthread_mutex_unlock(&nic->lock);
+        }
+        if (poll_backend && fds[3].revents)
             rx_poll(nic, RX_BATCH);
     }
 }
@@ -1171,6 +1218,8 @@ static void nic_free(struct e1000 *nic)
         close(nic->wake_fd);
     if (nic->stop_fd >= 0)
         close(nic->stop_fd);
+    if (nic->timer_fd >= 0)
+        close(nic->timer_fd);
     pthread_mutex_destroy(&nic->lock);
     free(nic->id);
     free(nic);
@@ -1223,7 +1272,7 @@ static struct e1000 *nic_create(struct vm *vm, const struct e1000_config *cfg, b
         return NULL;
     }
     nic->be = be;
-    nic->wake_fd = nic->stop_fd = -1;
+    nic->wake_fd = nic->stop_fd = nic->timer_fd = -1;
     pthread_mutex_init(&nic->lock, NULL);
     nic->vm = vm;
     nic->mem = &vm->mem;
@@ -1262,8 +1311,9 @@ static struct e1000 *nic_create(struct vm *vm, const struct e1000_config *cfg, b
     if (threaded) {
         nic->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         nic->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (nic->wake_fd < 0 || nic->stop_fd < 0) {
-            snprintf(err, errlen, "%s: eventfd: %s", id, strerror(errno));
+        nic->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (nic->wake_fd < 0 || nic->stop_fd < 0 || nic->timer_fd < 0) {
+            snprintf(err, errlen, "%s: eventfd/timerfd: %s", id, strerror(errno));
             nic_free(nic);
             return NULL;
         }

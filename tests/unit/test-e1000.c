@@ -796,6 +796,46 @@ static void test_link(void)
     wr32(E1000_IMC, 0xFFFFFFFF);
 }
 
+/* ITR throttling on a NIC with its receive thread: a cause raised within
+ * the interval after an assertion waits for the thread's timer. */
+static void test_throttling(void)
+{
+    int sv[2];
+    char err[256] = "";
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) < 0)
+        return;
+    struct net_backend *be = net_backend_from_fds(&sv[0], 1, 0, "fake1", err, sizeof(err));
+    struct e1000_config cfg = { .id = "net1", .backend = be, .tap_fd = -1 };
+    struct e1000 *t = be ? e1000_create(vm, &cfg, err, sizeof(err)) : NULL;
+    TAP_CHECK(t != NULL, "threaded e1000 created (%s)", err);
+    if (!t)
+        return;
+    struct pci_device *saved = pd;
+    pd = e1000_pci(t);
+    wr32(E1000_ITR, 0xFFFF);            /* 16.8 ms between interrupts */
+    wr32(E1000_IMS, E1000_ICR_TXDW);
+    wr32(E1000_ICS, E1000_ICR_TXDW);
+    TAP_CHECK(pd->intx_level, "first cause asserts INTx at once");
+    rd32(E1000_ICR);
+    TAP_CHECK(!pd->intx_level, "ICR read deasserts");
+    wr32(E1000_ICS, E1000_ICR_TXDW);
+    TAP_CHECK(!pd->intx_level, "a second cause within the ITR interval waits");
+    bool raised = false;
+    for (int i = 0; i < 200 && !raised; i++) {
+        usleep(1000);
+        raised = __atomic_load_n(&pd->intx_level, __ATOMIC_RELAXED);
+    }
+    TAP_CHECK(raised, "the throttle timer asserts it when the interval ends");
+    wr32(E1000_ITR, 0);
+    rd32(E1000_ICR);
+    wr32(E1000_ICS, E1000_ICR_TXDW);
+    TAP_CHECK(pd->intx_level, "ITR 0: no throttling");
+    rd32(E1000_ICR);
+    e1000_destroy(t);
+    pd = saved;
+    close(sv[1]);
+}
+
 int main(void)
 {
     vm = vm_create_for_test();
@@ -843,6 +883,7 @@ int main(void)
     test_tso();
     test_hostile();
     test_link();
+    test_throttling();
 
     /* Device reset through CTRL.RST clears the rings' state. */
     wr32(E1000_CTRL, E1000_CTRL_RST);
