@@ -1,23 +1,23 @@
 /* PIO/MMIO dispatch.
  *
- * Readers (vCPU threads) never take a lock: they read an immutable,
- * sorted snapshot of the ranges. Writers (device registration, PCI BAR
- * moves) build a new snapshot under a mutex and publish it atomically.
- * A BAR move usually happens *inside* a dispatch (the guest's config write
- * to 0xCFC), so a writer cannot wait for readers to drain; replaced
- * snapshots are retired instead and freed by a later writer once no other
- * dispatch is in flight (readers announce themselves in `active` before
- * loading the snapshot pointer, so a reader that starts after the swap
- * can only see the new one). */
+ * vCPU threads dispatch without taking a lock; device registration and
+ * PCI BAR moves change the tables under a mutex. A BAR move usually
+ * happens *inside* a dispatch (the guest's config write to 0xCFC), so a
+ * writer must never wait for readers. The tables are fixed arrays guarded
+ * by a sequence counter (a seqlock): a reader looks up its range, copies
+ * it out, and retries if a writer was active meanwhile; it calls the
+ * handler only after that, on its private copy. Nothing is ever freed
+ * while readers run, so a guest that keeps moving BARs costs no memory. */
 #include "hv/bus.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
+#define BUS_MAX_RANGES 512   /* per address space */
 
 struct bus_range {
     uint64_t base, len;
@@ -25,42 +25,28 @@ struct bus_range {
     void *opaque;
 };
 
-struct bus_snapshot {
-    unsigned n[2];               /* per enum bus_space */
-    struct bus_range *ranges[2]; /* sorted by base, non-overlapping */
-    struct bus_snapshot *retired_next;
+struct bus_table {
+    unsigned n;              /* accessed with __atomic builtins */
+    struct bus_range r[BUS_MAX_RANGES];  /* sorted by base, disjoint */
 };
 
 struct bus {
-    _Atomic(struct bus_snapshot *) current;
-    atomic_int active;           /* dispatches in flight */
+    _Atomic uint64_t seq;    /* odd while a writer changes the tables */
     pthread_mutex_t write_lock;
-    struct bus_snapshot *retired;
+    struct bus_table t[2];   /* per enum bus_space */
 };
 
-/* Dispatch nesting of the calling thread (a handler may add/remove ranges). */
-static _Thread_local int bus_dispatch_depth;
-
-static void snapshot_free(struct bus_snapshot *s)
-{
-    if (!s)
-        return;
-    free(s->ranges[0]);
-    free(s->ranges[1]);
-    free(s);
-}
+/* Relaxed loads/stores of shared fields: readers may see a table in the
+ * middle of a change, detect it through seq and retry. */
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 struct bus *bus_new(void)
 {
     struct bus *bus = calloc(1, sizeof(*bus));
-    struct bus_snapshot *s = calloc(1, sizeof(*s));
-    if (!bus || !s) {
-        free(bus);
-        free(s);
+    if (!bus)
         return NULL;
-    }
-    atomic_init(&bus->current, s);
-    atomic_init(&bus->active, 0);
+    atomic_init(&bus->seq, 0);
     pthread_mutex_init(&bus->write_lock, NULL);
     return bus;
 }
@@ -69,55 +55,37 @@ void bus_free(struct bus *bus)
 {
     if (!bus)
         return;
-    snapshot_free(atomic_load(&bus->current));
-    while (bus->retired) {
-        struct bus_snapshot *s = bus->retired;
-        bus->retired = s->retired_next;
-        snapshot_free(s);
-    }
     pthread_mutex_destroy(&bus->write_lock);
     free(bus);
 }
 
-/* Copy the current snapshot with room for `extra` more ranges in `space`. */
-static struct bus_snapshot *snapshot_copy(const struct bus_snapshot *cur, enum bus_space space,
-                                          unsigned extra)
+static void write_begin(struct bus *bus)
 {
-    struct bus_snapshot *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
-    for (int sp = 0; sp < 2; sp++) {
-        unsigned cap = cur->n[sp] + (sp == (int)space ? extra : 0);
-        s->n[sp] = cur->n[sp];
-        if (cap == 0)
-            continue;
-        s->ranges[sp] = calloc(cap, sizeof(struct bus_range));
-        if (!s->ranges[sp]) {
-            snapshot_free(s);
-            return NULL;
-        }
-        if (cur->n[sp])
-            memcpy(s->ranges[sp], cur->ranges[sp], cur->n[sp] * sizeof(struct bus_range));
-    }
-    return s;
+    uint64_t s = atomic_load_explicit(&bus->seq, memory_order_relaxed);
+    atomic_store_explicit(&bus->seq, s + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
 }
 
-/* Publish `next` and retire the old snapshot; free retired ones when no
- * other thread is dispatching. Called with write_lock held. */
-static void snapshot_publish(struct bus *bus, struct bus_snapshot *next)
+static void write_end(struct bus *bus)
 {
-    struct bus_snapshot *old = atomic_exchange(&bus->current, next);
-    old->retired_next = bus->retired;
-    bus->retired = old;
-    /* Dispatch copies the range it found before calling the handler, so
-     * this thread holds no snapshot reference even when it is inside one. */
-    if (atomic_load(&bus->active) == bus_dispatch_depth) {
-        while (bus->retired) {
-            struct bus_snapshot *s = bus->retired;
-            bus->retired = s->retired_next;
-            snapshot_free(s);
-        }
-    }
+    uint64_t s = atomic_load_explicit(&bus->seq, memory_order_relaxed);
+    atomic_store_explicit(&bus->seq, s + 1, memory_order_release);
+}
+
+static void range_store(struct bus_range *dst, const struct bus_range *src)
+{
+    STORE(dst->base, src->base);
+    STORE(dst->len, src->len);
+    STORE(dst->fn, src->fn);
+    STORE(dst->opaque, src->opaque);
+}
+
+static void range_load(struct bus_range *dst, struct bus_range *src)
+{
+    dst->base = LOAD(src->base);
+    dst->len = LOAD(src->len);
+    dst->fn = LOAD(src->fn);
+    dst->opaque = LOAD(src->opaque);
 }
 
 int bus_add(struct bus *bus, enum bus_space space, uint64_t base, uint64_t len,
@@ -126,29 +94,27 @@ int bus_add(struct bus *bus, enum bus_space space, uint64_t base, uint64_t len,
     if (len == 0 || base + len - 1 < base || !fn || (space != BUS_PIO && space != BUS_MMIO))
         return -EINVAL;
     pthread_mutex_lock(&bus->write_lock);
-    struct bus_snapshot *cur = atomic_load(&bus->current);
-    unsigned n = cur->n[space], pos = 0;
-    const struct bus_range *r = cur->ranges[space];
-    for (pos = 0; pos < n && r[pos].base < base; pos++)
+    struct bus_table *t = &bus->t[space];
+    unsigned n = t->n, pos;
+    for (pos = 0; pos < n && t->r[pos].base < base; pos++)
         ;
-    /* Overlap with the neighbours? Ranges are sorted and disjoint. */
-    if ((pos > 0 && r[pos - 1].base + r[pos - 1].len > base) ||
-        (pos < n && base + len > r[pos].base)) {
-        pthread_mutex_unlock(&bus->write_lock);
-        return -EEXIST;
+    int r = 0;
+    if ((pos > 0 && t->r[pos - 1].base + t->r[pos - 1].len > base) ||
+        (pos < n && base + len > t->r[pos].base))
+        r = -EEXIST;
+    else if (n == BUS_MAX_RANGES)
+        r = -ENOSPC;
+    if (r == 0) {
+        write_begin(bus);
+        for (unsigned i = n; i > pos; i--)
+            range_store(&t->r[i], &t->r[i - 1]);
+        struct bus_range nr = { .base = base, .len = len, .fn = fn, .opaque = opaque };
+        range_store(&t->r[pos], &nr);
+        STORE(t->n, n + 1);
+        write_end(bus);
     }
-    struct bus_snapshot *next = snapshot_copy(cur, space, 1);
-    if (!next) {
-        pthread_mutex_unlock(&bus->write_lock);
-        return -ENOMEM;
-    }
-    struct bus_range *nr = next->ranges[space];
-    memmove(&nr[pos + 1], &nr[pos], (n - pos) * sizeof(*nr));
-    nr[pos] = (struct bus_range){ .base = base, .len = len, .fn = fn, .opaque = opaque };
-    next->n[space] = n + 1;
-    snapshot_publish(bus, next);
     pthread_mutex_unlock(&bus->write_lock);
-    return 0;
+    return r;
 }
 
 void bus_remove(struct bus *bus, enum bus_space space, uint64_t base, void *opaque)
@@ -156,41 +122,41 @@ void bus_remove(struct bus *bus, enum bus_space space, uint64_t base, void *opaq
     if (space != BUS_PIO && space != BUS_MMIO)
         return;
     pthread_mutex_lock(&bus->write_lock);
-    struct bus_snapshot *cur = atomic_load(&bus->current);
-    unsigned n = cur->n[space];
+    struct bus_table *t = &bus->t[space];
+    unsigned n = t->n;
     for (unsigned i = 0; i < n; i++) {
-        const struct bus_range *r = &cur->ranges[space][i];
-        if (r->base != base || r->opaque != opaque)
+        if (t->r[i].base != base || t->r[i].opaque != opaque)
             continue;
-        struct bus_snapshot *next = snapshot_copy(cur, space, 0);
-        if (!next) {
-            log_error("bus: out of memory removing range 0x%llx", (unsigned long long)base);
-            break;
-        }
-        memmove(&next->ranges[space][i], &next->ranges[space][i + 1],
-                (n - i - 1) * sizeof(struct bus_range));
-        next->n[space] = n - 1;
-        snapshot_publish(bus, next);
+        write_begin(bus);
+        STORE(t->n, n - 1);
+        for (unsigned j = i; j + 1 < n; j++)
+            range_store(&t->r[j], &t->r[j + 1]);
+        write_end(bus);
         break;
     }
     pthread_mutex_unlock(&bus->write_lock);
 }
 
-static const struct bus_range *bus_find(const struct bus_snapshot *s, enum bus_space space,
-                                        uint64_t addr)
+/* Look addr up; on a hit copy the range to *out. Consistency is checked
+ * by the caller through seq. */
+static bool bus_find(struct bus_table *t, uint64_t addr, struct bus_range *out)
 {
-    const struct bus_range *r = s->ranges[space];
-    unsigned lo = 0, hi = s->n[space];
+    unsigned lo = 0, hi = LOAD(t->n);
+    if (hi > BUS_MAX_RANGES)
+        return false;
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
-        if (addr < r[mid].base)
+        uint64_t base = LOAD(t->r[mid].base), len = LOAD(t->r[mid].len);
+        if (addr < base) {
             hi = mid;
-        else if (addr - r[mid].base >= r[mid].len)
+        } else if (addr - base >= len) {
             lo = mid + 1;
-        else
-            return &r[mid];
+        } else {
+            range_load(out, &t->r[mid]);
+            return true;
+        }
     }
-    return NULL;
+    return false;
 }
 
 bool bus_dispatch(struct bus *bus, enum bus_space space, uint64_t addr, uint8_t *data,
@@ -198,20 +164,24 @@ bool bus_dispatch(struct bus *bus, enum bus_space space, uint64_t addr, uint8_t 
 {
     if (space != BUS_PIO && space != BUS_MMIO)
         return false;
-    atomic_fetch_add(&bus->active, 1);
-    bus_dispatch_depth++;
-    const struct bus_snapshot *s = atomic_load(&bus->current);
-    const struct bus_range *r = bus_find(s, space, addr);
-    /* An access must lie entirely inside the range that claims its start. */
-    bool claimed = r && len <= r->len - (addr - r->base);
-    if (claimed) {
-        /* Copy out: the handler may retire this snapshot. */
-        struct bus_range hit = *r;
-        hit.fn(hit.opaque, addr - hit.base, data, len, is_write);
-    } else if (!is_write) {
-        memset(data, 0xff, len);
+    struct bus_range hit;
+    bool found;
+    for (;;) {
+        uint64_t s1 = atomic_load_explicit(&bus->seq, memory_order_acquire);
+        if (s1 & 1) {
+            sched_yield();
+            continue;
+        }
+        found = bus_find(&bus->t[space], addr, &hit);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&bus->seq, memory_order_relaxed) == s1)
+            break;
     }
-    bus_dispatch_depth--;
-    atomic_fetch_sub(&bus->active, 1);
+    /* An access must lie entirely inside the range that claims its start. */
+    bool claimed = found && hit.fn && len <= hit.len - (addr - hit.base);
+    if (claimed)
+        hit.fn(hit.opaque, addr - hit.base, data, len, is_write);
+    else if (!is_write)
+        memset(data, 0xff, len);
     return claimed;
 }

@@ -141,6 +141,62 @@ wait "$hvpid"
 check "quit ends hv with status 0" test "$(cat "$tmp/reset.rc" 2>/dev/null)" = 0
 grep -q "HVTEST READY" "$tmp/reset.out" || show_tail reset
 
+# 4b. --no-shutdown: after the guest powers off hv stays, status
+# "shutdown"; cont is refused; system_reset + cont boots the guest again.
+mon2="$tmp/mon2.sock"
+timeout 400 "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M --cpus 2 \
+    --monitor "$mon2" --no-shutdown --serial "file:$tmp/ns.out" \
+    --append "$base_append hvtest=ready hvtest.end=poweroff" < /dev/null 2> "$tmp/ns.err" &
+nspid=$!
+for _ in $(seq 1 50); do [ -S "$mon2" ] && break; sleep 0.2; done
+ns_out=$("$py" - "$mon2" <<'EOF' 2>&1
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(300)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+events = []
+def recv():
+    while True:
+        msg = json.loads(f.readline())
+        if "event" in msg:
+            events.append(msg)
+            continue
+        return msg
+def cmd(name):
+    f.write(json.dumps({"execute": name}) + "\n")
+    f.flush()
+    return recv()
+def wait_event(name, reason):
+    while not any(e["event"] == name and e.get("data", {}).get("reason") == reason for e in events):
+        events.append(json.loads(f.readline()))
+json.loads(f.readline())
+cmd("qmp_capabilities")
+wait_event("SHUTDOWN", "guest-shutdown")
+print("after-poweroff", cmd("query-status")["return"]["status"])
+r = cmd("cont")
+print("cont-refused", "error" in r, r.get("error", {}).get("desc"))
+cmd("system_reset")
+print("reset-event", any(e["event"] == "RESET" and e["data"]["reason"] == "host-qmp-system-reset" for e in events))
+print("after-reset", cmd("query-status")["return"]["status"])
+print("cont", cmd("cont"))
+events.clear()
+wait_event("SHUTDOWN", "guest-shutdown")
+print("second-boot-powered-off True")
+cmd("quit")
+EOF
+)
+echo "$ns_out" | sed 's/^/# no-shutdown: /'
+nsrc=0
+wait "$nspid" || nsrc=$?
+check "--no-shutdown: status 'shutdown' after the guest powered off" grep -q "after-poweroff shutdown" <<< "$ns_out"
+check "--no-shutdown: cont refused until a reset" grep -q "cont-refused True" <<< "$ns_out"
+check "system_reset emits RESET host-qmp-system-reset" grep -q "reset-event True" <<< "$ns_out"
+check "after system_reset the VM waits in prelaunch" grep -q "after-reset prelaunch" <<< "$ns_out"
+check "cont after the reset boots the guest again to poweroff" grep -q "second-boot-powered-off True" <<< "$ns_out"
+check "guest console shows two boots" test "$(grep -c 'HVTEST READY' "$tmp/ns.out")" = 2
+check "quit after that ends hv with status 0" test "$nsrc" = 0
+
 # 5. Console on a unix socket: output from before the client connected is
 # kept, input reaches the guest's shell, exiting the shell powers off.
 con="$tmp/con.sock"
