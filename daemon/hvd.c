@@ -16,6 +16,7 @@
 #include "daemon/keepalive.h"
 #include "daemon/remote.h"
 #include "daemon/remote_domain.h"
+#include "daemon/remote_nodedev.h"
 #include "daemon/rpc.h"
 #include "daemon/server.h"
 #include "drivers/domain/driver.h"
@@ -125,6 +126,9 @@ int main(int argc, char **argv)
         return 1;
     }
     remote_domain_register();
+    /* Domains marked autostart start now (adopted workers are already active). */
+    hvd_driver_autostart();
+    remote_nodedev_register(state_dir);
 
     GMainLoop *loop = g_main_loop_new(NULL, FALSE);
     struct server *server = server_new();
