@@ -17,6 +17,7 @@ sbin_PROGRAMS += daemon/hvd
 daemon_hvd_SOURCES = daemon/hvd.c
 daemon_hvd_LDADD = $(HVD_DAEMON_LIBS)
 daemon_hvd_LDADD += $(HVD_DRIVER_LIBS)
+daemon_hvd_LDADD += $(HVD_NODEDEV_LIBS)
 
 check_PROGRAMS += tests/unit/test-xdr tests/unit/test-rpc tests/unit/test-rpc-replay
 tests_unit_test_xdr_SOURCES = tests/unit/test-xdr.c tests/tap.h
