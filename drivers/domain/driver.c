@@ -18,6 +18,7 @@
 #include "drivers/conf/domain_conf.h"
 #include "drivers/domain/monitor.h"
 #include "drivers/domain/persist.h"
+#include "drivers/domain/interfaces.h"
 #include "drivers/domain/process.h"
 
 #define DEFAULT_MONITOR_TIMEOUT_MS 30000
@@ -62,6 +63,7 @@ struct _HvdDomain {
     guint pid_poll;       /* adopted workers: watch the pid instead of a child watch */
     int pause_reason;     /* reason to record when the next STOP arrives */
     uint64_t balloon_kib; /* guest memory as last set or reported */
+    char **net_ifnames;   /* tap of each def->nets entry while active, or NULL */
 };
 
 static struct {
@@ -70,6 +72,7 @@ static struct {
     char *emulator;
     int monitor_timeout_ms;
     int destroy_grace_ms;
+    char *vhost_net_path; /* NULL = /dev/vhost-net */
     GPtrArray *domains; /* HvdDomain*, one reference each */
     int next_id;
     HvdDomainEventFunc event_fn;
@@ -106,6 +109,7 @@ void hvd_domain_unref(HvdDomain *dom)
     domain_def_free(dom->newdef);
     hvd_process_paths_free(dom->paths);
     g_clear_error(&dom->start_error);
+    g_strfreev(dom->net_ifnames);
     g_free(dom);
 }
 
@@ -411,6 +415,7 @@ bool hvd_driver_init(const HvdDriverConfig *cfg, GError **err)
     drv.run_dir = g_build_filename(cfg->state_dir, "run", NULL);
     drv.log_dir = g_build_filename(cfg->state_dir, "log", NULL);
     drv.emulator = g_strdup(cfg->emulator);
+    drv.vhost_net_path = g_strdup(cfg->vhost_net_path);
     drv.monitor_timeout_ms = cfg->monitor_timeout_ms > 0 ? cfg->monitor_timeout_ms
                                                          : DEFAULT_MONITOR_TIMEOUT_MS;
     drv.destroy_grace_ms = cfg->destroy_grace_ms > 0 ? cfg->destroy_grace_ms
@@ -484,6 +489,7 @@ void hvd_driver_shutdown(void)
     g_clear_pointer(&drv.run_dir, g_free);
     g_clear_pointer(&drv.log_dir, g_free);
     g_clear_pointer(&drv.emulator, g_free);
+    g_clear_pointer(&drv.vhost_net_path, g_free);
     drv.initialized = false;
 }
 
@@ -657,6 +663,8 @@ char *hvd_domain_get_xml(HvdDomain *dom, unsigned flags, GError **err)
                                                                    : dom->def,
                                  NULL);
     g_autoptr(DomainRuntime) rt = domain_runtime_new(dom->def, dom->id);
+    for (guint i = 0; dom->net_ifnames && dom->net_ifnames[i] && i < rt->n_nets; i++)
+        rt->net_ifnames[i] = *dom->net_ifnames[i] ? g_strdup(dom->net_ifnames[i]) : NULL;
     /* The live XML shows the memory the guest has now. */
     uint64_t saved = dom->def->current_memory_kib;
     dom->def->current_memory_kib = dom->balloon_kib;
@@ -692,6 +700,31 @@ int hvd_domain_get_vcpus(HvdDomain *dom, unsigned flags, GError **err)
     return (int)((flags & VIR_DOMAIN_VCPU_MAXIMUM) ? def->vcpus : def->current_vcpus);
 }
 
+bool hvd_domain_interface_stats(HvdDomain *dom, const char *device, int64_t stats[8],
+                                GError **err)
+{
+    if (!hvd_domain_is_active(dom)) {
+        not_running_error(err);
+        return false;
+    }
+    int index = hvd_interfaces_find(dom->def, dom->net_ifnames, device, err);
+    if (index < 0)
+        return false;
+    const char *ifname = dom->net_ifnames ? dom->net_ifnames[index] : NULL;
+    if (!ifname || !*ifname) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_UNSUPPORTED,
+                          "interface '%s' has no host tap to read counters from", device);
+        return false;
+    }
+    HvdInterfaceStats st;
+    if (!hvd_interface_stats_read(ifname, NULL, &st, err))
+        return false;
+    const int64_t ordered[8] = { st.rx_bytes, st.rx_packets, st.rx_errs, st.rx_drop,
+                                 st.tx_bytes, st.tx_packets, st.tx_errs, st.tx_drop };
+    memcpy(stats, ordered, sizeof(ordered));
+    return true;
+}
+
 /* ------------------------------------------------------------ status files
  *
  * A running domain leaves <run>/NAME.xml (the definition it runs) and
@@ -705,14 +738,40 @@ static char *run_file(const char *name, const char *ext)
     return g_build_filename(drv.run_dir, file, NULL);
 }
 
+/* The taps' names as a JSON array, so a restarted daemon still knows them. */
+static char *net_ifnames_json(char **names)
+{
+    json_object *a = json_object_new_array();
+    for (guint i = 0; names && names[i]; i++)
+        json_object_array_add(a, json_object_new_string(names[i]));
+    char *text = g_strdup(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+    json_object_put(a);
+    return text;
+}
+
+static char **net_ifnames_from_json(json_object *status, guint n_nets)
+{
+    json_object *a = NULL;
+    if (!json_object_object_get_ex(status, "net_ifnames", &a) ||
+        !json_object_is_type(a, json_type_array) || json_object_array_length(a) != n_nets)
+        return NULL;
+    char **names = g_new0(char *, n_nets + 1);
+    for (guint i = 0; i < n_nets; i++) {
+        const char *name = json_object_get_string(json_object_array_get_idx(a, i));
+        names[i] = g_strdup(name ? name : "");
+    }
+    return names;
+}
+
 static void status_write(HvdDomain *dom)
 {
     g_autofree char *xml_path = run_file(dom->def->name, ".xml");
     g_autofree char *status_path = run_file(dom->def->name, ".status");
     g_autofree char *xml = domain_def_format(dom->def, NULL);
-    g_autofree char *status = g_strdup_printf("{\"pid\": %d, \"id\": %d, \"persistent\": %s}\n",
-                                              (int)dom->pid, dom->id,
-                                              dom->persistent ? "true" : "false");
+    g_autofree char *ifnames = net_ifnames_json(dom->net_ifnames);
+    g_autofree char *status = g_strdup_printf(
+        "{\"pid\": %d, \"id\": %d, \"persistent\": %s, \"net_ifnames\": %s}\n", (int)dom->pid,
+        dom->id, dom->persistent ? "true" : "false", ifnames);
     GError *err = NULL;
     if (!persist_write_atomic(xml_path, xml, strlen(xml), &err) ||
         !persist_write_atomic(status_path, status, strlen(status), &err)) {
@@ -792,6 +851,8 @@ static void process_stopped(HvdDomain *dom)
     }
     unlink(dom->paths->monitor);
     status_remove(dom->def->name);
+    /* The worker held the last tap fds: the taps are gone with it. */
+    g_clear_pointer(&dom->net_ifnames, g_strfreev);
     dom->adopted = false;
     dom->pid = 0;
     dom->id = -1;
@@ -1021,13 +1082,20 @@ static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
 {
     g_autoptr(HvdProcessPaths) paths = hvd_process_paths_new(drv.run_dir, drv.log_dir,
                                                              dom->def->name);
-    g_autofree char *json = hvd_process_machine_json(dom->def, paths, err);
+    g_autoptr(HvdInterfaces) ifs = NULL;
+    if (dom->def->nets->len > 0 && !(ifs = hvd_interfaces_open(dom->def, drv.vhost_net_path, err)))
+        return false;
+    g_autofree char *json = hvd_process_machine_json(dom->def, paths, ifs, err);
     if (!json)
         return false;
     unlink(paths->monitor); /* a stale socket would look ready */
     GPid pid = 0;
-    if (!hvd_process_spawn(drv.emulator, paths, json, &pid, err))
+    if (!hvd_process_spawn(drv.emulator, paths, json, ifs, &pid, err))
         return false;
+    /* The worker has its copies now; ours would keep the taps alive after it. */
+    hvd_interfaces_close_fds(ifs);
+    g_strfreev(dom->net_ifnames);
+    dom->net_ifnames = ifs ? hvd_interfaces_ifnames(ifs) : NULL;
     hvd_process_paths_free(dom->paths);
     dom->paths = g_steal_pointer(&paths);
     dom->pid = pid;
@@ -1449,16 +1517,19 @@ static void reconnect_one(const char *name)
     int id = json_object_object_get_ex(status, "id", &v) ? json_object_get_int(v) : 0;
     bool persistent = json_object_object_get_ex(status, "persistent", &v) &&
                       json_object_get_boolean(v);
+    char **net_ifnames = net_ifnames_from_json(status, def->nets->len);
     json_object_put(status);
     g_autoptr(HvdProcessPaths) paths = hvd_process_paths_new(drv.run_dir, drv.log_dir, def->name);
     if (id <= 0 || !is_our_worker(pid, paths->json)) {
         log_info("domain %s: worker %d is gone, domain shut off", name, (int)pid);
         status_remove(name);
+        g_strfreev(net_ifnames);
         return;
     }
     HvdDomain *dom = find_by_uuid(def->uuid);
     if (dom && strcmp(dom->def->name, def->name) != 0) {
         log_warn("domain %s: live state clashes with domain %s, ignored", name, dom->def->name);
+        g_strfreev(net_ifnames);
         return;
     }
     if (dom) {
@@ -1474,6 +1545,8 @@ static void reconnect_one(const char *name)
     dom->pid = pid;
     dom->id = id;
     dom->adopted = true;
+    g_strfreev(dom->net_ifnames);
+    dom->net_ifnames = net_ifnames;
     dom->balloon_kib = dom->def->current_memory_kib;
     drv.next_id = MAX(drv.next_id, id + 1);
     set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN);

@@ -29,6 +29,7 @@ typedef struct {
     const char *emulator;   /* absolute path of the hv worker */
     int monitor_timeout_ms; /* start: how long to wait for the worker's monitor (0 = 30 s) */
     int destroy_grace_ms;   /* destroy: SIGTERM to SIGKILL delay (0 = 10 s, as libvirt) */
+    const char *vhost_net_path; /* NULL = /dev/vhost-net (tests point it elsewhere) */
 } HvdDriverConfig;
 
 /* Load the persistent configs (files that do not parse are logged and
@@ -100,6 +101,12 @@ bool hvd_domain_set_autostart(HvdDomain *dom, bool autostart, GError **err);
 uint64_t hvd_domain_get_max_memory(const HvdDomain *dom);
 /* virDomainGetVcpusFlags. */
 int hvd_domain_get_vcpus(HvdDomain *dom, unsigned flags, GError **err);
+/* virDomainInterfaceStats: device is the tap name ("vnet0"), the guest MAC
+ * or the alias ("net0"); counters of the tap, rx/tx from the guest's view
+ * (drivers/domain/interfaces.h), in the wire order: rx_bytes, rx_packets,
+ * rx_errs, rx_drop, tx_bytes, tx_packets, tx_errs, tx_drop. */
+bool hvd_domain_interface_stats(HvdDomain *dom, const char *device, int64_t stats[8],
+                                GError **err);
 
 /* ---- lifecycle (asynchronous) */
 /* result: the monitor's reply text for hvd_domain_monitor_command, else

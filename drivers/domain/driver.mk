@@ -5,10 +5,12 @@ noinst_LIBRARIES += drivers/domain/libhvddriver.a
 drivers_domain_libhvddriver_a_SOURCES = \
 	drivers/domain/driver.c drivers/domain/driver.h \
 	drivers/domain/process.c drivers/domain/process.h \
+	drivers/domain/interfaces.c drivers/domain/interfaces.h \
 	daemon/remote_domain.c daemon/remote_domain.h
 
 # Users before providers (static libraries).
 HVD_DRIVER_LIBS = drivers/domain/libhvddriver.a drivers/domain/libhvdmonitor.a \
+	drivers/net/libhvdnet.a \
 	daemon/libhvdrpc.a drivers/conf/libconf.a common/libcommon.a \
 	$(LIBXML_LIBS) $(JSONC_LIBS) $(GLIB_LIBS) $(LIBVIRT_LIBS) -lpthread
 
@@ -20,3 +22,9 @@ tests_unit_test_driver_LDADD = $(HVD_DRIVER_LIBS) hv/monitor/libmonitor.a hv/lib
 	common/libcommon.a $(JSONC_LIBS) -lpthread -lm
 TESTS += tests/unit/test-driver
 EXTRA_DIST += docs/domain-driver.md
+
+# Interfaces' host side and the machine description's nics, without taps.
+check_PROGRAMS += tests/unit/test-interfaces
+tests_unit_test_interfaces_SOURCES = tests/unit/test-interfaces.c tests/tap.h
+tests_unit_test_interfaces_LDADD = $(HVD_DRIVER_LIBS)
+TESTS += tests/unit/test-interfaces

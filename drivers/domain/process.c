@@ -42,7 +42,42 @@ static void add_str(json_object *o, const char *key, const char *value)
         json_object_object_add(o, key, json_object_new_string(value));
 }
 
-char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths, GError **err)
+/* hv's "nics" (hv/config.c): the tap and vhost fds at their numbers in
+ * the worker, the guest MAC and the alias as the monitor id. */
+static json_object *nics_json(const DomainDef *def, const HvdInterfaces *ifs)
+{
+    json_object *nics = json_object_new_array();
+    for (guint i = 0; i < ifs->n; i++) {
+        const DomainNet *net = g_ptr_array_index(def->nets, i);
+        const HvdInterface *ifc = &ifs->ifaces[i];
+        json_object *jn = json_object_new_object();
+        char mac[DOMAIN_MAC_STRING_LEN];
+        domain_mac_format(net->mac, mac);
+        g_autofree char *alias = domain_net_alias(def, i);
+        add_str(jn, "model", ifc->model);
+        add_str(jn, "id", alias);
+        add_str(jn, "mac", mac);
+        json_object *fds = json_object_new_array();
+        for (unsigned q = 0; q < ifc->tap->n_fds; q++)
+            json_object_array_add(fds, json_object_new_int(ifc->child_tap_fds[q]));
+        json_object_object_add(jn, "fds", fds);
+        if (ifc->child_vhost_fds) {
+            json_object *vfds = json_object_new_array();
+            for (unsigned q = 0; q < ifc->tap->n_fds; q++)
+                json_object_array_add(vfds, json_object_new_int(ifc->child_vhost_fds[q]));
+            json_object_object_add(jn, "vhostfds", vfds);
+        }
+        if (ifc->vhost) {
+            add_str(jn, "vhost", ifc->vhost);
+            json_object_object_add(jn, "queues", json_object_new_int((int)ifc->tap->n_fds));
+        }
+        json_object_array_add(nics, jn);
+    }
+    return nics;
+}
+
+char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths,
+                               const HvdInterfaces *ifs, GError **err)
 {
     /* hv boots a bzImage directly (no firmware), so a kernel is a must. */
     if (!def->kernel || !*def->kernel) {
@@ -54,11 +89,10 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     }
     /* Devices the worker cannot provide yet are refused rather than left
      * out: the guest would silently get less than its XML asks for. */
-    if (def->nets->len > 0) {
+    if (def->nets->len > 0 && (!ifs || ifs->n != def->nets->len)) {
         hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
-                          "network interfaces are not supported by the worker yet "
-                          "(domain '%s' has %u)",
-                          def->name, def->nets->len);
+                          "network interfaces of domain '%s' have no host side (taps) prepared",
+                          def->name);
         return NULL;
     }
     if (def->hostdevs->len > 0) {
@@ -106,6 +140,8 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
         json_object_array_add(disks, jd);
     }
     json_object_object_add(o, "disks", disks);
+    if (def->nets->len > 0)
+        json_object_object_add(o, "nics", nics_json(def, ifs));
     /* <memballoon model='virtio'> (libvirt's default): the worker's
      * virtio-balloon, driven by `balloon` on the monitor (virsh setmem). */
     if (def->balloon.enabled) {
@@ -157,7 +193,7 @@ static void child_setup(gpointer data)
 }
 
 bool hvd_process_spawn(const char *emulator, const HvdProcessPaths *paths, const char *json,
-                       GPid *pid, GError **err)
+                       const HvdInterfaces *ifs, GPid *pid, GError **err)
 {
     GError *local = NULL;
     if (!g_file_set_contents_full(paths->json, json, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
@@ -175,9 +211,16 @@ bool hvd_process_spawn(const char *emulator, const HvdProcessPaths *paths, const
     }
     hvd_process_log_line(paths->log, "starting up: %s --config %s", emulator, paths->json);
     const char *argv[] = { emulator, "--config", paths->json, NULL };
+    /* The taps and vhost-net fds: close-on-exec in the daemon, dup2()ed by
+     * GLib in the child to the numbers the description names, so only the
+     * worker inherits them. */
+    g_autoptr(GArray) source_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_autoptr(GArray) target_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    hvd_interfaces_fd_map(ifs, source_fds, target_fds);
     gboolean ok = g_spawn_async_with_pipes_and_fds(
         NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL, child_setup,
-        NULL, -1, log_fd, log_fd, NULL, NULL, 0, pid, NULL, NULL, NULL, &local);
+        NULL, -1, log_fd, log_fd, (const int *)(void *)source_fds->data,
+        (const int *)(void *)target_fds->data, source_fds->len, pid, NULL, NULL, NULL, &local);
     close(log_fd);
     if (!ok) {
         hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR,

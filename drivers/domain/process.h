@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "drivers/conf/domain_conf.h"
+#include "drivers/domain/interfaces.h"
 
 /* Where one running domain's files are. */
 typedef struct {
@@ -23,15 +24,19 @@ void hvd_process_paths_free(HvdProcessPaths *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(HvdProcessPaths, hvd_process_paths_free)
 
 /* hv's machine description for def (a JSON object text), or NULL with
- * VIR_ERR_CONFIG_UNSUPPORTED naming what the worker cannot run yet. */
-char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths, GError **err);
+ * VIR_ERR_CONFIG_UNSUPPORTED naming what the worker cannot run yet. ifs:
+ * the interfaces' host side (hvd_interfaces_open), NULL when def has none;
+ * "nics" name the fd numbers the worker inherits. */
+char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths,
+                               const HvdInterfaces *ifs, GError **err);
 
 /* Write the description, append a start line to the log and spawn
  * `EMULATOR --config JSON` with stdin from /dev/null and stdout/stderr
- * appended to the log. The child is not reaped: watch it with
+ * appended to the log; the fds of ifs (may be NULL) are inherited at their
+ * child numbers, nothing else. The child is not reaped: watch it with
  * g_child_watch_add(). */
 bool hvd_process_spawn(const char *emulator, const HvdProcessPaths *paths, const char *json,
-                       GPid *pid, GError **err);
+                       const HvdInterfaces *ifs, GPid *pid, GError **err);
 
 /* Append one line "<timestamp>: text" to a log file (best effort). */
 void hvd_process_log_line(const char *log_path, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

@@ -5,15 +5,21 @@
  * The kernel command line in the description steers the fake:
  *   fake=fail         print an error and exit 1 before the monitor exists
  *   fake=ignore-term  ignore SIGTERM (destroy must escalate to SIGKILL)
+ * The fake also checks its "nics": every listed fd must be an open tap (or
+ * vhost) fd, and no fd after them may be open (nothing else leaked).
  * Also checks, through the RPC layer with a fake transport, that
  * daemon/remote_domain.c answers lookups as libvirtd does. */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +28,8 @@
 #include "daemon/remote_domain.h"
 #include "daemon/rpc.h"
 #include "drivers/domain/driver.h"
+#include "drivers/net/bridge.h"
+#include "drivers/net/tap.h"
 #include "hv/loop.h"
 #include "hv/monitor/monitor.h"
 #include "tests/tap.h"
@@ -110,6 +118,48 @@ static void fake_quit(void *opaque)
     loop_quit(vm->loop, 0);
 }
 
+/* The inherited NIC fds: taps answer TUNGETIFF; nothing above the last. */
+static bool fake_check_nics(json_object *cfg)
+{
+    json_object *nics = NULL;
+    int highest = 2;
+    if (!cfg || !json_object_object_get_ex(cfg, "nics", &nics))
+        return true;
+    for (size_t i = 0; i < json_object_array_length(nics); i++) {
+        json_object *nic = json_object_array_get_idx(nics, i), *fds, *vfds;
+        if (!json_object_object_get_ex(nic, "fds", &fds)) {
+            fprintf(stderr, "fake: nics[%zu] has no fds\n", i);
+            return false;
+        }
+        for (size_t q = 0; q < json_object_array_length(fds); q++) {
+            int fd = json_object_get_int(json_object_array_get_idx(fds, q));
+            struct ifreq ifr = { 0 };
+            if (ioctl(fd, TUNGETIFF, &ifr) != 0) {
+                fprintf(stderr, "fake: nics[%zu] fd %d is not a tap: %s\n", i, fd, strerror(errno));
+                return false;
+            }
+            highest = fd > highest ? fd : highest;
+        }
+        if (json_object_object_get_ex(nic, "vhostfds", &vfds)) {
+            for (size_t q = 0; q < json_object_array_length(vfds); q++) {
+                int fd = json_object_get_int(json_object_array_get_idx(vfds, q));
+                if (fcntl(fd, F_GETFD) < 0) {
+                    fprintf(stderr, "fake: nics[%zu] vhost fd %d is not open\n", i, fd);
+                    return false;
+                }
+                highest = fd > highest ? fd : highest;
+            }
+        }
+    }
+    for (int fd = highest + 1; fd < highest + 16; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0) {
+            fprintf(stderr, "fake: fd %d was inherited but not listed\n", fd);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int fake_worker(const char *config_path)
 {
     g_autofree char *text = NULL;
@@ -133,6 +183,10 @@ static int fake_worker(const char *config_path)
         mib = json_object_get_int64(v);
     if (!monitor) {
         fprintf(stderr, "fake: no monitor in %s\n", config_path);
+        json_object_put(cfg);
+        return 1;
+    }
+    if (!fake_check_nics(cfg)) {
         json_object_put(cfg);
         return 1;
     }
@@ -610,6 +664,170 @@ static void test_rpc(void)
     fake_free(&t, c);
 }
 
+/* ------------------------------------------------------------ interfaces */
+
+static bool tap_gone(const char *ifname, int ms)
+{
+    for (int i = 0; i < ms && hvd_netdev_exists(ifname); i++) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+    return !hvd_netdev_exists(ifname);
+}
+
+/* Does this process still hold a tap (or any /dev/net/tun) fd? */
+static bool daemon_holds_tun_fd(void)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *ent;
+    while (dir && (ent = g_dir_read_name(dir))) {
+        g_autofree char *path = g_strdup_printf("/proc/self/fd/%s", ent);
+        g_autofree char *target = g_file_read_link(path, NULL);
+        if (target && strcmp(target, "/dev/net/tun") == 0)
+            return true;
+    }
+    return false;
+}
+
+static char *net_domain_xml(const char *name, const char *devices)
+{
+    return g_strdup_printf("<domain type='kvm'><name>%s</name>"
+                           "<memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+                           "<os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel></os>"
+                           "<devices>%s</devices></domain>",
+                           name, devices);
+}
+
+static void test_interfaces(const char *state_dir)
+{
+    GError *err = NULL;
+    Done d = { 0 };
+
+    /* type network is refused by name, before anything is created. */
+    g_autofree char *netxml = net_domain_xml(
+        "netdom", "<interface type='network'><source network='default'/></interface>");
+    g_autoptr(HvdDomain) netdom = hvd_driver_define(netxml, 0, &err);
+    TAP_CHECK(netdom != NULL, "define a domain with a network interface (%s)",
+              err ? err->message : "ok");
+    g_clear_error(&err);
+    if (netdom) {
+        hvd_domain_start(netdom, 0, on_done, &d);
+        TAP_CHECK(d.done && d.code == 67 /* CONFIG_UNSUPPORTED */ && d.message &&
+                      strstr(d.message, "'network'"),
+                  "type network refused: %s", d.message ? d.message : "");
+        done_clear(&d);
+        hvd_domain_undefine(netdom, 0, NULL);
+    }
+
+    int tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (tun < 0) {
+        TAP_CHECK(true, "# SKIP no /dev/net/tun here: tap interfaces not tested");
+        return;
+    }
+    close(tun);
+    if (!hvd_bridge_create("hvdtbr0", &err)) {
+        TAP_CHECK(true, "# SKIP cannot create a bridge (%s): tap interfaces not tested", err->message);
+        g_clear_error(&err);
+        return;
+    }
+    g_autofree char *xml = net_domain_xml(
+        "nics",
+        "<interface type='ethernet'><mac address='52:54:00:aa:00:01'/>"
+        "<target dev='hvdtnic0'/><model type='virtio'/>"
+        "<driver name='qemu' queues='2'/></interface>"
+        "<interface type='bridge'><mac address='52:54:00:aa:00:02'/>"
+        "<source bridge='hvdtbr0'/><model type='e1000'/></interface>");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(dom != NULL, "define a domain with two interfaces (%s)", err ? err->message : "ok");
+    g_clear_error(&err);
+    if (!dom) {
+        hvd_bridge_delete("hvdtbr0", NULL);
+        return;
+    }
+    start_ok(dom, "domain with an ethernet and a bridge interface");
+    TAP_CHECK(!daemon_holds_tun_fd(), "the daemon closed its tap fds after the spawn");
+    TAP_CHECK(hvd_netdev_exists("hvdtnic0"), "tap hvdtnic0 exists while running");
+
+    g_autofree char *json_path = g_build_filename(state_dir, "run", "nics.json", NULL);
+    g_autofree char *json = NULL;
+    g_file_get_contents(json_path, &json, NULL, NULL);
+    json_object *desc = json ? json_tokener_parse(json) : NULL, *nics = NULL;
+    bool have = desc && json_object_object_get_ex(desc, "nics", &nics) &&
+                json_object_array_length(nics) == 2;
+    TAP_CHECK(have, "machine description has two nics");
+    if (have) {
+        json_object *n0 = json_object_array_get_idx(nics, 0), *n1 = json_object_array_get_idx(nics, 1);
+        json_object *v;
+        const char *s0 = json_object_to_json_string_ext(n0, JSON_C_TO_STRING_PLAIN);
+        TAP_EQ_STR(s0,
+                   "{\"model\":\"virtio\",\"id\":\"net0\",\"mac\":\"52:54:00:aa:00:01\","
+                   "\"fds\":[3,4],\"vhost\":\"off\",\"queues\":2}",
+                   "nics[0]: virtio, two queue fds, vhost off (driver name='qemu')");
+        const char *s1 = json_object_to_json_string_ext(n1, JSON_C_TO_STRING_PLAIN);
+        TAP_EQ_STR(s1, "{\"model\":\"e1000\",\"id\":\"net1\",\"mac\":\"52:54:00:aa:00:02\",\"fds\":[5]}",
+                   "nics[1]: e1000 with one fd");
+        (void)v;
+    }
+    json_object_put(desc);
+
+    g_autofree char *live = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(live && strstr(live, "<target dev='hvdtnic0'/>"), "live XML names the given tap");
+    const char *second = live ? strstr(live, "<target dev='vnet") : NULL;
+    char vnet[IFNAMSIZ] = "";
+    if (second)
+        sscanf(second, "<target dev='%15[^']'", vnet);
+    TAP_CHECK(*vnet && hvd_netdev_exists(vnet), "bridge interface got a vnetN tap: %s", vnet);
+    g_autofree char *master = *vnet ? hvd_bridge_of_port(vnet) : NULL;
+    TAP_CHECK(master && strcmp(master, "hvdtbr0") == 0, "%s is a port of hvdtbr0", vnet);
+
+    int64_t st[8] = { -1 };
+    TAP_CHECK(hvd_domain_interface_stats(dom, "hvdtnic0", st, &err) && st[0] >= 0 && st[4] >= 0,
+              "domifstat by tap name (%s)", err ? err->message : "ok");
+    g_clear_error(&err);
+    TAP_CHECK(hvd_domain_interface_stats(dom, "52:54:00:AA:00:02", st, &err),
+              "domifstat by MAC (%s)", err ? err->message : "ok");
+    g_clear_error(&err);
+    TAP_CHECK(hvd_domain_interface_stats(dom, "net1", st, &err), "domifstat by alias");
+    g_clear_error(&err);
+    TAP_CHECK(!hvd_domain_interface_stats(dom, "nosuch0", st, &err) &&
+                  err_number(err) == ERR_INVALID_ARG,
+              "unknown interface refused");
+    TAP_EQ_STR(err ? err->message : "", "invalid argument: 'nosuch0' is not a known interface",
+               "libvirt's text");
+    g_clear_error(&err);
+
+    hvd_domain_destroy(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy the domain with interfaces");
+    done_clear(&d);
+    TAP_CHECK(tap_gone("hvdtnic0", 2000) && (!*vnet || tap_gone(vnet, 2000)),
+              "taps vanish with the worker");
+    TAP_CHECK(!hvd_domain_interface_stats(dom, "hvdtnic0", st, &err) &&
+                  err_number(err) == ERR_OPERATION_INVALID,
+              "domifstat of a stopped domain refused");
+    g_clear_error(&err);
+    g_autofree char *inactive = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(inactive && !strstr(inactive, "vnet"), "no generated tap name in the inactive XML");
+
+    /* <driver name='vhost'> without vhost-net (the driver's path points to
+     * a missing device): a clear error, and no tap is left behind. */
+    g_autofree char *vxml = net_domain_xml(
+        "vhostdom", "<interface type='ethernet'><target dev='hvdtnic1'/><model type='virtio'/>"
+                    "<driver name='vhost'/></interface>");
+    g_autoptr(HvdDomain) vdom = hvd_driver_define(vxml, 0, NULL);
+    if (vdom) {
+        hvd_domain_start(vdom, 0, on_done, &d);
+        TAP_CHECK(d.done && d.code != 0 && d.message && strstr(d.message, "vhost-net") &&
+                      strstr(d.message, "/nonexistent/vhost-net"),
+                  "vhost required but missing: %s", d.message ? d.message : "");
+        TAP_CHECK(!hvd_netdev_exists("hvdtnic1"), "no tap left after the failed start");
+        done_clear(&d);
+        hvd_domain_undefine(vdom, 0, NULL);
+    }
+    hvd_domain_undefine(dom, 0, NULL);
+    TAP_CHECK(hvd_bridge_delete("hvdtbr0", &err), "bridge removed (%s)", err ? err->message : "ok");
+    g_clear_error(&err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
@@ -624,6 +842,7 @@ int main(int argc, char **argv)
         .emulator = self,
         .monitor_timeout_ms = 5000,
         .destroy_grace_ms = 300,
+        .vhost_net_path = "/nonexistent/vhost-net",
     };
     GError *err = NULL;
     TAP_CHECK(hvd_driver_init(&cfg, &err), "driver init");
@@ -636,6 +855,7 @@ int main(int argc, char **argv)
     test_rpc();
     test_lifecycle(state_dir);
     test_failures();
+    test_interfaces(state_dir);
 
     /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
     hvd_driver_shutdown();
