@@ -8,6 +8,7 @@ daemon_libhvdrpc_a_SOURCES = \
 	daemon/keepalive.c daemon/keepalive.h \
 	daemon/hostinfo.c daemon/hostinfo.h \
 	daemon/remote.c daemon/remote.h \
+	daemon/stream.c daemon/stream.h \
 	daemon/domain_placeholder.c daemon/domain_placeholder.h \
 	daemon/server.c daemon/server.h
 
@@ -29,3 +30,15 @@ tests_unit_test_rpc_replay_LDADD = $(HVD_DAEMON_LIBS) $(JSONC_LIBS)
 TESTS += tests/unit/test-xdr tests/unit/test-rpc tests/unit/test-rpc-replay
 
 EXTRA_DIST += tests/data/rpc docs/rpc.md tests/integration/10-hvd-connect.sh
+
+# Streams (console) through the RPC layer and the console's daemon end.
+check_PROGRAMS += tests/unit/test-stream
+tests_unit_test_stream_SOURCES = tests/unit/test-stream.c tests/unit/rpc-test-util.h tests/tap.h
+tests_unit_test_stream_LDADD = $(HVD_DRIVER_LIBS)
+TESTS += tests/unit/test-stream
+
+# Event messages (callback and legacy style) against libvirtd's bytes.
+check_PROGRAMS += tests/unit/test-events
+tests_unit_test_events_SOURCES = tests/unit/test-events.c tests/unit/rpc-test-util.h tests/tap.h
+tests_unit_test_events_LDADD = $(HVD_DRIVER_LIBS)
+TESTS += tests/unit/test-events

@@ -126,6 +126,8 @@ int main(int argc, char **argv)
         return 1;
     }
     remote_domain_register();
+    /* Domains marked autostart start now (adopted workers are already active). */
+    hvd_driver_autostart();
     remote_nodedev_register(state_dir);
 
     GMainLoop *loop = g_main_loop_new(NULL, FALSE);

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "daemon/remote.h"
 #include "daemon/rpc.h"
+#include "daemon/stream.h"
 #include "drivers/domain/driver.h"
 
 /* §10 procedure numbers (REMOTE program). */
@@ -44,6 +45,7 @@ enum {
     PROC_DOMAIN_SNAPSHOT_NUM = 187,
     PROC_DOMAIN_CREATE_WITH_FLAGS = 196,
     PROC_DOMAIN_GET_VCPUS_FLAGS = 200,
+    PROC_DOMAIN_OPEN_CONSOLE = 201,
     PROC_DOMAIN_IS_UPDATED = 202,
     PROC_DOMAIN_SET_MEMORY_FLAGS = 204,
     PROC_DOMAIN_GET_STATE = 212,
@@ -58,8 +60,20 @@ enum {
 /* §11 libvirt-qemu program. */
 #define QEMU_PROC_DOMAIN_MONITOR_COMMAND 1
 #define QEMU_MONITOR_COMMAND_HMP 1u
-/* §7 virDomainEventID LIFECYCLE. */
+/* §7 virDomainEventID values and the event procedures: legacy (no
+ * callbackID) and callback style. */
 #define EVENT_ID_LIFECYCLE 0
+#define EVENT_ID_REBOOT 1
+#define EVENT_ID_BALLOON_CHANGE 13
+enum {
+    PROC_EVENT_LIFECYCLE = 107,
+    PROC_EVENT_REBOOT = 169,
+    PROC_EVENT_BALLOON_CHANGE = 276,
+    PROC_LEGACY_EVENT_REGISTER_ANY = 167,
+    PROC_LEGACY_EVENT_DEREGISTER_ANY = 168,
+    PROC_EVENT_CALLBACK_REBOOT = 319,
+    PROC_EVENT_CALLBACK_BALLOON_CHANGE = 331,
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -649,9 +663,210 @@ static enum rpc_result h_qemu_monitor_command(struct rpc_call *call, struct xdr_
     return RPC_REPLY_DEFERRED;
 }
 
-/* ------------------------------------------------------------ events */
+/* ------------------------------------------------------------ console (§8) */
 
-/* §7: lifecycle message = dom, event, detail (remote.c adds callbackID). */
+/* One `virsh console` session: a stream of the client that called
+ * DOMAIN_OPEN_CONSOLE, attached to the domain's console. Ends when
+ * either side does; whoever ends it frees it. */
+typedef struct {
+    HvdDomain *dom;
+    struct rpc_stream *stream;
+} ConsoleSession;
+
+static void console_session_free(ConsoleSession *s)
+{
+    hvd_domain_unref(s->dom);
+    g_free(s);
+}
+
+/* stream -> guest */
+static size_t session_data(void *opaque, const uint8_t *buf, size_t len)
+{
+    ConsoleSession *s = opaque;
+    size_t taken = 0;
+    hvd_domain_console_input(s->dom, buf, len, &taken);
+    return taken;
+}
+
+static void session_writable(void *opaque)
+{
+    ConsoleSession *s = opaque;
+    hvd_domain_console_resume(s->dom);
+}
+
+static void session_closed(void *opaque, enum rpc_stream_close_reason reason)
+{
+    ConsoleSession *s = opaque;
+    log_debug("domain %s: console stream closed (%d)", hvd_domain_name(s->dom), (int)reason);
+    hvd_domain_close_console(s->dom, s);
+    console_session_free(s);
+}
+
+static const struct rpc_stream_ops session_stream_ops = {
+    .data = session_data,
+    .writable = session_writable,
+    .closed = session_closed,
+};
+
+/* guest -> stream */
+static bool session_output(gpointer data, const uint8_t *buf, size_t len)
+{
+    ConsoleSession *s = data;
+    return rpc_stream_send(s->stream, buf, len);
+}
+
+static void session_input_ready(gpointer data)
+{
+    ConsoleSession *s = data;
+    rpc_stream_rx_ready(s->stream);
+}
+
+static void session_hangup(gpointer data, bool taken_over)
+{
+    ConsoleSession *s = data;
+    if (taken_over) {
+        struct rpc_error e = { 0 };
+        rpc_error_set(&e, VIR_ERR_OPERATION_FAILED, VIR_FROM_QEMU,
+                      "console of domain '%s' was taken over by another session (force)",
+                      hvd_domain_name(s->dom));
+        rpc_stream_abort(s->stream, &e);
+        rpc_error_clear(&e);
+    } else {
+        /* The guest's console is gone (the domain stopped): end of data. */
+        rpc_stream_finish(s->stream);
+    }
+    console_session_free(s);
+}
+
+static const HvdConsoleClientOps session_console_ops = {
+    .output = session_output,
+    .input_ready = session_input_ready,
+    .hangup = session_hangup,
+};
+
+static enum rpc_result h_open_console(struct rpc_call *call, struct xdr_reader *args,
+                                      struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    g_autofree char *dev_name = xdr_get_optional_string(args, REMOTE_STRING_MAX);
+    uint32_t flags = xdr_get_u32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    ConsoleSession *s = g_new0(ConsoleSession, 1);
+    s->dom = hvd_domain_ref(dom);
+    s->stream = rpc_stream_new(call, &session_stream_ops, s, err);
+    if (!s->stream) {
+        console_session_free(s);
+        return RPC_REPLY_ERROR;
+    }
+    GError *gerr = NULL;
+    if (!hvd_domain_open_console(dom, dev_name, flags, &session_console_ops, s, &gerr)) {
+        rpc_stream_discard(s->stream);
+        console_session_free(s);
+        return fail(err, gerr);
+    }
+    /* The empty reply goes out now; console output follows from the main
+     * loop, so it never precedes the reply (§8). */
+    return RPC_REPLY_OK;
+}
+
+/* ------------------------------------------------------------ events (§7) */
+
+void remote_domain_event_put_dom(struct xdr_writer *w, const char *name, const uint8_t uuid[16],
+                                 int id)
+{
+    xdr_put_string(w, name, REMOTE_STRING_MAX);
+    xdr_put_opaque_fixed(w, uuid, 16);
+    xdr_put_i32(w, id);
+}
+
+/* Legacy registrations (CONNECT_DOMAIN_EVENT_REGISTER_ANY, proc 167): a
+ * set of event IDs per client; events go out as the old procedures
+ * (107 lifecycle, 169 reboot, 276 balloon change) without a callbackID.
+ * Stock clients use these only when SUPPORTS_FEATURE(14) says 0. */
+#define LEGACY_EVENTS_KEY "domain-events-legacy"
+#define EVENT_ID_MAX 26 /* VIR_DOMAIN_EVENT_ID_MEMORY_DEVICE_SIZE_CHANGE in 9.0 */
+
+static guint32 *legacy_set(struct rpc_client *c, bool create)
+{
+    guint32 *set = rpc_client_get_data(c, LEGACY_EVENTS_KEY);
+    if (!set && create) {
+        set = g_new0(guint32, 1);
+        rpc_client_set_data(c, LEGACY_EVENTS_KEY, set, g_free);
+    }
+    return set;
+}
+
+static enum rpc_result h_legacy_register(struct rpc_call *call, struct xdr_reader *args,
+                                         struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    int32_t id = xdr_get_i32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    if (id < 0 || id > EVENT_ID_MAX) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_NONE, "unsupported event ID %d", id);
+        return RPC_REPLY_ERROR;
+    }
+    guint32 *set = legacy_set(call->client, true);
+    if (*set & (1u << id)) {
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE,
+                      "domain event %d already registered", id);
+        return RPC_REPLY_ERROR;
+    }
+    *set |= 1u << id;
+    return RPC_REPLY_OK;
+}
+
+static enum rpc_result h_legacy_deregister(struct rpc_call *call, struct xdr_reader *args,
+                                           struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    int32_t id = xdr_get_i32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    guint32 *set = legacy_set(call->client, false);
+    if (id < 0 || id > EVENT_ID_MAX || !set || !(*set & (1u << id))) {
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE,
+                      "domain event %d not registered", id);
+        return RPC_REPLY_ERROR;
+    }
+    *set &= ~(1u << id);
+    return RPC_REPLY_OK;
+}
+
+struct legacy_emit {
+    int event_id;
+    int32_t proc;
+    const struct xdr_writer *msg;
+    unsigned sent;
+};
+
+static void legacy_emit_one(struct rpc_client *c, void *data)
+{
+    struct legacy_emit *e = data;
+    guint32 *set = legacy_set(c, false);
+    if (!set || !(*set & (1u << e->event_id)))
+        return;
+    rpc_client_send_message(c, RPC_PROG_REMOTE, e->proc, 1, e->msg->data, e->msg->len);
+    e->sent++;
+}
+
+unsigned remote_domain_event_send(int event_id, const uint8_t uuid[16], int32_t legacy_proc,
+                                  int32_t callback_proc, const struct xdr_writer *msg)
+{
+    if (msg->failed)
+        return 0;
+    unsigned sent = remote_domain_event_emit(event_id, uuid, callback_proc, msg->data, msg->len);
+    struct legacy_emit e = { event_id, legacy_proc, msg, 0 };
+    rpc_foreach_client(legacy_emit_one, &e);
+    return sent + e.sent;
+}
+
+/* §7: lifecycle msg = dom, event, detail. */
 static void on_lifecycle(HvdDomain *dom, int event, int detail, gpointer user_data)
 {
     (void)user_data;
@@ -660,9 +875,26 @@ static void on_lifecycle(HvdDomain *dom, int event, int detail, gpointer user_da
     put_dom(&w, dom);
     xdr_put_i32(&w, event);
     xdr_put_i32(&w, detail);
-    if (!w.failed)
-        remote_domain_event_emit(EVENT_ID_LIFECYCLE, hvd_domain_uuid(dom),
-                                 REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE, w.data, w.len);
+    remote_domain_event_send(EVENT_ID_LIFECYCLE, hvd_domain_uuid(dom), PROC_EVENT_LIFECYCLE,
+                             REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE, &w);
+    xdr_writer_free(&w);
+}
+
+/* §7: reboot msg = dom; balloon change msg = dom, actual (u64 KiB). */
+static void on_other_event(HvdDomain *dom, int event_id, uint64_t value, gpointer user_data)
+{
+    (void)user_data;
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    put_dom(&w, dom);
+    if (event_id == EVENT_ID_REBOOT) {
+        remote_domain_event_send(EVENT_ID_REBOOT, hvd_domain_uuid(dom), PROC_EVENT_REBOOT,
+                                 PROC_EVENT_CALLBACK_REBOOT, &w);
+    } else if (event_id == EVENT_ID_BALLOON_CHANGE) {
+        xdr_put_u64(&w, value);
+        remote_domain_event_send(EVENT_ID_BALLOON_CHANGE, hvd_domain_uuid(dom),
+                                 PROC_EVENT_BALLOON_CHANGE, PROC_EVENT_CALLBACK_BALLOON_CHANGE, &w);
+    }
     xdr_writer_free(&w);
 }
 
@@ -716,10 +948,15 @@ void remote_domain_register(void)
         { PROC_DOMAIN_RESUME, h_resume, rw },
         { PROC_DOMAIN_SET_MEMORY, h_set_memory, rw },
         { PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory_flags, rw },
+        { PROC_DOMAIN_OPEN_CONSOLE, h_open_console, rw },
+        { PROC_LEGACY_EVENT_REGISTER_ANY, h_legacy_register, ro | RPC_PROC_HIGH_PRIORITY },
+        { PROC_LEGACY_EVENT_DEREGISTER_ANY, h_legacy_deregister, ro | RPC_PROC_HIGH_PRIORITY },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(table); i++)
         rpc_register(RPC_PROG_REMOTE, table[i].proc, NULL, table[i].fn, NULL, table[i].flags);
     rpc_register(RPC_PROG_QEMU, QEMU_PROC_DOMAIN_MONITOR_COMMAND, "virDomainQemuMonitorCommand",
                  h_qemu_monitor_command, NULL, 0);
     hvd_driver_set_event_sink(on_lifecycle, NULL);
+    hvd_driver_set_other_event_sink(on_other_event, NULL);
+    rpc_streams_init();
 }

@@ -327,6 +327,17 @@ static void send_frame(struct rpc_client *c, const struct rpc_header *hdr, const
         c->ops->send(c->opaque, frame, frame_len);
 }
 
+void rpc_client_send_frame(struct rpc_client *c, const struct rpc_header *hdr, const void *payload,
+                           size_t len)
+{
+    send_frame(c, hdr, payload, len);
+}
+
+size_t rpc_client_output_queued(const struct rpc_client *c)
+{
+    return c->alive && c->ops->queued ? c->ops->queued(c->opaque) : 0;
+}
+
 void rpc_client_send_message(struct rpc_client *c, uint32_t prog, int32_t proc, uint32_t serial,
                              const void *payload, size_t len)
 {

@@ -63,6 +63,9 @@ struct rpc_client_ops {
     /* Close the transport: after the queued frames are written when `flush`,
      * at once otherwise. The server then calls rpc_client_disconnected(). */
     void (*close)(void *opaque, bool flush);
+    /* Optional: bytes queued for writing and not yet written (stream flow
+     * control, daemon/stream.h); 0 when absent. */
+    size_t (*queued)(void *opaque);
 };
 
 enum rpc_result {
@@ -153,6 +156,14 @@ void *rpc_client_get_data(struct rpc_client *c, const char *key);
  * Events use serial 1 as libvirtd does (§2), keepalive serial 0. */
 void rpc_client_send_message(struct rpc_client *c, uint32_t prog, int32_t proc, uint32_t serial,
                              const void *payload, size_t len);
+
+/* Send a frame with the given header as is (streams: type STREAM with the
+ * stream's proc and serial). */
+void rpc_client_send_frame(struct rpc_client *c, const struct rpc_header *hdr, const void *payload,
+                           size_t len);
+/* Bytes queued to this client and not yet written (0 if the transport
+ * cannot tell). */
+size_t rpc_client_output_queued(const struct rpc_client *c);
 
 /* Every live client, for broadcasts; fn must not free clients. */
 void rpc_foreach_client(void (*fn)(struct rpc_client *c, void *data), void *data);

@@ -142,7 +142,20 @@ static void op_close(void *opaque, bool flush)
     }
 }
 
-static const struct rpc_client_ops conn_ops = { .send = op_send, .close = op_close };
+static size_t op_queued(void *opaque)
+{
+    struct conn *c = opaque;
+    size_t n = 0;
+    for (GList *l = c->out.head; l; l = l->next) {
+        const struct outbuf *b = l->data;
+        n += b->len - b->off;
+    }
+    return n;
+}
+
+static const struct rpc_client_ops conn_ops = {
+    .send = op_send, .close = op_close, .queued = op_queued,
+};
 
 static void conn_close(struct conn *c)
 {

@@ -10,12 +10,16 @@
 #include <libvirt/libvirt.h>
 #include <signal.h>
 #include <string.h>
+#include <fcntl.h>
+#include <glib-unix.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "drivers/conf/domain_conf.h"
+#include "drivers/domain/console.h"
 #include "drivers/domain/monitor.h"
 #include "drivers/domain/persist.h"
 #include "drivers/domain/interfaces.h"
@@ -60,7 +64,11 @@ struct _HvdDomain {
     guint drain_timer;
     bool mon_closed;
     bool adopted;         /* reconnected after a daemon restart: not our child */
-    guint pid_poll;       /* adopted workers: watch the pid instead of a child watch */
+    guint pid_poll;       /* adopted workers without pidfd: poll the pid */
+    int pidfd;            /* adopted workers: pidfd_open() of the worker, or -1 */
+    guint pidfd_watch;
+    HvdConsole *console;  /* the serial console while active */
+    gint64 last_crash_restart; /* monotonic time of the last on_crash restart */
     int pause_reason;     /* reason to record when the next STOP arrives */
     uint64_t balloon_kib; /* guest memory as last set or reported */
     char **net_ifnames;   /* tap of each def->nets entry while active, or NULL */
@@ -77,10 +85,18 @@ static struct {
     int next_id;
     HvdDomainEventFunc event_fn;
     gpointer event_data;
+    HvdDomainOtherEventFunc other_event_fn;
+    gpointer other_event_data;
 } drv;
 
 static void reconnect_all(void);
 static void status_write(HvdDomain *dom);
+static void domain_console_open(HvdDomain *dom, int connect_timeout_ms);
+static void domain_console_close(HvdDomain *dom);
+static void adopted_watch_start(HvdDomain *dom);
+static void adopted_watch_stop(HvdDomain *dom);
+static void crash_action(HvdDomain *dom);
+static void emit_other(HvdDomain *dom, int event_id, uint64_t value);
 
 /* ------------------------------------------------------------ basics */
 
@@ -90,6 +106,7 @@ static HvdDomain *domain_new(DomainDef *def)
     dom->refs = 1;
     dom->def = def;
     dom->id = -1;
+    dom->pidfd = -1;
     dom->state = VIR_DOMAIN_SHUTOFF;
     dom->reason = VIR_DOMAIN_SHUTOFF_UNKNOWN;
     return dom;
@@ -477,6 +494,8 @@ void hvd_driver_shutdown(void)
         if (d->pid_poll)
             g_source_remove(d->pid_poll);
         d->pid_poll = 0;
+        adopted_watch_stop(d);
+        g_clear_pointer(&d->console, hvd_console_free); /* the socket stays for the next hvd */
         if (d->mon) {
             hvd_monitor_close(d->mon);
             g_clear_pointer(&d->mon, hvd_monitor_unref);
@@ -850,6 +869,8 @@ static void process_stopped(HvdDomain *dom)
         hvd_monitor_unref(mon);
     }
     unlink(dom->paths->monitor);
+    domain_console_close(dom);
+    adopted_watch_stop(dom);
     status_remove(dom->def->name);
     /* The worker held the last tap fds: the taps are gone with it. */
     g_clear_pointer(&dom->net_ifnames, g_strfreev);
@@ -885,6 +906,8 @@ static void process_stopped(HvdDomain *dom)
     dom->destroy_requested = false;
     dom->got_shutdown = false;
     waiters_finish(&dom->destroy_waiters, dom, NULL, NULL);
+    if (!was_starting && reason == VIR_DOMAIN_SHUTOFF_CRASHED)
+        crash_action(dom);
 }
 
 static gboolean on_drain_done(gpointer data)
@@ -1005,8 +1028,15 @@ static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_obj
     } else if (strcmp(event, "BALLOON_CHANGE") == 0) {
         json_object *actual = NULL;
         if (data && json_object_object_get_ex(data, "actual", &actual) &&
-            json_object_is_type(actual, json_type_int) && json_object_get_int64(actual) > 0)
+            json_object_is_type(actual, json_type_int) && json_object_get_int64(actual) > 0) {
             dom->balloon_kib = (uint64_t)json_object_get_int64(actual) / 1024;
+            /* libvirt: VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE, actual in KiB. */
+            emit_other(dom, VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE, dom->balloon_kib);
+        }
+    } else if (strcmp(event, "RESET") == 0) {
+        /* The guest (or system_reset) reset the machine: libvirt's QEMU
+         * driver reports VIR_DOMAIN_EVENT_ID_REBOOT. */
+        emit_other(dom, VIR_DOMAIN_EVENT_ID_REBOOT, 0);
     }
 }
 
@@ -1116,6 +1146,7 @@ static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
     hvd_monitor_set_event_handler(dom->mon, on_monitor_event, dom);
     hvd_monitor_set_closed_handler(dom->mon, on_monitor_closed, dom);
     log_info("domain %s: worker pid %d spawned (id %d)", dom->def->name, (int)pid, dom->id);
+    domain_console_open(dom, drv.monitor_timeout_ms);
     hvd_monitor_connect(dom->mon, drv.monitor_timeout_ms, on_monitor_ready, hvd_domain_ref(dom));
     return true;
 }
@@ -1550,8 +1581,8 @@ static void reconnect_one(const char *name)
     dom->balloon_kib = dom->def->current_memory_kib;
     drv.next_id = MAX(drv.next_id, id + 1);
     set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN);
-    dom->pid_poll = g_timeout_add_full(G_PRIORITY_DEFAULT, 500, on_pid_poll, hvd_domain_ref(dom),
-                                       (GDestroyNotify)hvd_domain_unref);
+    adopted_watch_start(dom);
+    domain_console_open(dom, 5000);
     dom->mon = hvd_monitor_new(dom->paths->monitor, dom->def->name, NULL);
     hvd_monitor_set_event_handler(dom->mon, on_monitor_event, dom);
     hvd_monitor_set_closed_handler(dom->mon, on_monitor_closed, dom);
@@ -1571,4 +1602,221 @@ static void reconnect_all(void)
         g_autofree char *name = g_strndup(ent, strlen(ent) - strlen(".status"));
         reconnect_one(name);
     }
+}
+
+/* ------------------------------------------------------------ console, crashes, autostart
+ *
+ * Guests outlive the daemon: a worker's exit is noticed at once (its child
+ * watch, or for a worker adopted after a restart, which is not our child,
+ * a pidfd), the domain is shut off with libvirt's reason and event, and
+ * <on_crash> decides whether a crashed domain comes back. */
+
+static void domain_console_open(HvdDomain *dom, int connect_timeout_ms)
+{
+    hvd_console_free(dom->console);
+    dom->console = NULL;
+    if (dom->paths && dom->paths->console)
+        dom->console = hvd_console_new(dom->def->name, dom->paths->console,
+                                       dom->paths->console_log, connect_timeout_ms);
+}
+
+static void domain_console_close(HvdDomain *dom)
+{
+    /* An attached `virsh console` sees the end of its stream. */
+    g_clear_pointer(&dom->console, hvd_console_free);
+    if (dom->paths && dom->paths->console)
+        unlink(dom->paths->console);
+}
+
+bool hvd_domain_open_console(HvdDomain *dom, const char *dev_name, unsigned flags,
+                             const HvdConsoleClientOps *ops, gpointer data, GError **err)
+{
+    if (!check_flags(flags, VIR_DOMAIN_CONSOLE_FORCE | VIR_DOMAIN_CONSOLE_SAFE,
+                     "qemuDomainOpenConsole", err))
+        return false;
+    if (!hvd_domain_is_active(dom)) {
+        not_running_error(err);
+        return false;
+    }
+    /* The one serial port: libvirt's aliases for it, or the default. */
+    if (dev_name && strcmp(dev_name, "console0") != 0 && strcmp(dev_name, "serial0") != 0) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR,
+                          "cannot find character device %s", dev_name);
+        return false;
+    }
+    if (!dom->console) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_UNSUPPORTED,
+                          "the serial console of domain '%s' is not available (its worker "
+                          "writes the console to a file)",
+                          dom->def->name);
+        return false;
+    }
+    return hvd_console_attach(dom->console, flags & VIR_DOMAIN_CONSOLE_FORCE, ops, data, err);
+}
+
+void hvd_domain_close_console(HvdDomain *dom, gpointer data)
+{
+    if (dom->console)
+        hvd_console_detach(dom->console, data);
+}
+
+void hvd_domain_console_input(HvdDomain *dom, const uint8_t *buf, size_t len, size_t *taken)
+{
+    *taken = dom->console ? hvd_console_input(dom->console, buf, len) : len;
+}
+
+void hvd_domain_console_resume(HvdDomain *dom)
+{
+    if (dom->console)
+        hvd_console_resume_output(dom->console);
+}
+
+void hvd_driver_set_other_event_sink(HvdDomainOtherEventFunc fn, gpointer user_data)
+{
+    drv.other_event_fn = fn;
+    drv.other_event_data = user_data;
+}
+
+static void emit_other(HvdDomain *dom, int event_id, uint64_t value)
+{
+    log_debug("domain %s: event %d (%" G_GUINT64_FORMAT ")", dom->def->name, event_id, value);
+    if (drv.other_event_fn)
+        drv.other_event_fn(dom, event_id, value, drv.other_event_data);
+}
+
+/* ---- adopted workers: a pidfd becomes readable when the process exits
+ * (pidfd_open(2), Linux 5.3); without it, poll the pid. */
+
+static gboolean on_pidfd(gint fd, GIOCondition cond, gpointer data)
+{
+    (void)fd;
+    (void)cond;
+    HvdDomain *dom = data;
+    dom->pidfd_watch = 0;
+    log_info("domain %s: adopted worker %d exited", dom->def->name, (int)dom->pid);
+    worker_gone(dom, -1);
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean on_gone_idle(gpointer data)
+{
+    HvdDomain *dom = data;
+    if (dom->pid > 0 && !dom->exited)
+        worker_gone(dom, -1);
+    return G_SOURCE_REMOVE;
+}
+
+static void adopted_watch_start(HvdDomain *dom)
+{
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, (pid_t)dom->pid, 0);
+    if (fd >= 0) {
+        /* The pid might have been reused between the status check and
+         * pidfd_open: check again through the pidfd's process. */
+        if (!is_our_worker(dom->pid, dom->paths->json)) {
+            close(fd);
+            log_info("domain %s: worker %d is gone", dom->def->name, (int)dom->pid);
+            g_idle_add_full(G_PRIORITY_DEFAULT, on_gone_idle, hvd_domain_ref(dom),
+                            (GDestroyNotify)hvd_domain_unref);
+            return;
+        }
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        dom->pidfd = fd;
+        dom->pidfd_watch = g_unix_fd_add_full(G_PRIORITY_DEFAULT, fd, G_IO_IN, on_pidfd,
+                                              hvd_domain_ref(dom),
+                                              (GDestroyNotify)hvd_domain_unref);
+        return;
+    }
+    log_info("domain %s: pidfd_open(%d) failed (%s): polling the worker instead",
+             dom->def->name, (int)dom->pid, g_strerror(errno));
+#endif
+    dom->pid_poll = g_timeout_add_full(G_PRIORITY_DEFAULT, 500, on_pid_poll, hvd_domain_ref(dom),
+                                       (GDestroyNotify)hvd_domain_unref);
+}
+
+static void adopted_watch_stop(HvdDomain *dom)
+{
+    if (dom->pidfd_watch) {
+        g_source_remove(dom->pidfd_watch);
+        dom->pidfd_watch = 0;
+    }
+    if (dom->pidfd >= 0) {
+        close(dom->pidfd);
+        dom->pidfd = -1;
+    }
+}
+
+/* ---- <on_crash> for a worker that died on its own */
+
+static void on_restart_done(HvdDomain *dom, const char *result, const GError *err, gpointer data)
+{
+    (void)result;
+    (void)data;
+    if (err)
+        log_warn("domain %s: restart after a crash failed: %s", dom->def->name, err->message);
+    else
+        log_info("domain %s: restarted after a crash (on_crash)", dom->def->name);
+}
+
+static gboolean on_restart_idle(gpointer data)
+{
+    HvdDomain *dom = data;
+    if (dom->listed && !hvd_domain_is_active(dom))
+        hvd_domain_start(dom, 0, on_restart_done, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+/* Called once a crashed domain is shut off. */
+static void crash_action(HvdDomain *dom)
+{
+    DomainLifecycleAction action = dom->def->on_crash;
+    bool restart = action == DOMAIN_LIFECYCLE_RESTART ||
+                   action == DOMAIN_LIFECYCLE_RENAME_RESTART ||
+                   action == DOMAIN_LIFECYCLE_COREDUMP_RESTART;
+    if (!restart)
+        return; /* destroy, preserve, coredump-destroy: it stays shut off */
+    if (!dom->listed) {
+        log_info("domain %s: transient domain crashed; nothing left to restart", dom->def->name);
+        return;
+    }
+    /* A worker that dies right after every start must not spin: one
+     * automatic restart per 10 s at most. */
+    gint64 now = g_get_monotonic_time();
+    if (dom->last_crash_restart && now - dom->last_crash_restart < 10 * G_USEC_PER_SEC) {
+        log_warn("domain %s: crashed again within 10 s of its restart; left shut off",
+                 dom->def->name);
+        return;
+    }
+    dom->last_crash_restart = now;
+    log_info("domain %s: on_crash=restart, starting it again", dom->def->name);
+    g_idle_add_full(G_PRIORITY_DEFAULT, on_restart_idle, hvd_domain_ref(dom),
+                    (GDestroyNotify)hvd_domain_unref);
+}
+
+/* ---- autostart */
+
+static void on_autostart_done(HvdDomain *dom, const char *result, const GError *err, gpointer data)
+{
+    (void)result;
+    (void)data;
+    if (err)
+        log_warn("domain %s: autostart failed: %s", dom->def->name, err->message);
+    else
+        log_info("domain %s: autostarted", dom->def->name);
+}
+
+unsigned hvd_driver_autostart(void)
+{
+    unsigned started = 0;
+    g_autoptr(GPtrArray) list = hvd_driver_list(0, NULL);
+    for (guint i = 0; list && i < list->len; i++) {
+        HvdDomain *d = g_ptr_array_index(list, i);
+        /* Workers adopted after a restart are already active. */
+        if (!d->autostart || hvd_domain_is_active(d))
+            continue;
+        log_info("domain %s: autostart", d->def->name);
+        hvd_domain_start(d, 0, on_autostart_done, NULL);
+        started++;
+    }
+    return started;
 }

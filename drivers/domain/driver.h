@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "drivers/domain/console.h"
+
 typedef struct _HvdDomain HvdDomain;
 
 typedef struct {
@@ -47,6 +49,16 @@ bool hvd_driver_error_unpack(const GError *err, int *number, int *from);
  * sink that turns them into DOMAIN_EVENT_CALLBACK_LIFECYCLE messages. */
 typedef void (*HvdDomainEventFunc)(HvdDomain *dom, int event, int detail, gpointer user_data);
 void hvd_driver_set_event_sink(HvdDomainEventFunc fn, gpointer user_data);
+/* Other events by virDomainEventID: REBOOT (value 0; the worker's RESET)
+ * and BALLOON_CHANGE (value = the balloon's new size in KiB). */
+typedef void (*HvdDomainOtherEventFunc)(HvdDomain *dom, int event_id, uint64_t value,
+                                        gpointer user_data);
+void hvd_driver_set_other_event_sink(HvdDomainOtherEventFunc fn, gpointer user_data);
+
+/* Start every inactive domain marked autostart (call once at daemon start,
+ * after hvd_driver_init adopted the running workers, so none starts twice).
+ * Returns how many starts were begun; failures are logged. */
+unsigned hvd_driver_autostart(void);
 
 /* ---- references: a HvdDomain stays valid while referenced, even after it
  * was undefined (its name and uuid remain readable). */
@@ -134,6 +146,20 @@ void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
  * persistent config, MEM_MAXIMUM for the maximum of an inactive config). */
 void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDomainDoneFunc fn,
                            gpointer user_data);
+/* ---- serial console (virDomainOpenConsole; drivers/domain/console.h):
+ * dev_name NULL, "console0" or "serial0"; flags FORCE (take over an
+ * attached session) and SAFE. A second session without FORCE fails with
+ * libvirt's "operation failed: Active console session exists for this
+ * domain". The client's data pointer identifies it in the calls below. */
+bool hvd_domain_open_console(HvdDomain *dom, const char *dev_name, unsigned flags,
+                             const HvdConsoleClientOps *ops, gpointer data, GError **err);
+/* The client went away (no hangup is called for it). */
+void hvd_domain_close_console(HvdDomain *dom, gpointer data);
+/* Keystrokes to the guest; *taken = bytes the worker took now. */
+void hvd_domain_console_input(HvdDomain *dom, const uint8_t *buf, size_t len, size_t *taken);
+/* The client can take output again. */
+void hvd_domain_console_resume(HvdDomain *dom);
+
 /* virDomainQemuMonitorCommand: text passthrough; hmp = flag 1 (HMP). The
  * result is the worker's reply line (QMP) or the HMP output text. */
 void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDomainDoneFunc fn,

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -22,6 +23,10 @@ HvdProcessPaths *hvd_process_paths_new(const char *run_dir, const char *log_dir,
     p->monitor = g_build_filename(run_dir, mon, NULL);
     p->log = g_build_filename(log_dir, log, NULL);
     p->console_log = g_build_filename(log_dir, console, NULL);
+    g_autofree char *sock = g_strconcat(name, ".console", NULL);
+    p->console = g_build_filename(run_dir, sock, NULL);
+    if (strlen(p->console) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+        g_clear_pointer(&p->console, g_free); /* the worker then writes the log itself */
     return p;
 }
 
@@ -33,6 +38,7 @@ void hvd_process_paths_free(HvdProcessPaths *p)
     g_free(p->monitor);
     g_free(p->log);
     g_free(p->console_log);
+    g_free(p->console);
     g_free(p);
 }
 
@@ -116,9 +122,11 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     add_str(o, "initrd", def->initrd);
     add_str(o, "append", def->cmdline);
     add_str(o, "monitor", paths->monitor);
+    /* The serial port is a unix socket hvd stays connected to: it tees the
+     * output into the console log and serves `virsh console` from it. */
     json_object *serial = json_object_new_object();
-    add_str(serial, "type", "file");
-    add_str(serial, "path", paths->console_log);
+    add_str(serial, "type", paths->console ? "unix" : "file");
+    add_str(serial, "path", paths->console ? paths->console : paths->console_log);
     json_object_object_add(o, "serial", serial);
     json_object *disks = json_object_new_array();
     for (guint i = 0; i < def->disks->len; i++) {

@@ -17,6 +17,8 @@ typedef struct {
     char *monitor;     /* <run>/<name>.monitor: QMP socket */
     char *log;         /* <log>/<name>.log: hv's stdout and stderr */
     char *console_log; /* <log>/<name>.console.log: the guest's serial console */
+    char *console;     /* <run>/<name>.console: the worker's serial socket (hvd connects),
+                        * NULL when that path is too long for a unix socket */
 } HvdProcessPaths;
 
 HvdProcessPaths *hvd_process_paths_new(const char *run_dir, const char *log_dir, const char *name);
