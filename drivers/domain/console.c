@@ -169,10 +169,29 @@ static void console_disconnect(HvdConsole *con)
     }
 }
 
+/* What the guest printed last may still sit in our socket buffer when the
+ * worker has exited (its exit can be seen before this end of file): take
+ * it all, so the log and the client get the final lines. */
+static void drain_socket(HvdConsole *con)
+{
+    uint8_t buf[READ_CHUNK];
+    for (int rounds = 0; con->fd >= 0 && rounds < 64; rounds++) {
+        ssize_t n = recv(con->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        log_append(con, buf, (size_t)n);
+        if (con->client)
+            con->ops->output(con->client, buf, (size_t)n);
+    }
+}
+
 void hvd_console_free(HvdConsole *con)
 {
     if (!con)
         return;
+    drain_socket(con);
     console_disconnect(con);
     hangup_client(con, false);
     if (con->log_fd >= 0)

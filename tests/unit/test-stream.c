@@ -432,6 +432,23 @@ static void test_console(void)
     hvd_console_free(con);
     close(lfd);
 
+    /* The worker's last words are still in the socket when hvd frees the
+     * console (its exit was seen first): they still reach the log. */
+    unlink(sock);
+    int lfd2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    TAP_CHECK(bind(lfd2, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd2, 1) == 0,
+              "second fake worker listens");
+    HvdConsole *late = hvd_console_new("vm", sock, logp, 3000);
+    TAP_CHECK(hvd_console_is_connected(late), "connected at once");
+    int wfd2 = accept(lfd2, NULL, NULL);
+    TAP_CHECK(write(wfd2, "HVTEST DONE\r\n", 13) == 13, "last line printed");
+    close(wfd2);
+    hvd_console_free(late); /* no main loop iteration in between */
+    g_autofree char *log3 = NULL;
+    g_file_get_contents(logp, &log3, NULL, NULL);
+    TAP_CHECK(log3 && g_str_has_suffix(log3, "HVTEST DONE\r\n"), "drained into the log on free");
+    close(lfd2);
+
     /* Nothing ever listens: gives up after the timeout, no crash. */
     HvdConsole *none = hvd_console_new("vm2", "/nonexistent/dir/sock", logp, 100);
     run_loop(200);
