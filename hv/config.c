@@ -9,6 +9,8 @@
  *   serial {"type": "stdio"|"file"|"unix"|"none", "path": ...}
  *   disks [{"path", "readonly", "serial", "id"}]
  *   balloon {"id", "deflate_on_oom", "free_page_reporting", "stats_period"}
+ *   nics [{"model", "ifname", "fds", "vhostfds", "queues", "vhost", "mac", "id",
+ *          "link"}]                                 (hv/config_nic.c)
  */
 #include <ctype.h>
 #include <errno.h>
@@ -64,8 +66,7 @@ void hv_config_free(struct hv_config *cfg)
         free(cfg->disks[i].serial);
         free(cfg->disks[i].id);
     }
-    for (unsigned i = 0; i < cfg->nnics; i++)
-        free(cfg->nics[i].spec);
+    hv_config_free_nics(cfg);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -536,6 +537,8 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
                 ok = json_serial(cfg, val, err, errlen);
             } else if (strcmp(key, "balloon") == 0) {
                 ok = json_balloon(cfg, val, err, errlen);
+            } else if (strcmp(key, "nics") == 0) {
+                ok = hv_config_json_nics(cfg, val, err, errlen);
             } else if (strcmp(key, "disks") == 0) {
                 ok = json_want(val, json_type_array, key, err, errlen);
                 for (size_t i = 0; ok && i < json_object_array_length(val); i++)
@@ -635,7 +638,7 @@ bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
                 set_err(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
                 return false;
             }
-    return true;
+    return hv_config_validate_nics(cfg, err, errlen);
 }
 
 void hv_config_usage(FILE *out)
@@ -650,6 +653,9 @@ void hv_config_usage(FILE *out)
           "  --cpus N               vCPUs (default 1)\n"
           "  --disk path=FILE[,readonly=on][,serial=STR][,id=ID]   virtio-blk disk (repeatable)\n"
           "  --serial stdio|none|file:PATH|unix:PATH                COM1 console (default stdio)\n"
+          "  --nic model=e1000|virtio,(ifname=TAP|fds=N[:N...])[,vhostfds=N[:N...]][,queues=N]\n"
+          "        [,vhost=on|off|auto][,mac=MAC][,id=ID][,link=on|off]\n"
+          "                         NIC on a tap opened by name or handed in as fds (repeatable)\n"
           "  --monitor PATH         QMP monitor on a unix socket\n"
           "  --balloon on|[id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]\n"
           "                         virtio-balloon device\n"
@@ -670,7 +676,7 @@ void hv_config_usage(FILE *out)
 enum {
     OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_SERIAL,
     OPT_MONITOR, OPT_NAME, OPT_UUID, OPT_HUGEPAGES, OPT_ON_REBOOT, OPT_NO_SHUTDOWN, OPT_CONFIG,
-    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON,
+    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON, OPT_NIC,
 };
 
 enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char **argv,
@@ -693,6 +699,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
         { "config", required_argument, NULL, OPT_CONFIG },
         { "debug", no_argument, NULL, OPT_DEBUG },
         { "balloon", required_argument, NULL, OPT_BALLOON },
+        { "nic", required_argument, NULL, OPT_NIC },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -753,6 +760,10 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
             break;
         case OPT_BALLOON:
             if (!hv_config_set_balloon_spec(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_NIC:
+            if (!hv_config_add_nic_spec(cfg, arg, err, errlen))
                 return HV_ARGS_ERROR;
             break;
         case OPT_CONFIG:

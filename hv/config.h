@@ -28,9 +28,25 @@ struct hv_disk_config {
     char *id;                 /* NULL: virtio-diskN */
 };
 
-/* Reserved for the NIC work (tap/vhost fds handed in by the daemon). */
+/* --nic / "nics": an e1000 or virtio-net on a tap, opened by name or
+ * handed in as fds by the daemon (hv/config_nic.c, hv/nics.h). */
+#define HV_NIC_MAX_QUEUES 8   /* virtio-net queue pairs (VIRTIO_NET_MAX_PAIRS) */
+enum hv_nic_model { HV_NIC_VIRTIO, HV_NIC_E1000 };
+enum hv_nic_vhost { HV_NIC_VHOST_AUTO, HV_NIC_VHOST_ON, HV_NIC_VHOST_OFF };
 struct hv_nic_config {
-    char *spec;
+    enum hv_nic_model model;
+    bool has_model;
+    char *ifname;             /* tap to open, or NULL with fds */
+    int fds[HV_NIC_MAX_QUEUES];       /* tap queue fds handed in */
+    unsigned nfds;
+    int vhostfds[HV_NIC_MAX_QUEUES];  /* /dev/vhost-net fds, one per pair */
+    unsigned nvhostfds;
+    unsigned queues;          /* 0 = one pair (or nfds) */
+    enum hv_nic_vhost vhost;
+    bool has_mac;
+    uint8_t mac[6];
+    char *id;                 /* monitor id; NULL: the device's default */
+    bool link_down;           /* link=off */
 };
 
 struct hv_config {
@@ -48,7 +64,7 @@ struct hv_config {
     struct hv_serial_config serial;
     struct hv_disk_config disks[HV_MAX_DISKS];
     unsigned ndisks;
-    struct hv_nic_config nics[HV_MAX_NICS];   /* not parsed yet */
+    struct hv_nic_config nics[HV_MAX_NICS];
     unsigned nnics;
     /* --balloon / "balloon": a virtio-balloon (hv/virtio/balloon.h). */
     struct hv_balloon_config {
@@ -83,6 +99,18 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
 /* Parse one --balloon value: "on" or
  * [id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]. */
 bool hv_config_set_balloon_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
+/* Parse one --nic value: model=e1000|virtio,(ifname=TAP|fds=N[:N...])
+ * [,vhostfds=N[:N...]][,queues=N][,vhost=on|off|auto][,mac=MAC][,id=ID]
+ * [,link=on|off]. */
+bool hv_config_add_nic_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
+/* The JSON "nics" array (same keys; fds/vhostfds are integer arrays,
+ * link also a boolean). */
+struct json_object;
+bool hv_config_json_nics(struct hv_config *cfg, struct json_object *nics, char *err,
+                         size_t errlen);
+/* Per-NIC checks needing the whole config: unique ids, handed-in fds open. */
+bool hv_config_validate_nics(const struct hv_config *cfg, char *err, size_t errlen);
+void hv_config_free_nics(struct hv_config *cfg);
 /* Parse one --serial value: stdio | none | file:PATH | unix:PATH. */
 bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 

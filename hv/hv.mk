@@ -14,7 +14,7 @@ hv_libhvcore_a_SOURCES = \
 # Machine pieces that need no KVM at build/test time (unit-tested).
 noinst_LIBRARIES += hv/libhvmachine.a
 hv_libhvmachine_a_SOURCES = \
-	hv/config.c hv/config.h \
+	hv/config.c hv/config.h hv/config_nic.c \
 	hv/boot/bzimage.c hv/boot/bzimage.h \
 	hv/x86/acpi.c hv/x86/acpi.h \
 	hv/x86/cpuid.c hv/x86/cpuid.h
@@ -27,9 +27,11 @@ hv_hv_SOURCES = \
 	hv/devices/chardev.c hv/devices/chardev.h \
 	hv/devices/serial8250.c hv/devices/serial8250.h \
 	hv/devices/platform.h \
-	hv/devices/pm.c hv/devices/i8042.c hv/devices/rtc.c hv/devices/ioport_sink.c
+	hv/devices/pm.c hv/devices/i8042.c hv/devices/rtc.c hv/devices/ioport_sink.c \
+	hv/nics.c hv/nics.h
 # Order: users before providers (virtio and the monitor need the core).
-hv_hv_LDADD = hv/virtio/libhvvirtio.a hv/monitor/libmonitor.a hv/libhvmachine.a \
+hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
+	hv/virtio/libhvvirtio.a hv/monitor/libmonitor.a hv/libhvmachine.a \
 	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci

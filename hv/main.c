@@ -15,6 +15,7 @@
 #include "hv/devices/serial8250.h"
 #include "hv/loop.h"
 #include "hv/monitor/monitor.h"
+#include "hv/nics.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
 #include "hv/virtio/balloon.h"
@@ -116,6 +117,10 @@ int main(int argc, char **argv)
             return fail(err);
     }
 
+    /* NICs (hv/nics.h): e1000 / virtio-net on taps, after the disks. */
+    if (!hv_nics_create(vm, &cfg, err, sizeof(err)))
+        return fail(err);
+
     ctl.vm = vm;
     ctl.loop = loop;
     ctl.cfg = &cfg;
@@ -147,6 +152,8 @@ int main(int argc, char **argv)
         if ((balloon ? virtio_balloon_attach_monitor(balloon, ctl.monitor)
                      : virtio_balloon_register_absent(ctl.monitor)) < 0)
             return fail("cannot register the balloon monitor commands");
+        if (hv_nics_attach_monitor(ctl.monitor) < 0)
+            return fail("cannot register the NIC monitor commands");
     }
 
     if (control_start(&ctl, err, sizeof(err)) < 0)
@@ -164,6 +171,7 @@ int main(int argc, char **argv)
     for (struct virtio_blk *blk; (blk = virtio_blk_nth(0)) != NULL;)
         virtio_blk_destroy(blk);
     virtio_balloon_destroy(balloon);
+    hv_nics_destroy();
     chardev_free(ctl.console);
     log_info("exiting with status %d", rc);
     fflush(stdout);

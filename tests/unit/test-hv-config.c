@@ -21,6 +21,136 @@ static enum hv_args_result parse(struct hv_config *cfg, char *err, size_t errlen
     return hv_config_parse_args(cfg, argc, argv, err, errlen);
 }
 
+/* --nic and JSON "nics" (hv/config_nic.c). */
+static void test_nics(void)
+{
+    struct hv_config cfg;
+    char err[512];
+    enum hv_args_result r = parse(&cfg, err, sizeof(err), 5, "--nic",
+                                  "model=e1000,ifname=hve1000,mac=52:54:00:12:34:56,id=net0",
+                                  "--nic",
+                                  "model=virtio,ifname=tap1,queues=2,vhost=off,link=off,id=net1");
+    TAP_CHECK(r == HV_ARGS_OK, "two --nic options parse (%s)", r == HV_ARGS_OK ? "ok" : err);
+    TAP_EQ_U64(cfg.nnics, 2, "two NICs");
+    TAP_CHECK(cfg.nics[0].model == HV_NIC_E1000 && cfg.nics[0].has_mac &&
+                  cfg.nics[0].mac[0] == 0x52 && cfg.nics[0].mac[5] == 0x56 &&
+                  cfg.nics[0].nfds == 0,
+              "e1000: model and MAC");
+    TAP_EQ_STR(cfg.nics[0].ifname, "hve1000", "e1000: ifname");
+    TAP_EQ_STR(cfg.nics[0].id, "net0", "e1000: id");
+    TAP_CHECK(cfg.nics[1].model == HV_NIC_VIRTIO && cfg.nics[1].queues == 2 &&
+                  cfg.nics[1].vhost == HV_NIC_VHOST_OFF && cfg.nics[1].link_down &&
+                  !cfg.nics[1].has_mac,
+              "virtio: queues 2, vhost off, link off, no MAC");
+    hv_config_free(&cfg);
+
+    r = parse(&cfg, err, sizeof(err), 3, "--nic", "model=virtio,fds=3:4,vhostfds=5:6,vhost=on");
+    TAP_CHECK(r == HV_ARGS_OK && cfg.nnics == 1 && cfg.nics[0].nfds == 2 &&
+                  cfg.nics[0].fds[0] == 3 && cfg.nics[0].fds[1] == 4 &&
+                  cfg.nics[0].nvhostfds == 2 && cfg.nics[0].vhostfds[1] == 6 &&
+                  cfg.nics[0].vhost == HV_NIC_VHOST_ON && !cfg.nics[0].ifname,
+              "virtio with fds and vhostfds (%s)", r == HV_ARGS_OK ? "ok" : err);
+    hv_config_free(&cfg);
+
+    const struct {
+        const char *spec, *needle, *what;
+    } bad[] = {
+        { "model=e1000", "needs ifname=TAP or fds", "no backend" },
+        { "ifname=t0", "no model", "no model" },
+        { "model=rtl8139,ifname=t0", "invalid NIC model 'rtl8139'", "unknown model" },
+        { "model=virtio,ifname=t0,queues=0", "invalid NIC queues '0'", "zero queues" },
+        { "model=virtio,ifname=t0,queues=9", "invalid NIC queues '9'", "too many queues" },
+        { "model=virtio,ifname=t0,queues=two", "invalid NIC queues 'two'", "queues not a number" },
+        { "model=virtio,ifname=t0,vhost=maybe", "invalid NIC vhost 'maybe'", "bad vhost" },
+        { "model=virtio,ifname=t0,mac=52:54:00:12:34", "invalid NIC mac", "short MAC" },
+        { "model=virtio,ifname=t0,mac=01:00:5e:00:00:01", "multicast", "multicast MAC" },
+        { "model=virtio,ifname=t0,link=sideways", "invalid NIC link 'sideways'", "bad link" },
+        { "model=virtio,ifname=t0,fds=3", "exclusive", "ifname and fds" },
+        { "model=virtio,fds=3:x", "invalid NIC fds '3:x'", "bad fd list" },
+        { "model=virtio,fds=3::4", "invalid NIC fds", "empty fd" },
+        { "model=virtio,fds=3:4,queues=3", "queues=3 but 2 fds", "queues vs fds" },
+        { "model=virtio,fds=3:4,vhostfds=5", "1 vhostfds for 2 queue pair(s)", "vhostfds count" },
+        { "model=virtio,fds=3,vhostfds=5,vhost=off", "vhostfds with vhost=off", "vhostfds, vhost off" },
+        { "model=e1000,ifname=t0,queues=2", "e1000 has one queue", "e1000 queues" },
+        { "model=e1000,fds=3,vhostfds=4", "vhost is only for model virtio", "e1000 vhost" },
+        { "model=virtio,ifname=t0,speed=10", "unknown NIC option 'speed'", "unknown option" },
+        { "model=virtio,ifname", "invalid NIC option 'ifname'", "option without value" },
+        { "model=virtio,ifname=averyveryverylongtapname", "longer than 15", "long ifname" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = parse(&cfg, err, sizeof(err), 3, "--nic", bad[i].spec);
+        TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, bad[i].needle) && !strchr(err, '\n') &&
+                      cfg.nnics == 0,
+                  "--nic %s refused: %s", bad[i].what, err);
+        hv_config_free(&cfg);
+    }
+    hv_config_init(&cfg);
+    for (int i = 0; i < HV_MAX_NICS; i++)
+        hv_config_add_nic_spec(&cfg, "model=virtio,ifname=t0", err, sizeof(err));
+    TAP_CHECK(!hv_config_add_nic_spec(&cfg, "model=virtio,ifname=t0", err, sizeof(err)) &&
+                  strstr(err, "too many NICs"),
+              "NIC count limited: %s", err);
+    hv_config_free(&cfg);
+
+    /* JSON, as the daemon writes it. */
+    hv_config_init(&cfg);
+    bool ok = hv_config_apply_json(
+        &cfg,
+        "{\"nics\": [{\"model\": \"virtio\", \"id\": \"net0\", \"mac\": \"52:54:00:aa:00:01\","
+        " \"fds\": [3, 4], \"vhostfds\": [5, 6], \"vhost\": \"on\", \"queues\": 2},"
+        " {\"model\": \"e1000\", \"id\": \"net1\", \"fds\": [7], \"link\": false}]}",
+        err, sizeof(err));
+    TAP_CHECK(ok, "JSON nics apply (%s)", ok ? "ok" : err);
+    TAP_CHECK(cfg.nnics == 2 && cfg.nics[0].model == HV_NIC_VIRTIO && cfg.nics[0].nfds == 2 &&
+                  cfg.nics[0].fds[1] == 4 && cfg.nics[0].nvhostfds == 2 &&
+                  cfg.nics[0].vhostfds[0] == 5 && cfg.nics[0].queues == 2 &&
+                  cfg.nics[0].vhost == HV_NIC_VHOST_ON && cfg.nics[0].mac[5] == 0x01,
+              "JSON virtio nic");
+    TAP_CHECK(cfg.nics[1].model == HV_NIC_E1000 && cfg.nics[1].nfds == 1 &&
+                  cfg.nics[1].fds[0] == 7 && cfg.nics[1].link_down,
+              "JSON e1000 nic, link false");
+    /* fds 3..7 are not open in this test: validation names the first. */
+    TAP_CHECK(!hv_config_validate_nics(&cfg, err, sizeof(err)) &&
+                  strstr(err, "fd 3 is not an open file descriptor"),
+              "closed fd refused at validation: %s", err);
+    hv_config_free(&cfg);
+
+    const struct {
+        const char *json, *needle, *what;
+    } jbad[] = {
+        { "{\"nics\": {}}", "'nics' must be an array", "nics not an array" },
+        { "{\"nics\": [3]}", "'nics[0]' must be an object", "nic not an object" },
+        { "{\"nics\": [{\"model\": \"virtio\", \"fds\": \"3\"}]}", "'nics[0].fds' must be an array",
+          "fds as a string" },
+        { "{\"nics\": [{\"model\": \"virtio\", \"fds\": [\"3\"]}]}", "'nics[0].fds[0]' must be an integer",
+          "fd as a string" },
+        { "{\"nics\": [{\"model\": \"virtio\", \"fds\": [-1]}]}", "nics[0].fds '-1'", "negative fd" },
+        { "{\"nics\": [{\"model\": \"virtio\", \"ifname\": \"t\", \"queues\": 100}]}",
+          "invalid NIC queues '100'", "queues too large" },
+        { "{\"nics\": [{\"model\": \"virtio\", \"ifname\": \"t\", \"bogus\": 1}]}",
+          "unknown key 'nics[0].bogus'", "unknown key" },
+        { "{\"nics\": [{\"model\": 1, \"ifname\": \"t\"}]}", "'nics[0].model' must be a string",
+          "model not a string" },
+        { "{\"nics\": [{\"ifname\": \"t\"}]}", "nics[0]: no model", "no model" },
+        { "{\"nics\": [{\"model\": \"e1000\", \"ifname\": \"t\", \"vhost\": \"on\"}]}",
+          "vhost is only for model virtio", "e1000 vhost on" },
+    };
+    for (size_t i = 0; i < sizeof(jbad) / sizeof(jbad[0]); i++) {
+        hv_config_init(&cfg);
+        ok = hv_config_apply_json(&cfg, jbad[i].json, err, sizeof(err));
+        TAP_CHECK(!ok && strstr(err, jbad[i].needle), "json %s refused: %s", jbad[i].what, err);
+        hv_config_free(&cfg);
+    }
+
+    /* Duplicate ids. */
+    r = parse(&cfg, err, sizeof(err), 7, "--kernel", "/etc/hostname", "--nic",
+              "model=virtio,ifname=a,id=n", "--nic", "model=e1000,ifname=b,id=n");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate_nics(&cfg, err, sizeof(err)) &&
+                  strstr(err, "duplicate NIC id 'n'"),
+              "duplicate NIC id refused: %s", err);
+    hv_config_free(&cfg);
+}
+
 int main(void)
 {
     struct hv_config cfg;
@@ -167,5 +297,6 @@ int main(void)
     TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "/nonexistent.json"), "missing config file named: %s", err);
     hv_config_free(&cfg);
     unlink(path);
+    test_nics();
     return tap_done();
 }
