@@ -495,6 +495,9 @@ static int cmd_dominfo(struct hvsh_ctl *ctl, const struct hvsh_args *args)
     int autostart = 0;
     if (virDomainGetAutostart(dom, &autostart) == 0)
         hvsh_kv_add_str(kv, "Autostart", "autostart", autostart ? "enable" : "disable");
+    int managed_save = virDomainHasManagedSaveImage(dom, 0);
+    if (managed_save >= 0)
+        hvsh_kv_add_bool(kv, "Managed save", "managed_save", managed_save);
     virResetLastError();
     print_owned(ctl->json ? hvsh_kv_to_json(kv) : hvsh_kv_to_text(kv));
     if (!ctl->json)
@@ -1031,8 +1034,16 @@ static const struct hvsh_opt_def event_opts[] = {
 static int cmd_event(struct hvsh_ctl *ctl, const struct hvsh_args *args)
 {
     if (hvsh_arg_bool(args, "list")) {
-        for (size_t i = 0; i < G_N_ELEMENTS(event_kinds); i++)
-            printf("%s\n", event_kinds[i].name);
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < G_N_ELEMENTS(event_kinds); i++) {
+            if (ctl->json)
+                json_object_array_add(arr, json_object_new_string(event_kinds[i].name));
+            else
+                printf("%s\n", event_kinds[i].name);
+        }
+        if (ctl->json)
+            print_owned(hvsh_json_pretty(arr));
+        json_object_put(arr);
         return HVSH_EXIT_OK;
     }
     const char *which = hvsh_arg_str(args, "event");
