@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -136,6 +137,25 @@ static bool control_reset_machine(struct control *ctl)
     return true;
 }
 
+/* A guest that triple-faults right away resets thousands of times a
+ * second; log the first few resets of each second and a count after. */
+static bool reset_log_allowed(void)
+{
+    static time_t window;
+    static unsigned count, suppressed;
+    time_t now = time(NULL);
+    if (now != window) {
+        if (suppressed)
+            log_info("(%u more guest resets not logged)", suppressed);
+        window = now;
+        count = suppressed = 0;
+    }
+    if (++count <= 5)
+        return true;
+    suppressed++;
+    return false;
+}
+
 static void set_running(struct control *ctl)
 {
     ctl->state = HV_STATE_RUNNING;
@@ -175,7 +195,8 @@ static void control_process(void *opaque)
             loop_quit(ctl->loop, HV_EXIT_OK);
             return;
         }
-        log_info("guest reset: restarting the machine");
+        if (reset_log_allowed())
+            log_info("guest reset: restarting the machine");
         if (!control_reset_machine(ctl)) {
             loop_quit(ctl->loop, HV_EXIT_CONFIG);
             return;

@@ -66,20 +66,8 @@ int main(int argc, char **argv)
         log_set_level(LOG_LVL_DEBUG);
 
     /* Check the kernel image before creating anything. */
-    {
-        size_t len;
-        uint8_t *img = boot_read_file(cfg.kernel, &len, "kernel", err, sizeof(err));
-        if (!img)
-            return fail(err);
-        struct bzimage_info info;
-        char why[256];
-        bool ok = bzimage_parse(img, len, &info, why, sizeof(why));
-        free(img);
-        if (!ok) {
-            snprintf(err, sizeof(err), "kernel %s: %s", cfg.kernel, why);
-            return fail(err);
-        }
-    }
+    if (!bzimage_check_file(cfg.kernel, err, sizeof(err)))
+        return fail(err);
 
     struct loop *loop = loop_new();
     if (!loop)

@@ -13,7 +13,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+#include <stdatomic.h>
 
 #include "common/log.h"
 #include "hv/boot/bzimage.h"
@@ -336,6 +338,18 @@ static void handle_io(struct vcpu *v)
         bus_dispatch(v->vm->bus, BUS_PIO, run->io.port, data + (size_t)i * size, size, is_write);
 }
 
+/* At most a few triple-fault lines per second (a guest that faults at
+ * once would otherwise fill the log). */
+static bool triple_fault_log_allowed(void)
+{
+    static _Atomic long window;
+    static _Atomic unsigned count;
+    long now = (long)time(NULL);
+    if (atomic_exchange(&window, now) != now)
+        atomic_store(&count, 0);
+    return atomic_fetch_add(&count, 1) < 5;
+}
+
 /* Returns false when the thread must stop running guest code. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -356,7 +370,8 @@ static bool handle_exit(struct vcpu *v)
     case KVM_EXIT_HLT:
         return true;  /* not expected with the in-kernel LAPIC */
     case KVM_EXIT_SHUTDOWN:
-        log_info("vCPU %u: triple fault (KVM_EXIT_SHUTDOWN): guest reset", v->id);
+        if (triple_fault_log_allowed())
+            log_info("vCPU %u: triple fault (KVM_EXIT_SHUTDOWN): guest reset", v->id);
         vm_request(v->vm, VM_REQUEST_RESET);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:

@@ -14,6 +14,7 @@
 
 /* Setup header / boot_params offsets (boot.rst, zero-page.rst). */
 #define HDR_SETUP_SECTS    0x1F1
+#define HDR_SYSSIZE        0x1F4
 #define HDR_VID_MODE       0x1FA
 #define HDR_BOOT_FLAG      0x1FE
 #define HDR_JUMP           0x200
@@ -85,6 +86,13 @@ bool bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, ch
     }
     if (info->setup_len >= len) {
         set_err(err, errlen, "bzImage is truncated (setup %zu bytes, file %zu)", info->setup_len, len);
+        return false;
+    }
+    /* syssize: the protected-mode payload in 16-byte units (boot.rst). */
+    uint64_t payload = (uint64_t)rd32(img + HDR_SYSSIZE) * 16;
+    if (payload > len - info->setup_len) {
+        set_err(err, errlen, "bzImage is truncated (payload %llu bytes, file has %zu)",
+                (unsigned long long)payload, len - info->setup_len);
         return false;
     }
     info->init_size = rd32(img + HDR_INIT_SIZE);
@@ -238,6 +246,36 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     }
     out->entry = BOOT_KERNEL_ADDR + 0x200;
     out->boot_params = BOOT_PARAMS_ADDR;
+    return true;
+}
+
+bool bzimage_check_file(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "cannot open kernel %s: %s", path, strerror(errno));
+        return false;
+    }
+    struct stat st = { 0 };
+    uint8_t head[4096];
+    memset(head, 0, sizeof(head));
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        n = pread(fd, head, sizeof(head), 0);
+    close(fd);
+    if (n < 0) {
+        set_err(err, errlen, "cannot read kernel %s: %s", path,
+                S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
+        return false;
+    }
+    /* bzimage_parse reads only the setup header (below 0x290) and checks
+     * sizes against len, so the first page plus the real size will do. */
+    struct bzimage_info info;
+    char why[256];
+    if (!bzimage_parse(head, (size_t)st.st_size, &info, why, sizeof(why))) {
+        set_err(err, errlen, "kernel %s: %s", path, why);
+        return false;
+    }
     return true;
 }
 

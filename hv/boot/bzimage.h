@@ -76,5 +76,9 @@ struct boot_result {
 bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct boot_result *out,
                   char *err, size_t errlen);
 
+/* Check that `path` is a bootable bzImage reading only its first page
+ * (for early, cheap command-line validation). */
+bool bzimage_check_file(const char *path, char *err, size_t errlen);
+
 /* Read a whole file (kernel, initrd). NULL with err on failure. */
 uint8_t *boot_read_file(const char *path, size_t *len, const char *what, char *err, size_t errlen);

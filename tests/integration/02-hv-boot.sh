@@ -73,7 +73,7 @@ mon="$tmp/mon.sock"
     timeout 400 "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M --cpus 2 \
         --monitor "$mon" --serial "file:$tmp/reset.out" --name hvtest-vm \
         --uuid 11111111-2222-3333-4444-555555555555 \
-        --append "$base_append hvtest=ready hvtest.end=reboot" < /dev/null 2> "$tmp/reset.err"
+        --append "$base_append hvtest=info hvtest.end=reboot" < /dev/null 2> "$tmp/reset.err"
     echo $? > "$tmp/reset.rc"
 ) &
 hvpid=$!
@@ -85,6 +85,8 @@ for _ in $(seq 1 300); do
 done
 check "guest booted again after a reset (HVTEST READY twice)" test "$ready2" = 1
 check "hv logged the guest reset" grep -q "guest reset: restarting" "$tmp/reset.err"
+check "both vCPUs came back after the reset (cpus=2 on the second boot)" \
+    test "$(grep -c "HVTEST cpus=2" "$tmp/reset.out")" -ge 2
 
 # 4. The QMP monitor: status, CPUs, PCI, name, then quit.
 qmp_out=$("$py" - "$mon" <<'EOF' 2>&1

@@ -20,6 +20,7 @@ static uint8_t *fake_kernel(size_t *len, uint16_t version, uint16_t xloadflags, 
     size_t setup = 40 * 512, payload = 8192;
     uint8_t *k = calloc(1, setup + payload);
     k[0x1F1] = 39;
+    wr32(k + 0x1F4, (uint32_t)(payload / 16));  /* syssize */
     wr16(k + 0x1FE, 0xAA55);
     k[0x200] = 0xEB;
     k[0x201] = 0x6A;                 /* header ends at 0x26C */
@@ -67,6 +68,8 @@ int main(void)
     TAP_CHECK(!bzimage_parse(bad, klen, &info, err, sizeof(err)) && strstr(err, "64-bit"), "no 64-bit entry: %s", err);
     TAP_CHECK(!bzimage_parse(k, 40 * 512, &info, err, sizeof(err)) && strstr(err, "truncated"), "truncated: %s", err);
     TAP_CHECK(!bzimage_parse(k, 100, &info, err, sizeof(err)), "tiny file refused: %s", err);
+    TAP_CHECK(!bzimage_parse(k, klen - 16, &info, err, sizeof(err)) && strstr(err, "truncated"),
+              "payload shorter than syssize refused: %s", err);
     uint8_t text[2048];
     memset(text, 'A', sizeof(text));
     TAP_CHECK(!bzimage_parse(text, sizeof(text), &info, err, sizeof(err)), "text file refused: %s", err);
