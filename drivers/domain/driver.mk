@@ -29,3 +29,6 @@ check_PROGRAMS += tests/unit/test-interfaces
 tests_unit_test_interfaces_SOURCES = tests/unit/test-interfaces.c tests/tap.h
 tests_unit_test_interfaces_LDADD = $(HVD_DRIVER_LIBS)
 TESTS += tests/unit/test-interfaces
+
+# Interfaces end to end through hvd and virsh (inside the testbed).
+dist_check_SCRIPTS += tests/integration/16-hvd-net.sh
