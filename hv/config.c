@@ -11,6 +11,7 @@
  *   balloon {"id", "deflate_on_oom", "free_page_reporting", "stats_period"}
  *   nics [{"model", "ifname", "fds", "vhostfds", "queues", "vhost", "mac", "id",
  *          "link"}]                                 (hv/config_nic.c)
+ *   hostdevs [{"host", "group", "groupfd", "id"}]     (hv/vfio/config_hostdev.c)
  */
 #include <ctype.h>
 #include <errno.h>
@@ -67,6 +68,7 @@ void hv_config_free(struct hv_config *cfg)
         free(cfg->disks[i].id);
     }
     hv_config_free_nics(cfg);
+    hv_config_free_hostdevs(cfg);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -539,6 +541,8 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
                 ok = json_balloon(cfg, val, err, errlen);
             } else if (strcmp(key, "nics") == 0) {
                 ok = hv_config_json_nics(cfg, val, err, errlen);
+            } else if (strcmp(key, "hostdevs") == 0) {
+                ok = hv_config_json_hostdevs(cfg, val, err, errlen);
             } else if (strcmp(key, "disks") == 0) {
                 ok = json_want(val, json_type_array, key, err, errlen);
                 for (size_t i = 0; ok && i < json_object_array_length(val); i++)
@@ -638,7 +642,7 @@ bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
                 set_err(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
                 return false;
             }
-    return hv_config_validate_nics(cfg, err, errlen);
+    return hv_config_validate_nics(cfg, err, errlen) && hv_config_validate_hostdevs(cfg, err, errlen);
 }
 
 void hv_config_usage(FILE *out)
@@ -656,6 +660,8 @@ void hv_config_usage(FILE *out)
           "  --nic model=e1000|virtio,(ifname=TAP|fds=N[:N...])[,vhostfds=N[:N...]][,queues=N]\n"
           "        [,vhost=on|off|auto][,mac=MAC][,id=ID][,link=on|off]\n"
           "                         NIC on a tap opened by name or handed in as fds (repeatable)\n"
+          "  --hostdev host=DDDD:BB:SS.F[,group=N][,groupfd=N][,id=ID]\n"
+          "                         assign a host PCI function bound to vfio-pci (repeatable)\n"
           "  --monitor PATH         QMP monitor on a unix socket\n"
           "  --balloon on|[id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]\n"
           "                         virtio-balloon device\n"
@@ -676,7 +682,7 @@ void hv_config_usage(FILE *out)
 enum {
     OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_SERIAL,
     OPT_MONITOR, OPT_NAME, OPT_UUID, OPT_HUGEPAGES, OPT_ON_REBOOT, OPT_NO_SHUTDOWN, OPT_CONFIG,
-    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON, OPT_NIC,
+    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON, OPT_NIC, OPT_HOSTDEV,
 };
 
 enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char **argv,
@@ -700,6 +706,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
         { "debug", no_argument, NULL, OPT_DEBUG },
         { "balloon", required_argument, NULL, OPT_BALLOON },
         { "nic", required_argument, NULL, OPT_NIC },
+        { "hostdev", required_argument, NULL, OPT_HOSTDEV },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -764,6 +771,10 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
             break;
         case OPT_NIC:
             if (!hv_config_add_nic_spec(cfg, arg, err, errlen))
+                return HV_ARGS_ERROR;
+            break;
+        case OPT_HOSTDEV:
+            if (!hv_config_add_hostdev_spec(cfg, arg, err, errlen))
                 return HV_ARGS_ERROR;
             break;
         case OPT_CONFIG:

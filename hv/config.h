@@ -49,6 +49,16 @@ struct hv_nic_config {
     bool link_down;           /* link=off */
 };
 
+/* --hostdev / "hostdevs": a host PCI function assigned with VFIO
+ * (hv/vfio/config_hostdev.c, hv/vfio/vfio.h). */
+#define HV_MAX_HOSTDEVS 8
+struct hv_hostdev_config {
+    char host[16];            /* DDDD:BB:SS.F, lower-case hex */
+    int group;                /* IOMMU group N (/dev/vfio/N); -1: from sysfs */
+    int groupfd;              /* handed-in /dev/vfio/N fd; -1: open it */
+    char *id;                 /* monitor id; NULL: hostdevN */
+};
+
 struct hv_config {
     char *name;
     char *uuid;               /* canonical 36-character form, or NULL */
@@ -74,6 +84,8 @@ struct hv_config {
         bool free_page_reporting;
         unsigned stats_period;    /* seconds, 0 = no polling */
     } balloon;
+    struct hv_hostdev_config hostdevs[HV_MAX_HOSTDEVS];
+    unsigned nhostdevs;
     bool debug;               /* --debug: log level debug */
 };
 
@@ -111,6 +123,15 @@ bool hv_config_json_nics(struct hv_config *cfg, struct json_object *nics, char *
 /* Per-NIC checks needing the whole config: unique ids, handed-in fds open. */
 bool hv_config_validate_nics(const struct hv_config *cfg, char *err, size_t errlen);
 void hv_config_free_nics(struct hv_config *cfg);
+/* Parse one --hostdev value: host=DDDD:BB:SS.F[,group=N][,groupfd=N][,id=ID]
+ * ("BB:SS.F" means domain 0000). */
+bool hv_config_add_hostdev_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
+/* The JSON "hostdevs" array: [{"host", "group"?, "groupfd"?, "id"?}]. */
+bool hv_config_json_hostdevs(struct hv_config *cfg, struct json_object *hostdevs, char *err,
+                             size_t errlen);
+/* Unique hosts and ids, handed-in group fds open. */
+bool hv_config_validate_hostdevs(const struct hv_config *cfg, char *err, size_t errlen);
+void hv_config_free_hostdevs(struct hv_config *cfg);
 /* Parse one --serial value: stdio | none | file:PATH | unix:PATH. */
 bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 

@@ -18,6 +18,7 @@
 #include "hv/nics.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
+#include "hv/vfio/vfio.h"
 #include "hv/virtio/balloon.h"
 #include "hv/virtio/blk.h"
 #include "hv/vm.h"
@@ -109,6 +110,10 @@ int main(int argc, char **argv)
     if (!hv_nics_create(vm, &cfg, err, sizeof(err)))
         return fail(err);
 
+    /* Assigned host devices (hv/vfio/vfio.h): after the emulated functions. */
+    if (!hv_vfio_create_all(vm, &cfg, err, sizeof(err)))
+        return fail(err);
+
     ctl.vm = vm;
     ctl.loop = loop;
     ctl.cfg = &cfg;
@@ -160,6 +165,7 @@ int main(int argc, char **argv)
         virtio_blk_destroy(blk);
     virtio_balloon_destroy(balloon);
     hv_nics_destroy();
+    hv_vfio_destroy_all();
     chardev_free(ctl.console);
     log_info("exiting with status %d", rc);
     fflush(stdout);

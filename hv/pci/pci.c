@@ -319,6 +319,8 @@ void pci_cfg_write(struct vm *vm, uint32_t addr, uint32_t off, uint32_t len, uin
     if ((cmd ^ old_cmd) & (CMD_IO | CMD_MEM))
         for (int i = 0; i < PCI_NUM_BARS; i++)
             bar_update(vm, dev, i);
+    if (cmd != old_cmd && dev->ops && dev->ops->command_changed)
+        dev->ops->command_changed(dev, old_cmd, cmd);
     if (o + len > 0x40 && dev->ops && dev->ops->cfg_write)
         dev->ops->cfg_write(dev, o, len, val);
 out:

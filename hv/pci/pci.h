@@ -47,6 +47,10 @@ struct pci_device_ops {
     void (*bar_changed)(struct pci_device *dev, int bar, bool mapped, uint64_t addr);
     /* Guest or VM reset. Optional. */
     void (*reset)(struct pci_device *dev);
+    /* The guest changed the command register (after the core applied
+     * it); lets an assigned device mirror decode/bus-master bits to the
+     * real function (hv/vfio). Optional. */
+    void (*command_changed)(struct pci_device *dev, uint16_t old_cmd, uint16_t cmd);
 };
 
 struct pci_device {

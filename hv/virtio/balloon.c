@@ -105,10 +105,29 @@ static struct virtio_balloon *the_balloon;
 
 /* ---- discarding guest pages ---- */
 
+/* Set before the guest runs (device assignment), read on the loop thread. */
+static bool discard_inhibited;
+static bool discard_inhibit_logged;
+
+void virtio_balloon_set_discard_inhibited(bool inhibited, const char *why)
+{
+    discard_inhibited = inhibited;
+    discard_inhibit_logged = false;
+    if (inhibited)
+        log_info("balloon: pages given by the guest are kept, not returned to the host (%s)",
+                 why ? why : "inhibited");
+}
+
 static void discard_range(struct virtio_balloon *b, uint8_t *host, size_t len)
 {
     if (!len || b->discard == DISCARD_OFF)
         return;
+    if (discard_inhibited) {
+        if (!discard_inhibit_logged)
+            log_info("%s: discard inhibited (device assignment): %zu bytes stay mapped", b->id, len);
+        discard_inhibit_logged = true;
+        return;
+    }
     if (b->discard == DISCARD_PROBE || b->discard == DISCARD_REMOVE) {
         if (madvise(host, len, MADV_REMOVE) == 0) {
             b->discard = DISCARD_REMOVE;

@@ -60,6 +60,13 @@ int virtio_balloon_register_absent(struct monitor *mon);
  * the transport's eventfds. The PCI function stays registered. */
 void virtio_balloon_destroy(struct virtio_balloon *b);
 
+/* Device assignment (hv/vfio) pins guest RAM in the IOMMU: a discarded
+ * page would be replaced by a new one the device does not see. While
+ * inhibited, inflated and reported pages are not madvised away (logged
+ * once); the balloon's accounting (query-balloon, info balloon) is
+ * unchanged. Process-wide; callable before or after the balloon exists. */
+void virtio_balloon_set_discard_inhibited(bool inhibited, const char *why);
+
 /* The one balloon of this process, or NULL. */
 struct virtio_balloon *virtio_balloon_get(void);
 

@@ -1,0 +1,20 @@
+# hv/vfio: VFIO PCI passthrough in the worker (hv/vfio/vfio.h), its config
+# options (--hostdev, JSON "hostdevs") and tests.
+#
+# The device objects go straight into hv (objects resolve against every
+# library on hv's link line, whatever their order).
+hv_hv_SOURCES += hv/vfio/vfio.c hv/vfio/vfio.h hv/vfio/vfio_pci.c hv/vfio/vfio_pci.h
+hv_libhvmachine_a_SOURCES += hv/vfio/config_hostdev.c
+
+check_PROGRAMS += tests/unit/test-vfio-config
+tests_unit_test_vfio_config_SOURCES = tests/unit/test-vfio-config.c tests/tap.h \
+	hv/vfio/vfio_pci.c hv/pci/msix.c
+tests_unit_test_vfio_config_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a \
+	$(JSONC_LIBS) -lpthread
+TESTS += tests/unit/test-vfio-config
+
+# Scenario 17 runs in the suite's plain testbed (it skips without an
+# IOMMU); vfio-suite.sh boots the IOMMU testbed once and runs it there.
+dist_check_SCRIPTS += tests/integration/17-vfio.sh tests/integration/vfio-suite.sh
+TESTS += tests/integration/vfio-suite.sh
+EXTRA_DIST += docs/vfio.md

@@ -1,0 +1,2 @@
+#!/usr/bin/env bash
+echo "ok - # SKIP not written yet"
