@@ -234,13 +234,15 @@ marker="hello-$RANDOM"
 $py "$dir/console.py" "$uri" g1 "$marker" "$dir/attached" > "$dir/console1.txt" 2>&1 &
 con1=$!
 for _ in $(seq 100); do [ -f "$dir/attached" ] && break; sleep 0.1; done
-out=$(timeout 10 virsh -c "$uri" console g1 < /dev/null 2>&1)
+# virsh console wants a controlling terminal: give it one with script(1).
+out=$(timeout 10 script -qec "virsh -c '$uri' console g1" /dev/null < /dev/null 2>&1)
 echo "# second console: $(tr '\n' ' ' <<< "$out" | cut -c1-200)"
 check "second console refused with libvirt's error" \
     grep -q "operation failed: Active console session exists for this domain" <<< "$out"
 wait "$con1"
 rc=$?
 check "virsh console: command ran in the guest (output $marker-42)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || echo "# console client saw: $(tail -c 400 "$dir/console1.txt" | tr -c '[:print:]' '.')"
 check "console output also in the console log" grep -q "$marker-42" "$state/log/g1.console.log"
 
 # ---- a worker killed with -9: seen at once, crashed
