@@ -30,6 +30,7 @@ struct pm {
     pthread_mutex_t lock;
     uint16_t sts, en, cnt;
     bool sci_level;
+    bool warned_sleep;
 };
 
 static void update_sci(struct pm *pm)
@@ -93,7 +94,8 @@ static void pm_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
                 if (typ == ACPI_S5_SLP_TYP) {
                     log_info("guest entered ACPI S5 (PM1a_CNT 0x%04x): power off", new_cnt);
                     poweroff = true;
-                } else {
+                } else if (!pm->warned_sleep) {
+                    pm->warned_sleep = true;  /* guest-controlled: once */
                     log_info("guest asked for ACPI sleep type %u, which this machine does not offer", typ);
                 }
             }

@@ -187,9 +187,14 @@ static void bar_update(struct vm *vm, struct pci_device *dev, int i)
     if (want && !b->mapped) {
         int r = bus_add(vm->bus, space, addr, b->size, b->fn, b->opaque);
         if (r < 0) {
-            log_warn("pci: %s BAR%d at 0x%llx (size 0x%llx) overlaps another range; not mapped",
-                     dev->id ? dev->id : "device", i, (unsigned long long)addr,
-                     (unsigned long long)b->size);
+            /* Guest-controlled: log the first few only. */
+            static unsigned logged;
+            if (logged < 10) {
+                logged++;
+                log_warn("pci: %s BAR%d at 0x%llx (size 0x%llx) overlaps another range; not mapped",
+                         dev->id ? dev->id : "device", i, (unsigned long long)addr,
+                         (unsigned long long)b->size);
+            }
             return;
         }
         b->mapped = true;
