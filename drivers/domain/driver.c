@@ -24,6 +24,7 @@
 #include "drivers/domain/persist.h"
 #include "drivers/domain/interfaces.h"
 #include "drivers/domain/process.h"
+#include "drivers/nodedev/nodedev.h"
 
 #define DEFAULT_MONITOR_TIMEOUT_MS 30000
 #define DEFAULT_DESTROY_GRACE_MS 10000
@@ -820,6 +821,31 @@ static const char *shutoff_reason_name(int reason)
     }
 }
 
+/* <hostdev mode='subsystem' type='pci'>: the node-device driver detaches
+ * managed devices to vfio-pci and records the domain as their user before
+ * the worker opens them (docs/nodedev.md, docs/vfio.md); release gives
+ * managed ones back to their host drivers once the worker is gone. */
+static bool hostdevs_prepare(const DomainDef *def, GError **err)
+{
+    if (def->hostdevs->len == 0)
+        return true;
+    g_autofree HvdNodedevHostdev *devs = g_new0(HvdNodedevHostdev, def->hostdevs->len);
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const DomainHostdev *h = g_ptr_array_index(def->hostdevs, i);
+        devs[i].addr = (HvdPciAddr){ h->source.domain, h->source.bus, h->source.slot,
+                                     h->source.function };
+        /* libvirt's default for <hostdev> is managed='no' */
+        devs[i].managed = h->managed == DOMAIN_TRISTATE_ON;
+    }
+    return hvd_nodedev_prepare_hostdevs(def->name, devs, def->hostdevs->len, err);
+}
+
+static void hostdevs_release(const DomainDef *def)
+{
+    if (def->hostdevs->len > 0)
+        hvd_nodedev_release_hostdevs(def->name);
+}
+
 /* The worker is gone and its monitor drained: the domain is shut off. */
 static void process_stopped(HvdDomain *dom)
 {
@@ -872,6 +898,8 @@ static void process_stopped(HvdDomain *dom)
     domain_console_close(dom);
     adopted_watch_stop(dom);
     status_remove(dom->def->name);
+    /* The worker closed its VFIO devices: give them back to the host. */
+    hostdevs_release(dom->def);
     /* The worker held the last tap fds: the taps are gone with it. */
     g_clear_pointer(&dom->net_ifnames, g_strfreev);
     dom->adopted = false;
@@ -1118,10 +1146,14 @@ static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
     g_autofree char *json = hvd_process_machine_json(dom->def, paths, ifs, err);
     if (!json)
         return false;
+    if (!hostdevs_prepare(dom->def, err))
+        return false;
     unlink(paths->monitor); /* a stale socket would look ready */
     GPid pid = 0;
-    if (!hvd_process_spawn(drv.emulator, paths, json, ifs, &pid, err))
+    if (!hvd_process_spawn(drv.emulator, paths, json, ifs, &pid, err)) {
+        hostdevs_release(dom->def);
         return false;
+    }
     /* The worker has its copies now; ours would keep the taps alive after it. */
     hvd_interfaces_close_fds(ifs);
     g_strfreev(dom->net_ifnames);

@@ -10,7 +10,8 @@ drivers_domain_libhvddriver_a_SOURCES = \
 	daemon/remote_domain.c daemon/remote_domain.h
 
 # Users before providers (static libraries).
-HVD_DRIVER_LIBS = drivers/domain/libhvddriver.a drivers/domain/libhvdmonitor.a \
+HVD_DRIVER_LIBS = drivers/domain/libhvddriver.a drivers/nodedev/libhvdnodedev.a \
+	drivers/domain/libhvdmonitor.a \
 	drivers/net/libhvdnet.a \
 	daemon/libhvdrpc.a drivers/conf/libconf.a common/libcommon.a \
 	$(LIBXML_LIBS) $(JSONC_LIBS) $(GLIB_LIBS) $(LIBVIRT_LIBS) -lpthread

@@ -82,6 +82,29 @@ static json_object *nics_json(const DomainDef *def, const HvdInterfaces *ifs)
     return nics;
 }
 
+/* hv's "hostdevs" (hv/vfio/config_hostdev.c): the host address and the
+ * alias; hv finds the IOMMU group in sysfs and opens /dev/vfio/N itself.
+ * Aliases as libvirt's: interfaces of type hostdev take the first numbers. */
+static json_object *hostdevs_json(const DomainDef *def)
+{
+    guint offset = 0;
+    for (guint i = 0; i < def->nets->len; i++)
+        offset += ((const DomainNet *)g_ptr_array_index(def->nets, i))->type == DOMAIN_NET_HOSTDEV;
+    json_object *arr = json_object_new_array();
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const DomainHostdev *h = g_ptr_array_index(def->hostdevs, i);
+        json_object *jh = json_object_new_object();
+        g_autofree char *host = g_strdup_printf("%04x:%02x:%02x.%x", h->source.domain, h->source.bus,
+                                                h->source.slot, h->source.function);
+        g_autofree char *alias = h->user_alias ? g_strdup(h->user_alias)
+                                               : domain_hostdev_alias(offset + i);
+        add_str(jh, "host", host);
+        add_str(jh, "id", alias);
+        json_object_array_add(arr, jh);
+    }
+    return arr;
+}
+
 char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths,
                                const HvdInterfaces *ifs, GError **err)
 {
@@ -99,13 +122,6 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
         hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
                           "network interfaces of domain '%s' have no host side (taps) prepared",
                           def->name);
-        return NULL;
-    }
-    if (def->hostdevs->len > 0) {
-        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
-                          "host device assignment is not supported by the worker yet "
-                          "(domain '%s' has %u)",
-                          def->name, def->hostdevs->len);
         return NULL;
     }
 
@@ -150,6 +166,8 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     json_object_object_add(o, "disks", disks);
     if (def->nets->len > 0)
         json_object_object_add(o, "nics", nics_json(def, ifs));
+    if (def->hostdevs->len > 0)
+        json_object_object_add(o, "hostdevs", hostdevs_json(def));
     /* <memballoon model='virtio'> (libvirt's default): the worker's
      * virtio-balloon, driven by `balloon` on the monitor (virsh setmem). */
     if (def->balloon.enabled) {
