@@ -631,6 +631,30 @@ static void test_monitor(void)
     loop_free(loop);
 }
 
+/* Device assignment (hv/vfio) inhibits discards: pages stay mapped and
+ * keep their contents, the accounting is unchanged. */
+static void test_discard_inhibited(void)
+{
+    virtio_balloon_set_discard_inhibited(true, "test");
+    struct virtio_balloon_config cfg = { 0 };
+    struct virtio_balloon *b = model(&cfg, NULL);
+    struct drv d;
+    attach(&d, b, (1ull << VIRTIO_F_VERSION_1));
+    uint8_t *page = low + TEST_PAGES + 32 * PAGE;
+    memset(page, 0x3C, 4 * PAGE);
+    uint32_t pfns[4];
+    for (unsigned i = 0; i < 4; i++)
+        pfns[i] = (uint32_t)((TEST_PAGES + (32 + i) * PAGE) >> 12);
+    send_pfns(&d, 0, pfns, 4);
+    struct virtio_balloon_info info;
+    virtio_balloon_info(b, &info);
+    TAP_EQ_U64(info.pages_held, 4, "inhibited: 4 pages held");
+    TAP_EQ_U64(info.discarded_bytes, 0, "inhibited: nothing discarded");
+    TAP_CHECK(all_bytes(page, 4 * PAGE, 0x3C), "inhibited: inflated pages keep their contents");
+    virtio_balloon_free_model(b);
+    virtio_balloon_set_discard_inhibited(false, NULL);
+}
+
 int main(void)
 {
     low = mmap(NULL, LOW_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -646,5 +670,6 @@ int main(void)
     test_stats();
     test_reporting();
     test_monitor();
+    test_discard_inhibited();
     return tap_done();
 }
