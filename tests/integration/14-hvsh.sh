@@ -211,7 +211,7 @@ if wait_console g1 "balloon_driver=yes" 30; then
     check "guest MemTotal shrinks" wait_console g1 "memtotal_kb:2[0-9][0-9][0-9][0-9][0-9]," 60
 else
     nok "guest balloon driver bound (console: balloon_driver=yes)"
-    grep -a "HVTEST" "$state/log/g1.console.log" | tail -n 5 | sed 's/^/# console: /'
+    grep -a -m 3 "balloon_driver\|virtio_balloon\|HVTEST READY" "$state/log/g1.console.log" | sed 's/^/# console: /'
 fi
 # The console needs hvd's console streams; report what happens either way.
 out=$(timeout 5 "$hvsh" console g1 < /dev/null 2>&1); rc=$?
