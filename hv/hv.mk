@@ -17,17 +17,17 @@ hv_libhvmachine_a_SOURCES = \
 	hv/config.c hv/config.h hv/config_nic.c \
 	hv/boot/bzimage.c hv/boot/bzimage.h \
 	hv/x86/acpi.c hv/x86/acpi.h \
-	hv/x86/cpuid.c hv/x86/cpuid.h
+	hv/x86/cpuid.c hv/x86/cpuid.h \
+	hv/devices/chardev.c hv/devices/chardev.h \
+	hv/devices/serial8250.c hv/devices/serial8250.h \
+	hv/devices/platform.h \
+	hv/devices/pm.c hv/devices/i8042.c hv/devices/rtc.c hv/devices/ioport_sink.c
 
 bin_PROGRAMS += hv/hv
 hv_hv_SOURCES = \
 	hv/main.c \
 	hv/control.c hv/control.h \
 	hv/vcpu.c hv/vcpu.h \
-	hv/devices/chardev.c hv/devices/chardev.h \
-	hv/devices/serial8250.c hv/devices/serial8250.h \
-	hv/devices/platform.h \
-	hv/devices/pm.c hv/devices/i8042.c hv/devices/rtc.c hv/devices/ioport_sink.c \
 	hv/nics.c hv/nics.h
 # Order: users before providers (virtio and the monitor need the core).
 hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
@@ -53,5 +53,10 @@ check_PROGRAMS += tests/unit/test-acpi
 tests_unit_test_acpi_SOURCES = tests/unit/test-acpi.c tests/tap.h
 tests_unit_test_acpi_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-acpi
+
+check_PROGRAMS += tests/unit/test-platform
+tests_unit_test_platform_SOURCES = tests/unit/test-platform.c tests/tap.h
+tests_unit_test_platform_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-platform
 
 dist_check_SCRIPTS += tests/integration/02-hv-boot.sh

@@ -106,3 +106,12 @@ struct i8042 *i8042_create(struct vm *vm)
     }
     return k;
 }
+
+void i8042_free(struct i8042 *k)
+{
+    if (!k)
+        return;
+    bus_remove(k->vm->bus, BUS_PIO, 0x60, k);
+    bus_remove(k->vm->bus, BUS_PIO, 0x64, k);
+    free(k);
+}

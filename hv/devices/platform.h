@@ -15,11 +15,14 @@ struct pm *pm_create(struct vm *vm);
 /* QMP system_powerdown: set PWRBTN_STS and raise the SCI if enabled. */
 void pm_power_button(struct pm *pm);
 void pm_reset(struct pm *pm);
+void pm_free(struct pm *pm);
 
 struct i8042 *i8042_create(struct vm *vm);
 void i8042_reset(struct i8042 *kbd);
+void i8042_free(struct i8042 *kbd);
 
 struct rtc *rtc_create(struct vm *vm);
 void rtc_reset(struct rtc *rtc);
+void rtc_free(struct rtc *rtc);
 
 int ioport_sinks_create(struct vm *vm);

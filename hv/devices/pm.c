@@ -136,3 +136,11 @@ struct pm *pm_create(struct vm *vm)
     }
     return pm;
 }
+
+void pm_free(struct pm *pm)
+{
+    if (!pm)
+        return;
+    bus_remove(pm->vm->bus, BUS_PIO, ACPI_PM_BASE, pm);
+    free(pm);
+}

@@ -142,3 +142,11 @@ struct rtc *rtc_create(struct vm *vm)
     }
     return r;
 }
+
+void rtc_free(struct rtc *r)
+{
+    if (!r)
+        return;
+    bus_remove(r->vm->bus, BUS_PIO, 0x70, r);
+    free(r);
+}
