@@ -199,7 +199,7 @@ check "g3 shut off (destroyed)" wait_state g3 "shut off" 10
 # ---- console
 cat > "$dir/console.py" << 'EOF'
 import os, pty, select, sys, time
-uri, dom, marker = sys.argv[1], sys.argv[2], sys.argv[3]
+uri, dom, marker = sys.argv[1], sys.argv[2], sys.argv[3].encode()
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp("virsh", ["virsh", "-c", uri, "console", dom])
