@@ -13,8 +13,8 @@ tests_unit_test_vfio_config_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libc
 	$(JSONC_LIBS) -lpthread
 TESTS += tests/unit/test-vfio-config
 
-# Scenario 17 runs in the suite's plain testbed (it skips without an
-# IOMMU); vfio-suite.sh boots the IOMMU testbed once and runs it there.
-dist_check_SCRIPTS += tests/integration/17-vfio.sh tests/integration/vfio-suite.sh
+# vfio-suite.sh boots the IOMMU testbed once and runs tests/integration/iommu/
+# there (the plain suite's testbed has no IOMMU).
+dist_check_SCRIPTS += tests/integration/vfio-suite.sh
 TESTS += tests/integration/vfio-suite.sh
 EXTRA_DIST += docs/vfio.md

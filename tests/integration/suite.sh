@@ -6,6 +6,9 @@
 #   HVD_TEST_KVM=auto|host|testbed   where to run (default auto: host when
 #                                    /proc/cpuinfo has vmx or svm)
 #   HVD_TEST_ONLY=PATTERN            run only scenarios whose name matches
+#   HVD_SCENARIOS=DIR                where the scenarios are (default: this
+#                                    directory; iommu/ holds the ones that
+#                                    need the IOMMU testbed, see vfio-suite.sh)
 #
 # A scenario prints TAP result lines without numbers ("ok - what",
 # "not ok - what") and "# ..." diagnostics; this script numbers them and
@@ -20,7 +23,7 @@ export top_srcdir top_builddir
 
 run_scenarios() {
     local n=0 failed=0
-    for t in "$here"/[0-9][0-9]-*.sh; do
+    for t in "${HVD_SCENARIOS:-$here}"/[0-9][0-9]-*.sh; do
         [ -e "$t" ] || continue
         local name
         name=$(basename "$t" .sh)
