@@ -133,6 +133,14 @@ int vhost_net_set_backend(struct vhost_net *vh, int tap_fd)
     return 0;
 }
 
+int vhost_net_set_call(struct vhost_net *vh, unsigned ring, int call_fd)
+{
+    if (vh->fd < 0 || ring > 1)
+        return -EINVAL;
+    struct vhost_vring_file call = { .index = ring, .fd = call_fd };
+    return ioctl(vh->fd, VHOST_SET_VRING_CALL, &call) < 0 ? -errno : 0;
+}
+
 int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, uint64_t features,
                     const struct vhost_net_ring rings[2], int tap_fd, char *err, size_t errlen)
 {

@@ -46,6 +46,11 @@ int vhost_net_start(struct vhost_net *vh, const struct guest_mem *mem, uint64_t 
  * MQ VQ_PAIRS_SET or link down. 0 or -errno. */
 int vhost_net_set_backend(struct vhost_net *vh, int tap_fd);
 
+/* Point ring 0 (rx) or 1 (tx) at another call eventfd while running
+ * (VHOST_SET_VRING_CALL), e.g. the queue's KVM irqfd <-> a userspace-
+ * polled eventfd when the guest (un)masks its MSI-X vector. 0 or -errno. */
+int vhost_net_set_call(struct vhost_net *vh, unsigned ring, int call_fd);
+
 /* Stop: detach the backend, read back the rings' next avail indices
  * (VHOST_GET_VRING_BASE) into bases (may be NULL). The fd stays open and
  * owned, ready for another start. */

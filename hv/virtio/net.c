@@ -4,9 +4,16 @@
  * queue. A pair thread owns its two rings, its tap queue fd and a bounce
  * buffer for one received frame; it takes only its own pair's lock, held
  * while it touches the rings so that a device reset can wait for it. The
- * control thread handles the control queue and, with vhost-net, relays the
- * kernel's "call" eventfds to the transport (which honours MSI-X masking:
- * a masked vector latches its PBA bit). */
+ * control thread handles the control queue.
+ *
+ * Interrupts with vhost-net (virtio.md §9, §11): a ring's "call" fd is the
+ * eventfd the transport bound with KVM_IRQFD to the queue's MSI-X vector
+ * while that vector is usable (virtio_pci_queue_irqfd), so the kernel
+ * injects without waking hv. When the guest masks the vector, turns MSI-X
+ * off (INTx) or moves the queue to NO_VECTOR, the transport's notifier
+ * switches the ring to a userspace eventfd that the control thread relays
+ * to the transport (which latches the PBA bit or raises ISR + INTx); on
+ * unmask it switches back before the pending message is sent. */
 #include "hv/virtio/net.h"
 
 #include <errno.h>
@@ -97,7 +104,8 @@ struct net_pair {
     bool tx_more;                /* tx budget ran out; go again without sleeping */
     struct vhost_net vhost;      /* fd -1 in worker mode */
     int call_fd[2];              /* vhost -> us, relayed to the transport */
-    bool vhost_started;
+    int call_given[2];           /* the call fd vhost has now (irqfd or call_fd), -1 none */
+    bool vhost_started;          /* changed under ctrl_lock and irq_lock */
     /* Counters (relaxed atomics; written by this pair only). */
     struct net_stats stats;
 };
@@ -123,6 +131,10 @@ struct virtio_net {
 
     /* Control-queue side: guarded by ctrl_lock (also vhost start/stop). */
     pthread_mutex_t ctrl_lock;
+    /* Rewiring vhost call fds. Taken from the transport's notifier with
+     * its locks held: its holder takes no other lock (order: ctrl_lock,
+     * transport/msix locks, irq_lock). */
+    pthread_mutex_t irq_lock;
     pthread_t ctrl_thread;
     bool ctrl_started;
     int ctrl_wake_fd;
@@ -414,6 +426,17 @@ static void *pair_thread(void *arg)
 
 /* ---- tap queues, offloads and vhost ---- */
 
+/* vhost drops kicks while a ring has no backend (no pair enabled yet,
+ * link down) and does not look at the rings again when one is attached:
+ * with EVENT_IDX the driver then never kicks again (avail_event stays
+ * behind) and that tx queue stalls. Kick both rings ourselves, as a kick
+ * the guest sent now would. */
+static void kick_vhost_pair(struct virtio_net *net, unsigned p)
+{
+    wake(net->queues[2 * p].kick_fd);
+    wake(net->queues[2 * p + 1].kick_fd);
+}
+
 /* Keep tap queues [0, n) attached and the rest detached (virtio.md §10),
  * and in vhost mode give the enabled pairs their backend. ctrl_lock held. */
 static void apply_pairs(struct virtio_net *net, unsigned n)
@@ -430,6 +453,8 @@ static void apply_pairs(struct virtio_net *net, unsigned n)
             int r = vhost_net_set_backend(&pp->vhost, fd);
             if (r < 0)
                 log_warn("%s: pair %u: VHOST_NET_SET_BACKEND %d: %s", net->id, p, fd, strerror(-r));
+            else if (fd >= 0)
+                kick_vhost_pair(net, p);
         }
     }
     __atomic_store_n(&net->active_pairs, n, __ATOMIC_RELEASE);
@@ -460,8 +485,45 @@ static void apply_offloads(struct virtio_net *net)
     }
 }
 
+/* The call fd ring i (0 rx, 1 tx) of pair pp should have: the queue's
+ * KVM irqfd when the transport has a usable one, else our relay fd. */
+static int wanted_call_fd(struct virtio_net *net, struct net_pair *pp, unsigned i)
+{
+    int irqfd = net->vp ? virtio_pci_queue_irqfd(net->vp, 2 * pp->index + i) : -1;
+    return irqfd >= 0 ? irqfd : pp->call_fd[i];
+}
+
+/* Transport notifier: a vector was (un)masked, MSI-X toggled, a queue's
+ * vector moved. Runs on a vCPU thread with the transport's locks held. */
+static void net_irqfds_changed(void *opaque)
+{
+    struct virtio_net *net = opaque;
+    pthread_mutex_lock(&net->irq_lock);
+    for (unsigned p = 0; p < net->max_pairs; p++) {
+        struct net_pair *pp = &net->pairs[p];
+        if (!pp->vhost_started)
+            continue;
+        for (unsigned i = 0; i < 2; i++) {
+            int fd = wanted_call_fd(net, pp, i);
+            if (fd == pp->call_given[i])
+                continue;
+            int r = vhost_net_set_call(&pp->vhost, i, fd);
+            if (r < 0) {
+                log_warn("%s: pair %u ring %u: VHOST_SET_VRING_CALL: %s", net->id, p, i,
+                         strerror(-r));
+                continue;
+            }
+            /* Signals vhost sent to the relay fd before the switch are
+             * still relayed by the control thread (it keeps polling it). */
+            pp->call_given[i] = fd;
+        }
+    }
+    pthread_mutex_unlock(&net->irq_lock);
+}
+
 static void vhost_stop_all(struct virtio_net *net)
 {
+    pthread_mutex_lock(&net->irq_lock);
     for (unsigned p = 0; p < net->max_pairs; p++) {
         struct net_pair *pp = &net->pairs[p];
         if (!pp->vhost_started)
@@ -469,14 +531,17 @@ static void vhost_stop_all(struct virtio_net *net)
         uint16_t bases[2];
         vhost_net_stop(&pp->vhost, bases);
         pp->vhost_started = false;
+        pp->call_given[0] = pp->call_given[1] = -1;
         log_debug("%s: pair %u: vhost stopped at rx %u tx %u", net->id, p, bases[0], bases[1]);
     }
+    pthread_mutex_unlock(&net->irq_lock);
 }
 
 /* Hand every ready pair's rings to its vhost fd. ctrl_lock held. On
  * failure vhost is torn down and the worker takes over. */
 static void vhost_start_all(struct virtio_net *net)
 {
+    pthread_mutex_lock(&net->irq_lock);
     for (unsigned p = 0; p < net->max_pairs; p++) {
         struct net_pair *pp = &net->pairs[p];
         struct virtq *rx = &net->queues[2 * p], *tx = &net->queues[2 * p + 1];
@@ -487,7 +552,8 @@ static void vhost_start_all(struct virtio_net *net)
             struct virtq *vq = i ? tx : rx;
             rings[i] = (struct vhost_net_ring){
                 .num = vq->size, .desc = vq->desc, .avail = vq->avail, .used = vq->used,
-                .base = vq->last_avail, .kick_fd = vq->kick_fd, .call_fd = pp->call_fd[i],
+                .base = vq->last_avail, .kick_fd = vq->kick_fd,
+                .call_fd = wanted_call_fd(net, pp, i),
             };
         }
         char err[256];
@@ -495,12 +561,16 @@ static void vhost_start_all(struct virtio_net *net)
                             sizeof(err)) < 0) {
             log_error("%s: pair %u: vhost-net start: %s; falling back to the worker data plane",
                       net->id, p, err);
+            pthread_mutex_unlock(&net->irq_lock);
             vhost_stop_all(net);
             __atomic_store_n(&net->use_vhost, false, __ATOMIC_RELEASE);
             return;
         }
         pp->vhost_started = true;
+        pp->call_given[0] = rings[0].call_fd;
+        pp->call_given[1] = rings[1].call_fd;
     }
+    pthread_mutex_unlock(&net->irq_lock);
 }
 
 /* ---- control queue ---- */
@@ -790,6 +860,7 @@ static void net_free(struct virtio_net *net)
     close_fd(&net->ctrl_wake_fd);
     net_backend_close(net->be);
     pthread_mutex_destroy(&net->ctrl_lock);
+    pthread_mutex_destroy(&net->irq_lock);
     free(net->ctrl_iov);
     free(net->ctrl_buf);
     free(net->id);
@@ -836,6 +907,7 @@ struct virtio_net *virtio_net_new_model(struct guest_mem *mem, const struct virt
     net->ctrl_wake_fd = -1;
     memcpy(net->mac, cfg->mac, 6);
     pthread_mutex_init(&net->ctrl_lock, NULL);
+    pthread_mutex_init(&net->irq_lock, NULL);
     for (unsigned q = 0; q < 2 * VIRTIO_NET_MAX_PAIRS + 1; q++)
         net->queues[q].kick_fd = -1;
     for (unsigned p = 0; p < VIRTIO_NET_MAX_PAIRS; p++) {
@@ -843,6 +915,7 @@ struct virtio_net *virtio_net_new_model(struct guest_mem *mem, const struct virt
         pp->net = net;
         pp->index = p;
         pp->wake_fd = pp->call_fd[0] = pp->call_fd[1] = -1;
+        pp->call_given[0] = pp->call_given[1] = -1;
         pp->vhost.fd = -1;
         pthread_mutex_init(&pp->lock, NULL);
         net->tap_attached[p] = true;   /* a fresh multiqueue tap has every queue attached */
@@ -1007,6 +1080,7 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
         net_free(net);
         return NULL;
     }
+    virtio_pci_set_irqfd_notifier(net->vp, net_irqfds_changed, net);
     net->threaded = true;
     for (unsigned p = 0; p < pairs; p++) {
         struct net_pair *pp = &net->pairs[p];

@@ -48,7 +48,8 @@ struct vp_queue {
 
 struct vp_vector {
     int gsi;                    /* KVM MSI route, -1 = none */
-    int irqfd;                  /* eventfd bound to gsi, -1 = none */
+    int irqfd;                  /* eventfd bound to gsi, -1 = none (atomic) */
+    bool active;                /* enabled, unmasked, routed (atomic) */
 };
 
 struct virtio_pci {
@@ -69,6 +70,8 @@ struct virtio_pci {
     uint8_t isr;
 
     uint8_t pci_cfg_cap;        /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
+    virtio_pci_irqfd_notify_fn irqfd_notify;
+    void *irqfd_notify_opaque;
     bool warned_msi_route;      /* log the userspace-injection fallback once */
 };
 
@@ -147,16 +150,31 @@ static void vp_msix_deliver(void *opaque, unsigned vec, uint64_t addr, uint32_t 
     vm_signal_msi(vp->vm, addr, data);  /* no route: inject directly */
 }
 
+static void irqfds_changed(struct virtio_pci *vp)
+{
+    virtio_pci_irqfd_notify_fn fn = __atomic_load_n(&vp->irqfd_notify, __ATOMIC_ACQUIRE);
+    if (fn)
+        fn(vp->irqfd_notify_opaque);
+}
+
 /* Keep a KVM MSI route + irqfd per vector in step with the table, so the
- * kernel (and later vhost) can inject without us. */
+ * kernel (vhost) can inject without us, and tell the data plane when a
+ * vector's irqfd may (not) be used directly. */
 static void vp_msix_changed(void *opaque, unsigned vec, uint64_t addr, uint32_t data, bool active)
 {
     struct virtio_pci *vp = opaque;
     struct vp_vector *v = &vp->vectors[vec];
-    if (!active)
-        return;  /* masked: deliver() is not called, the route may stay */
+    if (!active) {
+        /* Masked: deliver() is not called, the route may stay; whoever
+         * signals the irqfd directly must stop (§9: the PBA latches). */
+        if (__atomic_exchange_n(&v->active, false, __ATOMIC_ACQ_REL))
+            irqfds_changed(vp);
+        return;
+    }
     if (v->gsi >= 0) {
         vm_msi_route_update(vp->vm, (uint32_t)v->gsi, addr, data);
+        if (!__atomic_exchange_n(&v->active, true, __ATOMIC_ACQ_REL))
+            irqfds_changed(vp);
         return;
     }
     int gsi = vm_msi_route_alloc(vp->vm, addr, data);
@@ -179,7 +197,29 @@ static void vp_msix_changed(void *opaque, unsigned vec, uint64_t addr, uint32_t 
         return;
     }
     v->gsi = gsi;
-    v->irqfd = fd;
+    __atomic_store_n(&v->irqfd, fd, __ATOMIC_RELEASE);
+    __atomic_store_n(&v->active, true, __ATOMIC_RELEASE);
+    irqfds_changed(vp);
+}
+
+int virtio_pci_queue_irqfd(struct virtio_pci *vp, unsigned q)
+{
+    if (!vp->has_msix || q >= vp->dev->num_queues)
+        return -1;
+    uint16_t vec = __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_ACQUIRE);
+    if (vec >= vp->msix.nvec)   /* includes VIRTIO_MSI_NO_VECTOR */
+        return -1;
+    struct vp_vector *v = &vp->vectors[vec];
+    if (!__atomic_load_n(&v->active, __ATOMIC_ACQUIRE))
+        return -1;
+    return __atomic_load_n(&v->irqfd, __ATOMIC_ACQUIRE);
+}
+
+void virtio_pci_set_irqfd_notifier(struct virtio_pci *vp, virtio_pci_irqfd_notify_fn fn,
+                                   void *opaque)
+{
+    vp->irqfd_notify_opaque = opaque;
+    __atomic_store_n(&vp->irqfd_notify, fn, __ATOMIC_RELEASE);
 }
 
 /* ---- notifications ---- */
@@ -282,6 +322,7 @@ static void device_reset(struct virtio_pci *vp)
         __atomic_store_n(&vp->queues[q].msix_vector, VIRTIO_MSI_NO_VECTOR, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&vp->config_vector, VIRTIO_MSI_NO_VECTOR, __ATOMIC_RELEASE);
+    irqfds_changed(vp);
     dev->guest_features = 0;
     vp->device_feature_select = vp->driver_feature_select = 0;
     vp->queue_select = 0;
@@ -333,6 +374,7 @@ static void queue_field_write(struct virtio_pci *vp, uint32_t field, uint64_t v)
     case CC_QUEUE_MSIX_VECTOR:
         __atomic_store_n(&vp->queues[vp->queue_select].msix_vector,
                          accept_vector(vp, (uint16_t)v), __ATOMIC_RELEASE);
+        irqfds_changed(vp);   /* the queue's irqfd is now another vector's */
         return;
     case CC_QUEUE_ENABLE:
         /* §4.1.4.3.2: the driver writes 1 after programming the queue; 0
@@ -564,7 +606,7 @@ struct virtio_pci *virtio_pci_create(struct vm *vm, struct virtio_dev *dev,
     pthread_mutex_init(&vp->lock, NULL);
     pthread_mutex_init(&vp->isr_lock, NULL);
     for (unsigned v = 0; v < msix_vectors; v++)
-        vp->vectors[v] = (struct vp_vector){ .gsi = -1, .irqfd = -1 };
+        vp->vectors[v] = (struct vp_vector){ .gsi = -1, .irqfd = -1, .active = false };
     for (unsigned q = 0; q < dev->num_queues; q++)
         vp->queues[q].msix_vector = VIRTIO_MSI_NO_VECTOR;
     vp->config_vector = VIRTIO_MSI_NO_VECTOR;
@@ -629,6 +671,7 @@ void virtio_pci_destroy(struct virtio_pci *vp)
     if (!vp)
         return;
     ioeventfds_move(vp, false, 0);
+    virtio_pci_set_irqfd_notifier(vp, NULL, NULL);
     if (vp->has_msix) {
         for (unsigned v = 0; v < vp->msix.nvec; v++) {
             struct vp_vector *pv = &vp->vectors[v];
