@@ -39,6 +39,7 @@ enum {
     PROC_LIST_DOMAINS = 37,
     PROC_NUM_OF_DOMAINS = 51,
     PROC_DOMAIN_INTERFACE_STATS = 65,
+    PROC_DOMAIN_MEMORY_STATS = 159,
     PROC_DOMAIN_IS_ACTIVE = 150,
     PROC_DOMAIN_IS_PERSISTENT = 151,
     PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE = 183,
@@ -54,12 +55,15 @@ enum {
     PROC_DOMAIN_DESTROY_FLAGS = 234,
     PROC_DOMAIN_SHUTDOWN_FLAGS = 258,
     PROC_LIST_ALL_DOMAINS = 273,
+    PROC_DOMAIN_SET_MEMORY_STATS_PERIOD = 308,
     PROC_DOMAIN_DEFINE_XML_FLAGS = 350,
     PROC_DOMAIN_GET_MESSAGES = 426,
 };
 /* §11 libvirt-qemu program. */
 #define QEMU_PROC_DOMAIN_MONITOR_COMMAND 1
 #define QEMU_MONITOR_COMMAND_HMP 1u
+/* §2 limit of DOMAIN_MEMORY_STATS's reply array */
+#define REMOTE_DOMAIN_MEMORY_STATS_MAX 1024u
 /* §7 virDomainEventID values and the event procedures: legacy (no
  * callbackID) and callback style. */
 #define EVENT_ID_LIFECYCLE 0
@@ -639,6 +643,61 @@ static enum rpc_result h_set_memory_flags(struct rpc_call *call, struct xdr_read
     return set_memory_common(call, args, err, true);
 }
 
+/* virsh dommemstat: args dom, maxStats, flags; ret stats<{tag i32, val
+ * u64}>, never more than maxStats of them (§10 proc 159, §14.3). */
+static void done_memory_stats(HvdDomain *dom, const HvdMemoryStat *stats, unsigned n,
+                              const GError *gerr, gpointer data)
+{
+    if (gerr)
+        return done_void(dom, NULL, gerr, data);
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    xdr_put_u32(&w, n);
+    for (unsigned i = 0; i < n; i++) {
+        xdr_put_i32(&w, stats[i].tag);
+        xdr_put_u64(&w, stats[i].val);
+    }
+    rpc_call_finish(data, &w, NULL);
+    xdr_writer_free(&w);
+}
+
+static enum rpc_result h_memory_stats(struct rpc_call *call, struct xdr_reader *args,
+                                      struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    uint32_t max_stats = xdr_get_u32(args);
+    uint32_t flags = xdr_get_u32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    /* remoteDispatchDomainMemoryStats's own check and text */
+    if (max_stats > REMOTE_DOMAIN_MEMORY_STATS_MAX) {
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s",
+                      "maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX");
+        return RPC_REPLY_ERROR;
+    }
+    hvd_domain_memory_stats(dom, max_stats, flags, done_memory_stats, rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
+/* virsh dommemstat --period N: args dom, period i32, flags (proc 308). */
+static enum rpc_result h_set_memory_stats_period(struct rpc_call *call, struct xdr_reader *args,
+                                                 struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    int32_t period = xdr_get_i32(args);
+    uint32_t flags = xdr_get_u32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    hvd_domain_set_memory_stats_period(dom, period, flags, done_void, rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
 /* libvirt-qemu proc 1: text passthrough to the worker's monitor. A QMP
  * error is an RPC success (§11); the reply line goes back verbatim. */
 static enum rpc_result h_qemu_monitor_command(struct rpc_call *call, struct xdr_reader *args,
@@ -932,6 +991,8 @@ void remote_domain_register(void)
         { PROC_DOMAIN_GET_MAX_MEMORY, h_get_max_memory, ro },
         { PROC_DOMAIN_GET_VCPUS_FLAGS, h_get_vcpus_flags, ro },
         { PROC_DOMAIN_INTERFACE_STATS, h_interface_stats, ro },
+        { PROC_DOMAIN_MEMORY_STATS, h_memory_stats, ro },
+        { PROC_DOMAIN_SET_MEMORY_STATS_PERIOD, h_set_memory_stats_period, rw },
         { PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_has_managed_save, ro },
         { PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num, ro },
         { PROC_DOMAIN_GET_MESSAGES, h_get_messages, ro },

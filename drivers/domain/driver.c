@@ -1497,6 +1497,309 @@ void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDo
     }
 }
 
+/* ------------------------------------------------------------ memory stats */
+
+/* The balloon's QOM path as libvirt finds it for alias balloon0. */
+#define BALLOON_QOM_PATH "/machine/peripheral/balloon0"
+
+enum {
+    MEMSTAT_ACTUAL = 6, /* virDomainMemoryStatTags (libvirt-rpc.md §13) */
+    MEMSTAT_RSS = 7,
+    MEMSTAT_LAST_UPDATE = 9,
+};
+
+static bool json_u64(json_object *obj, const char *key, uint64_t *out)
+{
+    json_object *v;
+    if (!obj || !json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
+        return false;
+    /* json-c keeps 2^64-1 as an unsigned value; negative numbers are junk */
+    if (json_object_get_int64(v) < 0 && json_object_get_uint64(v) <= INT64_MAX)
+        return false;
+    *out = json_object_get_uint64(v);
+    return true;
+}
+
+unsigned hvd_memory_stats_from_replies(json_object *balloon_ret, json_object *guest_stats_ret,
+                                       uint64_t rss_kib, HvdMemoryStat *out, unsigned max)
+{
+    /* QEMU's guest-stats member → libvirt tag; sizes arrive in bytes. The
+     * order is qemuMonitorJSONGetMemoryStats's. */
+    static const struct {
+        const char *member;
+        int tag;
+        bool bytes;
+        bool top_level; /* "last-update" sits beside "stats" */
+    } map[] = {
+        { "stat-swap-in", 0, true, false },
+        { "stat-swap-out", 1, true, false },
+        { "stat-major-faults", 2, false, false },
+        { "stat-minor-faults", 3, false, false },
+        { "stat-free-memory", 4, true, false },
+        { "stat-total-memory", 5, true, false },
+        { "stat-available-memory", 8, true, false },
+        { "last-update", MEMSTAT_LAST_UPDATE, false, true },
+        { "stat-disk-caches", 10, true, false },
+        { "stat-htlb-pgalloc", 11, false, false },
+        { "stat-htlb-pgfail", 12, false, false },
+    };
+    unsigned n = 0;
+    uint64_t v;
+    if (n < max && json_u64(balloon_ret, "actual", &v))
+        out[n++] = (HvdMemoryStat){ MEMSTAT_ACTUAL, v / 1024 };
+    json_object *stats = NULL;
+    if (guest_stats_ret && json_object_is_type(guest_stats_ret, json_type_object))
+        json_object_object_get_ex(guest_stats_ret, "stats", &stats);
+    if (stats) {
+        for (size_t i = 0; i < G_N_ELEMENTS(map) && n < max; i++) {
+            if (!json_u64(map[i].top_level ? guest_stats_ret : stats, map[i].member, &v))
+                continue;
+            if (v == UINT64_MAX) /* the guest never sent this one */
+                continue;
+            out[n++] = (HvdMemoryStat){ map[i].tag, map[i].bytes ? v / 1024 : v };
+        }
+    }
+    if (rss_kib && n < max)
+        out[n++] = (HvdMemoryStat){ MEMSTAT_RSS, rss_kib };
+    return n;
+}
+
+/* Resident set of the worker in KiB (field 24 of /proc/PID/stat, in
+ * pages; proc(5)), 0 when it cannot be read. */
+static uint64_t worker_rss_kib(GPid pid)
+{
+    if (pid <= 0)
+        return 0;
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return 0;
+    /* the command name may hold spaces and parentheses: skip past the last ')' */
+    const char *p = strrchr(text, ')');
+    if (!p)
+        return 0;
+    p++;
+    /* fields 3 (state) .. 23 are 21 tokens; the next one is rss */
+    for (int field = 3; field <= 24; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 24) {
+            long long pages = g_ascii_strtoll(p, NULL, 10);
+            long page = sysconf(_SC_PAGESIZE);
+            return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 1024 : 0;
+        }
+        p = strchr(p, ' ');
+        if (!p)
+            return 0;
+    }
+    return 0;
+}
+
+typedef struct {
+    HvdDomain *dom;
+    unsigned max;
+    HvdDomainMemoryStatsFunc fn;
+    gpointer data;
+    json_object *balloon_ret; /* query-balloon's return, or NULL */
+} MemStatsOp;
+
+static void memstats_finish(MemStatsOp *op, json_object *guest_stats_ret, const GError *err)
+{
+    HvdMemoryStat stats[HVD_MEMORY_STAT_NR];
+    unsigned n = 0;
+    if (!err)
+        n = hvd_memory_stats_from_replies(op->balloon_ret, guest_stats_ret,
+                                          worker_rss_kib(op->dom->pid), stats,
+                                          MIN(op->max, (unsigned)HVD_MEMORY_STAT_NR));
+    op->fn(op->dom, err ? NULL : stats, n, err, op->data);
+    json_object_put(op->balloon_ret);
+    hvd_domain_unref(op->dom);
+    g_free(op);
+}
+
+static void on_guest_stats_reply(HvdMonitor *mon, json_object *ret, const char *error_class,
+                                 const GError *err, gpointer user_data)
+{
+    (void)mon;
+    MemStatsOp *op = user_data;
+    if (err && error_class) {
+        /* The worker answered but has no guest stats to give: report what
+         * there is (actual, rss) rather than fail the whole call. */
+        log_debug("%s: qom-get guest-stats: %s", hvd_domain_name(op->dom), err->message);
+        return memstats_finish(op, NULL, NULL);
+    }
+    memstats_finish(op, ret, err);
+}
+
+static void on_query_balloon_reply(HvdMonitor *mon, json_object *ret, const char *error_class,
+                                   const GError *err, gpointer user_data)
+{
+    MemStatsOp *op = user_data;
+    /* DeviceNotActive: no balloon in the worker (libvirt then leaves actual out). */
+    if (err && !(error_class && strcmp(error_class, "DeviceNotActive") == 0))
+        return memstats_finish(op, NULL, err);
+    if (!err)
+        op->balloon_ret = json_object_get(ret);
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "path", json_object_new_string(BALLOON_QOM_PATH));
+    json_object_object_add(args, "property", json_object_new_string("guest-stats"));
+    hvd_monitor_command(mon, "qom-get", args, on_guest_stats_reply, op);
+    json_object_put(args);
+}
+
+void hvd_domain_memory_stats(HvdDomain *dom, unsigned max, unsigned flags,
+                             HvdDomainMemoryStatsFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, 0, "qemuDomainMemoryStats", &err) ||
+        (!hvd_domain_is_active(dom) && (not_running_error(&err), true))) {
+        fn(dom, NULL, 0, err, user_data);
+        g_error_free(err);
+        return;
+    }
+    max = MIN(max, (unsigned)HVD_MEMORY_STAT_NR);
+    if (!dom->def->balloon.enabled) {
+        /* qemuDomainMemoryStatsInternal without a balloon: rss only. */
+        HvdMemoryStat rss = { MEMSTAT_RSS, worker_rss_kib(dom->pid) };
+        fn(dom, &rss, max > 0 && rss.val ? 1 : 0, NULL, user_data);
+        return;
+    }
+    if (!monitor_usable(dom, &err)) {
+        fn(dom, NULL, 0, err, user_data);
+        g_error_free(err);
+        return;
+    }
+    MemStatsOp *op = g_new0(MemStatsOp, 1);
+    op->dom = hvd_domain_ref(dom);
+    op->max = max;
+    op->fn = fn;
+    op->data = user_data;
+    hvd_monitor_command(dom->mon, "query-balloon", NULL, on_query_balloon_reply, op);
+}
+
+typedef struct {
+    HvdDomain *dom;
+    unsigned period;
+    bool also_config;
+    HvdDomainDoneFunc fn;
+    gpointer data;
+} StatsPeriodOp;
+
+static void set_stats_period(DomainMemballoon *b, unsigned period)
+{
+    /* period 0 = no polling, written as no <stats> (as libvirt does) */
+    b->has_stats_period = period > 0;
+    b->stats_period = period;
+}
+
+static void stats_period_config(HvdDomain *dom, unsigned period, GError **err)
+{
+    DomainDef *def = persistent_def(dom);
+    DomainMemballoon old = def->balloon;
+    set_stats_period(&def->balloon, period);
+    if (!save_config(def, err))
+        def->balloon = old;
+}
+
+/* A live-only change must not reach the persistent config: give a running
+ * persistent domain its own copy of the config first (it comes back as
+ * the definition when the domain stops). */
+static void keep_config_apart(HvdDomain *dom)
+{
+    if (!dom->persistent || dom->newdef)
+        return;
+    g_autofree char *xml = domain_def_format(dom->def, NULL);
+    GError *err = NULL;
+    dom->newdef = domain_def_parse_string(xml, 0, &err);
+    if (!dom->newdef) {
+        log_warn("%s: cannot copy the config: %s", hvd_domain_name(dom), err->message);
+        g_error_free(err);
+    }
+}
+
+static void on_stats_period_reply(HvdMonitor *mon, json_object *ret, const char *error_class,
+                                  const GError *err, gpointer user_data)
+{
+    (void)mon;
+    (void)ret;
+    (void)error_class;
+    StatsPeriodOp *op = user_data;
+    GError *own = NULL;
+    if (err) {
+        log_warn("%s: qom-set guest-stats-polling-interval: %s", hvd_domain_name(op->dom),
+                 err->message);
+        /* qemuDomainSetMemoryStatsPeriod's text */
+        hvd_vir_error_set(&own, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "unable to set balloon driver collection period");
+    } else {
+        keep_config_apart(op->dom);
+        set_stats_period(&op->dom->def->balloon, op->period);
+        status_write(op->dom);
+        if (op->also_config)
+            stats_period_config(op->dom, op->period, &own);
+    }
+    op->fn(op->dom, NULL, own, op->data);
+    g_clear_error(&own);
+    hvd_domain_unref(op->dom);
+    g_free(op);
+}
+
+void hvd_domain_set_memory_stats_period(HvdDomain *dom, int period, unsigned flags,
+                                        HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG,
+                     "qemuDomainSetMemoryStatsPeriod", &err))
+        return fail_now(dom, fn, user_data, err);
+    if (period < 0) {
+        hvd_vir_error_set(&err, VIR_FROM_DOMAIN, VIR_ERR_INVALID_ARG, "%s",
+                          "period in virDomainSetMemoryStatsPeriod must not be negative");
+        return fail_now(dom, fn, user_data, err);
+    }
+    bool live = flags & VIR_DOMAIN_AFFECT_LIVE, config = flags & VIR_DOMAIN_AFFECT_CONFIG;
+    if (!live && !config) {
+        live = hvd_domain_is_active(dom);
+        config = !live;
+    }
+    if (live && !hvd_domain_is_active(dom)) {
+        not_running_error(&err);
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (config && !dom->persistent) {
+        hvd_vir_error_set(&err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID, "%s",
+                          "cannot change persistent config of a transient domain");
+        return fail_now(dom, fn, user_data, err);
+    }
+    if ((live && !dom->def->balloon.enabled) ||
+        (config && !persistent_def(dom)->balloon.enabled)) {
+        hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "No memory balloon device configured, can not set the collection "
+                          "period");
+        return fail_now(dom, fn, user_data, err);
+    }
+    if (!live) {
+        stats_period_config(dom, (unsigned)period, &err);
+        if (err)
+            return fail_now(dom, fn, user_data, err);
+        return fn(dom, NULL, NULL, user_data);
+    }
+    if (!monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    StatsPeriodOp *op = g_new0(StatsPeriodOp, 1);
+    op->dom = hvd_domain_ref(dom);
+    op->period = (unsigned)period;
+    op->also_config = config;
+    op->fn = fn;
+    op->data = user_data;
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "path", json_object_new_string(BALLOON_QOM_PATH));
+    json_object_object_add(args, "property", json_object_new_string("guest-stats-polling-interval"));
+    json_object_object_add(args, "value", json_object_new_int64(period));
+    hvd_monitor_command(dom->mon, "qom-set", args, on_stats_period_reply, op);
+    json_object_put(args);
+}
+
 /* ------------------------------------------------------------ reconnect */
 
 static gboolean on_pid_poll(gpointer data)

@@ -164,3 +164,39 @@ void hvd_domain_console_resume(HvdDomain *dom);
  * result is the worker's reply line (QMP) or the HMP output text. */
 void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDomainDoneFunc fn,
                                 gpointer user_data);
+
+/* ---- memory statistics (virsh dommemstat) */
+struct json_object;
+/* One virDomainMemoryStatStruct: tag = virDomainMemoryStatTags (0 swap_in
+ * ... 6 actual, 7 rss, 9 last_update, ... 12 hugetlb_pgfail), sizes in
+ * KiB, faults as counts, last_update in epoch seconds. */
+typedef struct {
+    int tag;
+    uint64_t val;
+} HvdMemoryStat;
+#define HVD_MEMORY_STAT_NR 13 /* VIR_DOMAIN_MEMORY_STAT_NR */
+
+/* The stats libvirt's QEMU driver derives from the worker's replies, in its
+ * order: actual (query-balloon's "actual", bytes), then the guest's stats
+ * from qom-get guest-stats ({"stats": {"stat-...": bytes or count},
+ * "last-update": s}; values of 2^64-1 were never sent by the guest and are
+ * left out), then rss when rss_kib is not 0. Either reply may be NULL;
+ * members of the wrong type are skipped. At most max entries; returns the
+ * count. */
+unsigned hvd_memory_stats_from_replies(struct json_object *balloon_ret,
+                                       struct json_object *guest_stats_ret, uint64_t rss_kib,
+                                       HvdMemoryStat *out, unsigned max);
+
+/* stats: borrowed, n entries (n <= the max asked for); err NULL on success. */
+typedef void (*HvdDomainMemoryStatsFunc)(HvdDomain *dom, const HvdMemoryStat *stats, unsigned n,
+                                         const GError *err, gpointer user_data);
+/* virDomainMemoryStats (flags must be 0): through the worker's monitor
+ * (query-balloon, qom-get guest-stats) plus the worker's RSS from
+ * /proc/PID/stat; a domain without a balloon reports only rss. */
+void hvd_domain_memory_stats(HvdDomain *dom, unsigned max, unsigned flags,
+                             HvdDomainMemoryStatsFunc fn, gpointer user_data);
+/* virDomainSetMemoryStatsPeriod (seconds, 0 = off; flags LIVE, CONFIG):
+ * LIVE through qom-set guest-stats-polling-interval, CONFIG in the
+ * persistent <memballoon><stats period/>. */
+void hvd_domain_set_memory_stats_period(HvdDomain *dom, int period, unsigned flags,
+                                        HvdDomainDoneFunc fn, gpointer user_data);

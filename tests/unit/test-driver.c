@@ -5,6 +5,9 @@
  * The kernel command line in the description steers the fake:
  *   fake=fail         print an error and exit 1 before the monitor exists
  *   fake=ignore-term  ignore SIGTERM (destroy must escalate to SIGKILL)
+ *   fake=balloon      serve query-balloon and qom-get/qom-set of the balloon
+ *                     with fixed guest stats (fake=balloon-junk: of the
+ *                     wrong types)
  * The fake also checks its "nics": every listed fd must be an open tap (or
  * vhost) fd, and no fd after them may be open (nothing else leaked).
  * Also checks, through the RPC layer with a fake transport, that
@@ -31,6 +34,7 @@
 #include "drivers/net/bridge.h"
 #include "drivers/net/tap.h"
 #include "hv/loop.h"
+#include "hv/monitor/command.h"
 #include "hv/monitor/monitor.h"
 #include "tests/tap.h"
 #include "tests/unit/rpc-test-util.h"
@@ -160,6 +164,82 @@ static bool fake_check_nics(json_object *cfg)
     return true;
 }
 
+/* ---- a pretend balloon for the memory stats (QEMU 7.2 shapes) */
+
+struct fake_balloon {
+    uint64_t actual_bytes;
+    int64_t period;
+    bool junk;
+};
+static struct fake_balloon fake_balloon;
+
+static json_object *fake_query_balloon(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    (void)args;
+    (void)err;
+    json_object *ret = json_object_new_object();
+    json_object_object_add(ret, "actual", json_object_new_int64((int64_t)fake_balloon.actual_bytes));
+    return ret;
+}
+
+static const struct monitor_arg fake_qom_args[] = {
+    { "path", MONITOR_ARG_STRING, false },
+    { "property", MONITOR_ARG_STRING, false },
+    { "value", MONITOR_ARG_ANY, true },
+    { NULL, 0, false },
+};
+
+static json_object *fake_qom_get(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    const char *path = json_object_get_string(json_object_object_get(args, "path"));
+    const char *prop = json_object_get_string(json_object_object_get(args, "property"));
+    if (strcmp(path, "/machine/peripheral/balloon0") != 0)
+        return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
+    if (strcmp(prop, "guest-stats-polling-interval") == 0)
+        return json_object_new_int64(fake_balloon.period);
+    if (strcmp(prop, "guest-stats") != 0)
+        return monitor_error_set(err, MONITOR_ERR_GENERIC, "Property '%s' not found", prop);
+    const char *text =
+        fake_balloon.junk
+            ? "{\"stats\": {\"stat-swap-in\": \"lots\", \"stat-free-memory\": -5,"
+              " \"stat-total-memory\": [1], \"stat-minor-faults\": 1.5}, \"last-update\": null}"
+            /* swap-out and the hugetlb counters never sent: 2^64-1 */
+            : "{\"stats\": {\"stat-swap-in\": 4096, \"stat-swap-out\": 18446744073709551615,"
+              " \"stat-major-faults\": 7, \"stat-minor-faults\": 1234,"
+              " \"stat-free-memory\": 104857600, \"stat-total-memory\": 130023424,"
+              " \"stat-available-memory\": 115343360, \"stat-disk-caches\": 2097152,"
+              " \"stat-htlb-pgalloc\": 18446744073709551615,"
+              " \"stat-htlb-pgfail\": 18446744073709551615}, \"last-update\": 1700000000}";
+    return json_tokener_parse(text);
+}
+
+static json_object *fake_qom_set(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    const char *prop = json_object_get_string(json_object_object_get(args, "property"));
+    json_object *value = json_object_object_get(args, "value");
+    if (strcmp(prop, "guest-stats-polling-interval") != 0 ||
+        !json_object_is_type(value, json_type_int))
+        return monitor_error_set(err, MONITOR_ERR_GENERIC, "cannot set '%s'", prop);
+    fake_balloon.period = json_object_get_int64(value);
+    return json_object_new_object();
+}
+
+static void fake_balloon_register(struct monitor *mon, json_object *cfg, int64_t mib, bool junk)
+{
+    json_object *b, *p;
+    fake_balloon.actual_bytes = (uint64_t)mib << 20;
+    fake_balloon.junk = junk;
+    if (json_object_object_get_ex(cfg, "balloon", &b) &&
+        json_object_object_get_ex(b, "stats_period", &p))
+        fake_balloon.period = json_object_get_int64(p);
+    monitor_register_command(mon, "query-balloon", NULL, fake_query_balloon, NULL);
+    monitor_register_command(mon, "qom-get", fake_qom_args, fake_qom_get, NULL);
+    monitor_register_command(mon, "qom-set", fake_qom_args, fake_qom_set, NULL);
+}
+
 static int fake_worker(const char *config_path)
 {
     g_autofree char *text = NULL;
@@ -215,6 +295,8 @@ static int fake_worker(const char *config_path)
         json_object_put(cfg);
         return 1;
     }
+    if (strstr(append, "fake=balloon"))
+        fake_balloon_register(vm.mon, cfg, mib, strstr(append, "fake=balloon-junk") != NULL);
     int rc = loop_run(vm.loop);
     monitor_free(vm.mon);
     loop_free(vm.loop);
@@ -828,6 +910,217 @@ static void test_interfaces(const char *state_dir)
     g_clear_error(&err);
 }
 
+/* ------------------------------------------------------------ memory stats */
+
+enum {
+    T_SWAP_IN = 0, T_SWAP_OUT = 1, T_MAJOR = 2, T_MINOR = 3, T_UNUSED = 4, T_AVAILABLE = 5,
+    T_ACTUAL = 6, T_RSS = 7, T_USABLE = 8, T_LAST_UPDATE = 9, T_DISK_CACHES = 10,
+};
+
+typedef struct {
+    bool done;
+    int code;
+    char *message;
+    HvdMemoryStat stats[HVD_MEMORY_STAT_NR];
+    unsigned n;
+} StatsDone;
+
+static void on_stats(HvdDomain *dom, const HvdMemoryStat *stats, unsigned n, const GError *err,
+                     gpointer data)
+{
+    (void)dom;
+    StatsDone *d = data;
+    d->done = true;
+    if (err) {
+        int from;
+        hvd_driver_error_unpack(err, &d->code, &from);
+        d->message = g_strdup(err->message);
+        return;
+    }
+    d->n = MIN(n, (unsigned)HVD_MEMORY_STAT_NR);
+    memcpy(d->stats, stats, d->n * sizeof(*stats));
+}
+
+static bool stat_value(const StatsDone *d, int tag, uint64_t *val)
+{
+    for (unsigned i = 0; i < d->n; i++)
+        if (d->stats[i].tag == tag) {
+            *val = d->stats[i].val;
+            return true;
+        }
+    return false;
+}
+
+static void test_memory_stats_mapping(void)
+{
+    json_object *balloon = json_tokener_parse("{\"actual\": 268435456}");
+    json_object *guest = json_tokener_parse(
+        "{\"stats\": {\"stat-swap-in\": 2048, \"stat-swap-out\": 18446744073709551615,"
+        " \"stat-free-memory\": 1048576, \"stat-available-memory\": 3145728,"
+        " \"stat-major-faults\": 3}, \"last-update\": 42}");
+    HvdMemoryStat out[HVD_MEMORY_STAT_NR];
+    unsigned n = hvd_memory_stats_from_replies(balloon, guest, 999, out, HVD_MEMORY_STAT_NR);
+    /* libvirt's order: actual, the guest's stats, last_update, rss */
+    TAP_CHECK(n == 7 && out[0].tag == T_ACTUAL && out[0].val == 262144 && out[1].tag == T_SWAP_IN &&
+                  out[1].val == 2 && out[2].tag == T_MAJOR && out[2].val == 3 &&
+                  out[3].tag == T_UNUSED && out[3].val == 1024 && out[4].tag == T_USABLE &&
+                  out[4].val == 3072 && out[5].tag == T_LAST_UPDATE && out[5].val == 42 &&
+                  out[6].tag == T_RSS && out[6].val == 999,
+              "replies map to libvirt's tags, KiB and order (%u entries)", n);
+    n = hvd_memory_stats_from_replies(balloon, guest, 999, out, 2);
+    TAP_CHECK(n == 2 && out[1].tag == T_SWAP_IN, "never more than max entries");
+    n = hvd_memory_stats_from_replies(balloon, guest, 999, out, 0);
+    TAP_CHECK(n == 0, "max 0: nothing");
+    n = hvd_memory_stats_from_replies(NULL, NULL, 0, out, HVD_MEMORY_STAT_NR);
+    TAP_CHECK(n == 0, "no replies, no rss: nothing");
+    json_object *junk = json_tokener_parse("[1, 2]");
+    json_object *junk2 = json_tokener_parse("{\"stats\": 5, \"last-update\": \"x\"}");
+    n = hvd_memory_stats_from_replies(junk, junk2, 0, out, HVD_MEMORY_STAT_NR);
+    TAP_CHECK(n == 0, "replies of the wrong shape are ignored");
+    json_object *neg = json_tokener_parse("{\"actual\": -4096}");
+    n = hvd_memory_stats_from_replies(neg, NULL, 0, out, HVD_MEMORY_STAT_NR);
+    TAP_CHECK(n == 0, "a negative actual is ignored");
+    json_object_put(balloon);
+    json_object_put(guest);
+    json_object_put(junk);
+    json_object_put(junk2);
+    json_object_put(neg);
+}
+
+static void test_memory_stats(const char *state_dir)
+{
+    GError *err = NULL;
+    g_autofree char *xml = g_strdup_printf(
+        "<domain type='kvm'><name>m1</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>"
+        "<os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel><cmdline>fake=balloon</cmdline>"
+        "</os><devices><memballoon model='virtio'><stats period='3'/></memballoon></devices>"
+        "</domain>");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(dom != NULL, "define m1 with <stats period='3'/> (%s)", err ? err->message : "ok");
+    g_clear_error(&err);
+    if (!dom)
+        return;
+    StatsDone sd = { 0 };
+    hvd_domain_memory_stats(dom, 13, 0, on_stats, &sd);
+    TAP_CHECK(sd.done && sd.code == ERR_OPERATION_INVALID, "stats of an inactive domain refused");
+    TAP_EQ_STR(sd.message, "Requested operation is not valid: domain is not running", "libvirt's text");
+    g_free(sd.message);
+    memset(&sd, 0, sizeof(sd));
+
+    start_ok(dom, "start m1");
+    g_autofree char *json_path = g_build_filename(state_dir, "run", "m1.json", NULL);
+    g_autofree char *json = NULL;
+    g_file_get_contents(json_path, &json, NULL, NULL);
+    json_object *desc = json ? json_tokener_parse(json) : NULL, *b, *v;
+    TAP_CHECK(desc && json_object_object_get_ex(desc, "balloon", &b) &&
+                  json_object_object_get_ex(b, "stats_period", &v) && json_object_get_int(v) == 3,
+              "the stats period reaches the worker's description");
+    json_object_put(desc);
+
+    hvd_domain_memory_stats(dom, 13, 0, on_stats, &sd);
+    TAP_CHECK(run_until(&sd.done, 5000) && sd.code == 0, "memory stats (%s)",
+              sd.message ? sd.message : "ok");
+    uint64_t val = 0;
+    TAP_CHECK(sd.n == 10, "10 stats: actual, 7 from the guest, last_update, rss (%u)", sd.n);
+    TAP_CHECK(sd.n > 0 && sd.stats[0].tag == T_ACTUAL && sd.stats[0].val == 131072,
+              "first actual = 131072 KiB");
+    TAP_CHECK(stat_value(&sd, T_SWAP_IN, &val) && val == 4, "swap_in 4 KiB");
+    TAP_CHECK(!stat_value(&sd, T_SWAP_OUT, &val), "swap_out (never sent) left out");
+    TAP_CHECK(stat_value(&sd, T_MINOR, &val) && val == 1234, "minor_fault is a count");
+    TAP_CHECK(stat_value(&sd, T_UNUSED, &val) && val == 102400, "unused 102400 KiB");
+    TAP_CHECK(stat_value(&sd, T_AVAILABLE, &val) && val == 126976, "available 126976 KiB");
+    TAP_CHECK(stat_value(&sd, T_USABLE, &val) && val == 112640, "usable 112640 KiB");
+    TAP_CHECK(stat_value(&sd, T_DISK_CACHES, &val) && val == 2048, "disk_caches 2048 KiB");
+    TAP_CHECK(stat_value(&sd, T_LAST_UPDATE, &val) && val == 1700000000, "last_update");
+    TAP_CHECK(sd.n > 0 && sd.stats[sd.n - 1].tag == T_RSS && sd.stats[sd.n - 1].val > 0,
+              "rss of the worker last (%" G_GUINT64_FORMAT " KiB)",
+              sd.n ? sd.stats[sd.n - 1].val : 0);
+    memset(&sd, 0, sizeof(sd));
+    hvd_domain_memory_stats(dom, 3, 0, on_stats, &sd);
+    TAP_CHECK(run_until(&sd.done, 5000) && sd.n == 3, "maxStats 3: 3 entries (%u)", sd.n);
+    memset(&sd, 0, sizeof(sd));
+    hvd_domain_memory_stats(dom, 13, 1, on_stats, &sd);
+    TAP_CHECK(sd.done && sd.code == ERR_INVALID_ARG, "flags refused");
+    g_free(sd.message);
+    memset(&sd, 0, sizeof(sd));
+
+    Done d = { 0 };
+    hvd_domain_set_memory_stats_period(dom, 7, 1 /* LIVE */, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "set stats period 7 live (%s)",
+              d.message ? d.message : "ok");
+    done_clear(&d);
+    hvd_domain_monitor_command(dom,
+                               "{\"execute\":\"qom-get\",\"arguments\":{\"path\":"
+                               "\"/machine/peripheral/balloon0\",\"property\":"
+                               "\"guest-stats-polling-interval\"}}",
+                               false, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.result && strstr(d.result, "\"return\":7"),
+              "the worker's polling interval is 7: %s", d.result ? d.result : "(none)");
+    done_clear(&d);
+    g_autofree char *live = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(live && strstr(live, "<stats period='7'/>"), "live XML has period 7");
+    g_autofree char *inactive = hvd_domain_get_xml(dom, 2, NULL);
+    TAP_CHECK(inactive && strstr(inactive, "<stats period='3'/>"), "config keeps period 3");
+    hvd_domain_set_memory_stats_period(dom, 5, 3 /* LIVE|CONFIG */, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "set period 5 live and config");
+    done_clear(&d);
+    g_free(inactive);
+    inactive = hvd_domain_get_xml(dom, 2, NULL);
+    TAP_CHECK(inactive && strstr(inactive, "<stats period='5'/>"), "config now has period 5");
+    hvd_domain_set_memory_stats_period(dom, -1, 1, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_INVALID_ARG, "negative period refused");
+    done_clear(&d);
+    hvd_domain_set_memory_stats_period(dom, 1, 4, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_INVALID_ARG, "unknown flag refused");
+    done_clear(&d);
+    hvd_domain_destroy(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy m1");
+    done_clear(&d);
+    hvd_domain_set_memory_stats_period(dom, 2, 1, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "live period of an inactive domain refused");
+    done_clear(&d);
+    hvd_domain_undefine(dom, 0, NULL);
+
+    /* Guest stats of the wrong types: skipped, never a crash. */
+    g_autofree char *xml2 = g_strdup_printf(
+        "<domain type='kvm'><name>m2</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel>"
+        "<cmdline>fake=balloon-junk</cmdline></os></domain>");
+    g_autoptr(HvdDomain) dom2 = hvd_driver_define(xml2, 0, NULL);
+    start_ok(dom2, "start m2");
+    hvd_domain_memory_stats(dom2, 13, 0, on_stats, &sd);
+    TAP_CHECK(run_until(&sd.done, 5000) && sd.code == 0 && sd.n == 2 &&
+                  sd.stats[0].tag == T_ACTUAL && sd.stats[0].val == 65536 &&
+                  sd.stats[1].tag == T_RSS,
+              "junk guest stats: only actual and rss (%u)", sd.n);
+    memset(&sd, 0, sizeof(sd));
+    hvd_domain_destroy(dom2, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    hvd_domain_undefine(dom2, 0, NULL);
+
+    /* <memballoon model='none'>: rss only, no monitor involved; setting a
+     * period is libvirt's error. */
+    g_autofree char *xml3 = g_strdup_printf(
+        "<domain type='kvm'><name>m3</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel><cmdline>x</cmdline></os>"
+        "<devices><memballoon model='none'/></devices></domain>");
+    g_autoptr(HvdDomain) dom3 = hvd_driver_define(xml3, 0, NULL);
+    start_ok(dom3, "start m3");
+    hvd_domain_memory_stats(dom3, 13, 0, on_stats, &sd);
+    TAP_CHECK(sd.done && sd.code == 0 && sd.n == 1 && sd.stats[0].tag == T_RSS && sd.stats[0].val > 0,
+              "no balloon: rss only");
+    hvd_domain_set_memory_stats_period(dom3, 2, 0, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "no balloon: period refused");
+    TAP_EQ_STR(d.message, "Requested operation is not valid: No memory balloon device configured, "
+               "can not set the collection period", "libvirt's text");
+    done_clear(&d);
+    hvd_domain_destroy(dom3, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    hvd_domain_undefine(dom3, 0, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
@@ -856,6 +1149,8 @@ int main(int argc, char **argv)
     test_lifecycle(state_dir);
     test_failures();
     test_interfaces(state_dir);
+    test_memory_stats_mapping();
+    test_memory_stats(state_dir);
 
     /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
     hvd_driver_shutdown();
