@@ -3,8 +3,13 @@
  * virtio_pci_modern driver does it: capability walk, reset, feature
  * negotiation (and its rejection), queue programming, DRIVER_OK, kicks
  * through the notify region, completions from the I/O thread, INTx + ISR,
- * MSI-X vector read-back and masking, NEEDS_RESET, PCI_CFG window. */
+ * MSI-X vector read-back and masking, NEEDS_RESET, PCI_CFG window.
+ * Then, on a real in-kernel irqchip when /dev/kvm allows one, the queue
+ * irqfds handed to vhost (virtio_pci_queue_irqfd) and their notifier. */
+#include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -153,6 +158,125 @@ static void negotiate(uint64_t features)
 static const uint8_t DRIVER_OK_ALL = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
                                      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
 
+/* ---- queue irqfds for vhost (pci.h virtio_pci_queue_irqfd) ---- */
+
+static unsigned irqfd_notified;
+static void count_notify(void *opaque) { (void)opaque; irqfd_notified++; }
+static const struct virtio_dev_ops bare_ops = { 0 };
+
+/* A KVM VM fd with an in-kernel irqchip, so MSI routes and irqfds work
+ * (no vCPUs, nothing runs); -1 when this host cannot make one. */
+static int kvm_irqchip_vm(void)
+{
+    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0)
+        return -1;
+    int fd = ioctl(kvm, KVM_CREATE_VM, 0);
+    close(kvm);
+    if (fd >= 0 && ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void test_queue_irqfds(void)
+{
+    int vm_fd = kvm_irqchip_vm();
+    if (vm_fd < 0) {
+        printf("ok %d - # SKIP no KVM VM with an irqchip here (queue irqfds)\n", ++tap_count);
+        return;
+    }
+    vm = vm_create_for_test();
+    if (!vm || pci_bus_create(vm) < 0) {
+        TAP_CHECK(false, "second test VM");
+        return;
+    }
+    vm->vm_fd = vm_fd;
+    static struct virtq queues[2];
+    static struct virtio_dev dev;
+    dev = (struct virtio_dev){ .device_type = VIRTIO_ID_NET, .name = "bare0", .num_queues = 2,
+                               .queues = queues, .ops = &bare_ops };
+    for (unsigned q = 0; q < 2; q++) {
+        virtq_init(&queues[q], &vm->mem, "bare0", q, 16);
+        queues[q].kick_fd = -1;
+    }
+    char err[256] = "";
+    struct virtio_pci *vp = virtio_pci_create(vm, &dev, 3, err, sizeof(err));
+    TAP_CHECK(vp != NULL, "bare virtio function with 3 vectors (%s)", err);
+    if (!vp)
+        return;
+    virtio_pci_set_irqfd_notifier(vp, count_notify, NULL);
+    slot = virtio_pci_slot(vp);
+    bar1 = cfg_rd(0x14, 4) & ~0xFull;
+    bar4 = (cfg_rd(0x20, 4) & ~0xFull) | ((uint64_t)cfg_rd(0x24, 4) << 32);
+    cfg_wr(0x04, 2, 0x0006);
+    unsigned msix = find_cap(0x11);
+
+    /* Queue 0 -> vector 1, queue 1 -> vector 2; MSI-X still off (INTx). */
+    cc_wr(0x16, 2, 0); cc_wr(0x1A, 2, 1);
+    cc_wr(0x16, 2, 1); cc_wr(0x1A, 2, 2);
+    TAP_CHECK(irqfd_notified >= 2, "queue_msix_vector writes notify (%u)", irqfd_notified);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) < 0 && virtio_pci_queue_irqfd(vp, 1) < 0,
+              "MSI-X off (INTx): no queue irqfd, the userspace path sets ISR");
+    cfg_wr(msix + 2, 2, 0x8000);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) < 0, "MSI-X on but vector 1 masked: no irqfd");
+    for (unsigned v = 1; v <= 2; v++) {
+        mmio_wr(bar1 + 16 * v + 0, 4, 0xFEE00000);
+        mmio_wr(bar1 + 16 * v + 8, 4, 0x40 + v);
+    }
+    unsigned before = irqfd_notified;
+    mmio_wr(bar1 + 16 + 12, 4, 0);   /* unmask vector 1 */
+    int fd0 = virtio_pci_queue_irqfd(vp, 0);
+    TAP_CHECK(fd0 >= 0, "vector 1 unmasked: queue 0 has an irqfd (%d)", fd0);
+    TAP_CHECK(irqfd_notified > before, "unmask notified");
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 1) < 0, "queue 1's vector 2 still masked: none");
+    mmio_wr(bar1 + 32 + 12, 4, 0);
+    int fd1 = virtio_pci_queue_irqfd(vp, 1);
+    TAP_CHECK(fd1 >= 0 && fd1 != fd0, "queue 1 gets vector 2's own irqfd");
+
+    /* Masking a vector takes its irqfd away (the PBA must latch). */
+    before = irqfd_notified;
+    mmio_wr(bar1 + 16 + 12, 4, 1);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) < 0 && irqfd_notified > before,
+              "vector 1 masked: queue 0 back to userspace, notified");
+    mmio_wr(bar1 + 16 + 12, 4, 0);
+    TAP_EQ_U64(virtio_pci_queue_irqfd(vp, 0), fd0, "unmasked again: the same irqfd");
+
+    /* Function mask. */
+    cfg_wr(msix + 2, 2, 0xC000);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) < 0 && virtio_pci_queue_irqfd(vp, 1) < 0,
+              "function mask: no queue irqfds");
+    cfg_wr(msix + 2, 2, 0x8000);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) == fd0 && virtio_pci_queue_irqfd(vp, 1) == fd1,
+              "function unmask: irqfds back");
+
+    /* Reassigning the queue's vector follows it; NO_VECTOR and an
+     * out-of-range vector have none. */
+    before = irqfd_notified;
+    cc_wr(0x16, 2, 0); cc_wr(0x1A, 2, 2);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) == fd1 && irqfd_notified > before,
+              "queue 0 moved to vector 2: vector 2's irqfd, notified");
+    cc_wr(0x1A, 2, 0xFFFF);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) < 0, "queue 0 at NO_VECTOR: none");
+    cc_wr(0x1A, 2, 7);
+    TAP_EQ_U64(cc_rd(0x1A, 2), 0xFFFF, "vector 7 (>= table size) reads back NO_VECTOR");
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 0) < 0, "... and has no irqfd");
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 5) < 0, "no such queue: none");
+
+    /* The irqfd really injects: KVM consumed the count we write. */
+    uint64_t one = 1, left = 0;
+    TAP_CHECK(write(fd1, &one, 8) == 8, "signal vector 2's irqfd");
+    TAP_CHECK(read(fd1, &left, 8) < 0, "KVM consumed it (bound with KVM_IRQFD)");
+
+    /* MSI-X off again: back to INTx, no irqfds. */
+    before = irqfd_notified;
+    cfg_wr(msix + 2, 2, 0x0000);
+    TAP_CHECK(virtio_pci_queue_irqfd(vp, 1) < 0 && irqfd_notified > before,
+              "MSI-X disabled: queue 1 back to userspace, notified");
+    virtio_pci_destroy(vp);
+}
+
 int main(void)
 {
     vm = vm_create_for_test();
@@ -297,6 +421,7 @@ int main(void)
     virtio_blk_info(blk, &info);
     TAP_CHECK(info.rd_ops == 3 && info.rd_bytes == 3 * 512, "counters: 3 reads of 512 bytes");
     virtio_blk_destroy(blk);
+    test_queue_irqfds();
     unlink(img);
     return tap_done();
 }
