@@ -19,7 +19,7 @@ static const struct hvsh_cmd_def *const *all_groups(void)
 {
     static const struct hvsh_cmd_def *const groups[] = {
         hvsh_domain_cmds, hvsh_create_cmds, hvsh_monitor_cmds,
-        hvsh_nodedev_cmds, hvsh_host_validate_cmds, NULL,
+        hvsh_nodedev_cmds, hvsh_host_validate_cmds, hvsh_bench_cmds, NULL,
     };
     return groups;
 }

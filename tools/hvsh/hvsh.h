@@ -172,6 +172,7 @@ extern const struct hvsh_cmd_def hvsh_create_cmds[];
 extern const struct hvsh_cmd_def hvsh_nodedev_cmds[];
 extern const struct hvsh_cmd_def hvsh_monitor_cmds[];
 extern const struct hvsh_cmd_def hvsh_host_validate_cmds[];
+extern const struct hvsh_cmd_def hvsh_bench_cmds[]; /* bench.c */
 
 /* ------------------------------------------------------- create (pure) */
 

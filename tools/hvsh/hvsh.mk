@@ -11,7 +11,9 @@ tools_hvsh_libhvsh_a_SOURCES = \
 	tools/hvsh/create.c \
 	tools/hvsh/nodedev.c \
 	tools/hvsh/monitor.c \
-	tools/hvsh/host_validate.c
+	tools/hvsh/host_validate.c \
+	tools/hvsh/bench.h \
+	tools/hvsh/bench.c
 
 # libvirt-qemu (virDomainQemuMonitorCommand) is part of libvirt-dev's
 # libvirt0; pkg-config's libvirt-qemu module is "-lvirt-qemu -lvirt".
@@ -48,3 +50,10 @@ tests_unit_test_hvsh_validate_LDADD = $(HVSH_LIBS)
 
 # tests/integration/14-hvsh.sh runs from tests/integration/suite.sh (EXTRA_DIST
 # there already carries tests/integration).
+
+# hvsh bench (tools/hvsh/bench.c) runs bench/net.sh; its pure parts are tested here.
+check_PROGRAMS += tests/unit/test-hvsh-bench
+TESTS += tests/unit/test-hvsh-bench
+tests_unit_test_hvsh_bench_SOURCES = tests/unit/test-hvsh-bench.c tests/tap.h
+tests_unit_test_hvsh_bench_LDADD = $(HVSH_LIBS) -lm
+EXTRA_DIST += bench/net.sh

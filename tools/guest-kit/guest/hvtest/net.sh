@@ -5,8 +5,14 @@
 #   hvtest.net_peer=ADDR            ping it (3 packets) when given
 #   hvtest.iperf_server=ADDR        run iperf3 -c ADDR when given
 #   hvtest.iperf_time=SECONDS       (default 5)  hvtest.iperf_reverse=1  (-R)
+#   hvtest.iperf_reverse=both       guest->host, then host->guest (-R)
+#   hvtest.iperf_streams=N          parallel streams (-P N, default 1)
+#   hvtest.net_hold=SECONDS         stay up this long at the end (the host
+#                                   pings the guest then), announced first
 # Reports: net_dev= net_driver= net_mac= net_link=up ping_loss_pct=
-#          iperf_mbps= (receiver side, from iperf3's summary)
+#          iperf_mbps= (receiver side, from iperf3's summary; with
+#          iperf_reverse=both the guest->host rate, and iperf_reverse_mbps=
+#          the host->guest one) net_hold=SECONDS, then net_held
 . /hvtest/lib.sh
 
 dev=$(hvtest_param net_dev "")
@@ -34,14 +40,35 @@ if [ -n "$peer" ]; then
     hvtest_say "ping_loss_pct=${loss:-100}"
 fi
 
+# iperf_run KEY FLAGS: one iperf3 client run, its receiver rate as KEY=.
+iperf_run() {
+    # shellcheck disable=SC2086
+    out=$(iperf3 -c "$server" $2 -f m 2>&1)
+    # With -P the [SUM] receiver line comes last.
+    rate=$(echo "$out" | awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec") print $i }' | tail -n 1)
+    hvtest_say "$1=${rate:-error}"
+    [ -n "$rate" ]
+}
+
+status=0
 server=$(hvtest_param iperf_server "")
 if [ -n "$server" ]; then
     flags="-t $(hvtest_param iperf_time 5)"
-    [ "$(hvtest_param iperf_reverse 0)" = 1 ] && flags="$flags -R"
-    # shellcheck disable=SC2086
-    out=$(iperf3 -c "$server" $flags -f m 2>&1)
-    rate=$(echo "$out" | awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i + 1) == "Mbits/sec") print $i }' | tail -n 1)
-    hvtest_say "iperf_mbps=${rate:-error}"
-    [ -n "$rate" ] || exit 1
+    streams=$(hvtest_param iperf_streams 1)
+    [ "$streams" -gt 1 ] 2>/dev/null && flags="$flags -P $streams"
+    case "$(hvtest_param iperf_reverse 0)" in
+        1) iperf_run iperf_mbps "$flags -R" || status=1 ;;
+        both)
+            iperf_run iperf_mbps "$flags" || status=1
+            iperf_run iperf_reverse_mbps "$flags -R" || status=1 ;;
+        *) iperf_run iperf_mbps "$flags" || status=1 ;;
+    esac
 fi
-exit 0
+
+hold=$(hvtest_param net_hold 0)
+if [ "$hold" -gt 0 ] 2>/dev/null; then
+    hvtest_say "net_hold=$hold"
+    sleep "$hold"
+    hvtest_say "net_held"
+fi
+exit $status
