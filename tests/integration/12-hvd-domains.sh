@@ -5,7 +5,7 @@
 # python3-libvirt listing. Part 2 (needs HVD_GUEST_KIT and a KVM that boots
 # Linux, i.e. inside the testbed): start boots the guest kit, list/dominfo
 # show it running, suspend/resume, qemu-monitor-command (QMP and HMP),
-# setmem through the balloon, destroy, and a guest that powers off by itself
+# dommemstat (and --period), setmem through the balloon, destroy, and a guest that powers off by itself
 # ends as "shut off (shutdown)". Unnumbered TAP for tests/integration/suite.sh.
 set -uo pipefail
 
@@ -166,7 +166,7 @@ if [ -z "$kit" ] || [ ! -x "$hv" ]; then
     exit 0
 fi
 
-guest_xml() { # NAME CMDLINE
+guest_xml() { # NAME CMDLINE [MEMBALLOON-CHILDREN]
     cat << EOF
 <domain type='kvm'>
   <name>$1</name>
@@ -175,7 +175,7 @@ guest_xml() { # NAME CMDLINE
   <os><type>hvm</type><kernel>$kit/vmlinuz</kernel><initrd>$kit/initrd.img</initrd>
     <cmdline>$2</cmdline></os>
   <on_poweroff>destroy</on_poweroff>
-  <devices><memballoon model='virtio'/></devices>
+  <devices><memballoon model='virtio'>${3:-}</memballoon></devices>
 </domain>
 EOF
 }
@@ -195,7 +195,8 @@ wait_state() { # NAME STATE SECONDS
     return 1
 }
 
-guest_xml g1 "console=ttyS0 quiet panic=-1 hvtest=balloon hvtest.balloon_watch=600" > "$dir/g1.xml"
+guest_xml g1 "console=ttyS0 quiet panic=-1 hvtest=balloon hvtest.balloon_watch=600" \
+    "<stats period='1'/>" > "$dir/g1.xml"
 check "define g1 (guest kit)" v define "$dir/g1.xml"
 out=$(v start g1 2>&1)
 check "virsh start g1" grep -q "Domain 'g1' started" <<< "$out"
@@ -226,7 +227,33 @@ check "qemu-monitor-command --hmp 'info status'" grep -q "VM status: running" <<
 out=$(v qemu-monitor-command g1 '{"execute":"no-such"}' 2>&1)
 check "a QMP error is passed through" grep -q "CommandNotFound" <<< "$out"
 
+stat_of() { awk -v k="$1" '$1 == k { print $2 }'; }
 if wait_console g1 "balloon_driver=yes" 30; then
+    # virsh dommemstat: actual from the balloon, rss of the worker, the
+    # guest's own numbers once its first stats buffer (period 1 s) came.
+    out=
+    for _ in $(seq 20); do
+        out=$(v dommemstat g1 2>&1)
+        grep -q '^available ' <<< "$out" && break
+        sleep 0.5
+    done
+    echo "$out" | sed 's/^/# dommemstat: /'
+    check "dommemstat: actual 524288 (the balloon target)" test "$(stat_of actual <<< "$out")" = 524288
+    rss=$(stat_of rss <<< "$out")
+    check "dommemstat: rss > 0 ($rss)" test "${rss:-0}" -gt 0
+    avail=$(stat_of available <<< "$out")
+    guest_total=$(grep -ao 'memtotal_kb:[0-9]*' "$state/log/g1.console.log" | tail -n 1 | cut -d: -f2)
+    check "dommemstat: available ($avail) is the guest's MemTotal ($guest_total)" \
+        test -n "$avail" -a "$avail" = "$guest_total"
+    unused=$(stat_of unused <<< "$out")
+    check "dommemstat: 0 < unused ($unused) < available" \
+        test "${unused:-0}" -gt 0 -a "${unused:-0}" -lt "${avail:-0}"
+    lu=$(stat_of last_update <<< "$out")
+    check "dommemstat: last_update within a minute of now ($lu)" \
+        test "$(( $(date +%s) - ${lu:-0} ))" -lt 60
+    check "dommemstat --period 3 --live" v dommemstat g1 --period 3 --live
+    out=$(v qemu-monitor-command g1 '{"execute":"qom-get","arguments":{"path":"/machine/peripheral/balloon0","property":"guest-stats-polling-interval"}}' 2>&1)
+    check "the worker's polling interval is now 3" grep -q '"return":3' <<< "$out"
     check "virsh setmem g1 262144 (balloon)" v setmem g1 262144
     check "guest MemTotal shrinks" wait_console g1 "memtotal_kb:2[0-9][0-9][0-9][0-9][0-9]," 60
     # The worker's BALLOON_CHANGE events move "Used memory" as the guest
@@ -238,6 +265,8 @@ if wait_console g1 "balloon_driver=yes" 30; then
         sleep 1
     done
     check "dominfo used memory follows the balloon (last: $used)" test "$used" = "262144 KiB"
+    out=$(v dommemstat g1 2>&1)
+    check "dommemstat: actual follows the balloon (262144)" test "$(stat_of actual <<< "$out")" = 262144
 else
     nok "guest balloon driver bound (console: balloon_driver=yes)"
 fi
