@@ -38,20 +38,7 @@ static void error_from_gerror(struct rpc_error *out, const GError *gerr)
 {
     int number, from;
     hvd_nodedev_error_unpack(gerr, &number, &from);
-    rpc_error_clear(out);
-    const char *message = gerr ? gerr->message : "unknown error";
-    const char *tmpl = rpc_error_template(number);
-    const char *hole = strstr(tmpl, "%s");
-    size_t prefix_len = hole ? (size_t)(hole - tmpl) : 0;
-    const char *detail = message;
-    if (prefix_len && strncmp(message, tmpl, prefix_len) == 0)
-        detail = message + prefix_len;
-    out->code = number;
-    out->domain = from;
-    out->level = VIR_ERR_LEVEL_ERROR;
-    out->message = g_strdup(message);
-    out->str1 = g_strdup(tmpl);
-    out->str2 = g_strdup(detail);
+    rpc_error_set_message(out, number, from, gerr ? gerr->message : "unknown error");
 }
 
 static enum rpc_result fail(struct rpc_error *err, GError *gerr)

@@ -101,6 +101,23 @@ void rpc_error_set(struct rpc_error *err, int code, int domain, const char *fmt,
     err->str2 = detail;
 }
 
+void rpc_error_set_message(struct rpc_error *err, int code, int domain, const char *message)
+{
+    rpc_error_clear(err);
+    const char *tmpl = rpc_error_template(code);
+    const char *hole = strstr(tmpl, "%s");
+    size_t prefix_len = hole ? (size_t)(hole - tmpl) : 0;
+    const char *detail = message;
+    if (prefix_len && strncmp(message, tmpl, prefix_len) == 0)
+        detail = message + prefix_len;
+    err->code = code;
+    err->domain = domain;
+    err->level = VIR_ERR_LEVEL_ERROR;
+    err->message = g_strdup(message);
+    err->str1 = g_strdup(tmpl);
+    err->str2 = g_strdup(detail);
+}
+
 void rpc_error_encode(struct xdr_writer *w, const struct rpc_error *err)
 {
     /* §4 remote_error: code, domain, message?, level, dom?, str1?, str2?,

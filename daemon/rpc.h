@@ -49,6 +49,10 @@ struct rpc_error {
 void rpc_error_set(struct rpc_error *err, int code, int domain, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void rpc_error_clear(struct rpc_error *err);
+/* Set an error from a message that already carries libvirt's prefix (a
+ * driver's GError): message verbatim, str1 the code's template, str2 the
+ * detail after the prefix, as libvirtd fills them. */
+void rpc_error_set_message(struct rpc_error *err, int code, int domain, const char *message);
 /* Encode as remote_error (11 fields, §4). */
 void rpc_error_encode(struct xdr_writer *w, const struct rpc_error *err);
 /* The prefix template libvirt uses for a code, e.g. "internal error: %s". */
