@@ -263,6 +263,7 @@ for config in $configs; do
 done
 echo
 echo "Medians of $runs run(s); iperf3 ${seconds} s each way, TCP, default window; ping: $pings at 0.2 s, average RTT."
-echo "Throughput: higher is better; ping: lower is better. Data plane seen (hv / QEMU): $(for c in $configs; do printf '%s %s/%s; ' "$c" "$(plane_of "$c" hv)" "$(plane_of "$c" qemu)"; done)"
+planes=$(for c in $configs; do printf '%s %s/%s, ' "$c" "$(plane_of "$c" hv)" "$(plane_of "$c" qemu)"; done)
+echo "Throughput: higher is better; ping: lower is better. Data plane seen (hv/QEMU): ${planes%, }."
 echo "Guest kit $(cat "$kit/VERSION" 2>/dev/null | head -n 1); $(uname -r), $(nproc) CPU(s) where the guests ran."
 exit $status
