@@ -5,6 +5,7 @@ daemon_libhvdrpc_a_SOURCES = \
 	daemon/remote_protocol.h daemon/remote_procs.c \
 	daemon/xdr.c daemon/xdr.h \
 	daemon/rpc.c daemon/rpc.h \
+	daemon/remote_util.c daemon/remote_util.h \
 	daemon/keepalive.c daemon/keepalive.h \
 	daemon/hostinfo.c daemon/hostinfo.h \
 	daemon/remote.c daemon/remote.h \

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "daemon/remote.h"
+#include "daemon/remote_util.h"
 #include "daemon/rpc.h"
 #include "daemon/stream.h"
 #include "drivers/domain/driver.h"
@@ -81,21 +82,15 @@ enum {
 
 /* ------------------------------------------------------------ helpers */
 
-/* A driver GError as libvirtd sends it: code and domain from the error,
- * message verbatim (it carries libvirt's prefix), str1 the template and
- * str2 the detail. */
-static void error_from_gerror(struct rpc_error *out, const GError *gerr)
+/* The domain driver's GErrors as libvirt error code and domain. */
+static void unpack_driver_error(const GError *gerr, int *code, int *domain)
 {
-    int number, from;
-    hvd_driver_error_unpack(gerr, &number, &from);
-    rpc_error_set_message(out, number, from, gerr ? gerr->message : "unknown error");
+    hvd_driver_error_unpack(gerr, code, domain);
 }
 
 static enum rpc_result fail(struct rpc_error *err, GError *gerr)
 {
-    error_from_gerror(err, gerr);
-    g_error_free(gerr);
-    return RPC_REPLY_ERROR;
+    return remote_fail(err, unpack_driver_error, gerr);
 }
 
 /* remote_nonnull_domain: name, uuid[16], id. */
@@ -143,14 +138,10 @@ static void done_void(HvdDomain *dom, const char *result, const GError *gerr, gp
     (void)dom;
     (void)result;
     struct rpc_call *call = data;
-    if (gerr) {
-        struct rpc_error e = { 0 };
-        error_from_gerror(&e, gerr);
-        rpc_call_finish(call, NULL, &e);
-        rpc_error_clear(&e);
-        return;
-    }
-    rpc_call_finish(call, NULL, NULL);
+    if (gerr)
+        remote_call_finish_gerror(call, unpack_driver_error, gerr);
+    else
+        rpc_call_finish(call, NULL, NULL);
 }
 
 static void done_dom(HvdDomain *dom, const char *result, const GError *gerr, gpointer data)
@@ -181,19 +172,16 @@ static enum rpc_result h_list_all(struct rpc_call *call, struct xdr_reader *args
                                   struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    int32_t need_results = xdr_get_i32(args);
-    uint32_t flags = xdr_get_u32(args);
-    if (!rpc_args_done(args, err))
+    int32_t need_results;
+    uint32_t flags;
+    if (!remote_list_all_args(args, &need_results, &flags, err))
         return RPC_REPLY_ERROR;
     GError *gerr = NULL;
     g_autoptr(GPtrArray) list = hvd_driver_list(flags, &gerr);
     if (!list)
         return fail(err, gerr);
-    if (list->len > REMOTE_DOMAIN_LIST_MAX) {
-        rpc_error_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "too many domains '%u' for limit '%u'",
-                      list->len, REMOTE_DOMAIN_LIST_MAX);
+    if (!remote_list_within_limit(list->len, REMOTE_DOMAIN_LIST_MAX, "domains", err))
         return RPC_REPLY_ERROR;
-    }
     if (need_results) {
         xdr_put_u32(ret, list->len);
         for (guint i = 0; i < list->len; i++)
@@ -590,11 +578,8 @@ static enum rpc_result h_create_xml(struct rpc_call *call, struct xdr_reader *ar
     struct rpc_call *deferred = rpc_call_defer(call);
     HvdDomain *dom = hvd_driver_create_xml(xml, flags, done_dom, deferred, &gerr);
     if (!dom) {
-        struct rpc_error e = { 0 };
-        error_from_gerror(&e, gerr);
+        remote_call_finish_gerror(deferred, unpack_driver_error, gerr);
         g_error_free(gerr);
-        rpc_call_finish(deferred, NULL, &e);
-        rpc_error_clear(&e);
         return RPC_REPLY_DEFERRED;
     }
     hvd_domain_unref(dom);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "daemon/remote_util.h"
 #include "daemon/rpc.h"
 #include "drivers/nodedev/nodedev.h"
 
@@ -32,20 +33,9 @@ enum {
 #define NODE_DEVICE_LIST_MAX 65536u
 #define NODE_DEVICE_CAPS_LIST_MAX 65536u
 
-/* A driver GError as libvirtd sends it (message verbatim, it carries
- * libvirt's prefix; str1 the template, str2 the detail). */
-static void error_from_gerror(struct rpc_error *out, const GError *gerr)
-{
-    int number, from;
-    hvd_nodedev_error_unpack(gerr, &number, &from);
-    rpc_error_set_message(out, number, from, gerr ? gerr->message : "unknown error");
-}
-
 static enum rpc_result fail(struct rpc_error *err, GError *gerr)
 {
-    error_from_gerror(err, gerr);
-    g_error_free(gerr);
-    return RPC_REPLY_ERROR;
+    return remote_fail(err, hvd_nodedev_error_unpack, gerr);
 }
 
 static void put_names(struct xdr_writer *ret, GPtrArray *names, guint count)
@@ -76,19 +66,16 @@ static enum rpc_result h_list_all(struct rpc_call *call, struct xdr_reader *args
                                   struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    int32_t need_results = xdr_get_i32(args);
-    uint32_t flags = xdr_get_u32(args);
-    if (!rpc_args_done(args, err))
+    int32_t need_results;
+    uint32_t flags;
+    if (!remote_list_all_args(args, &need_results, &flags, err))
         return RPC_REPLY_ERROR;
     GError *gerr = NULL;
     g_autoptr(GPtrArray) names = hvd_nodedev_list_all(flags, &gerr);
     if (!names)
         return fail(err, gerr);
-    if (names->len > NODE_DEVICE_LIST_MAX) {
-        rpc_error_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "too many node devices '%u' for limit '%u'",
-                      names->len, NODE_DEVICE_LIST_MAX);
+    if (!remote_list_within_limit(names->len, NODE_DEVICE_LIST_MAX, "node devices", err))
         return RPC_REPLY_ERROR;
-    }
     /* remote_nonnull_node_device is { string name; }: the same bytes as a
      * name list. need_results 0: empty array, count in ret (§3). */
     put_names(ret, names, need_results ? names->len : 0);
@@ -271,10 +258,7 @@ static void op_done(GObject *source, GAsyncResult *res, gpointer user_data)
     if (g_task_propagate_boolean(task, &gerr)) {
         rpc_call_finish(op->call, NULL, NULL);
     } else {
-        struct rpc_error e = { 0 };
-        error_from_gerror(&e, gerr);
-        rpc_call_finish(op->call, NULL, &e);
-        rpc_error_clear(&e);
+        remote_call_finish_gerror(op->call, hvd_nodedev_error_unpack, gerr);
         g_error_free(gerr);
     }
 }
