@@ -168,28 +168,32 @@ static void done_string(HvdDomain *dom, const char *result, const GError *gerr, 
 
 /* ------------------------------------------------------------ lists */
 
+static void put_listed_dom(struct xdr_writer *w, gpointer dom)
+{
+    put_dom(w, dom);
+}
+
 static enum rpc_result h_list_all(struct rpc_call *call, struct xdr_reader *args,
                                   struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    int32_t need_results;
-    uint32_t flags;
-    if (!remote_list_all_args(args, &need_results, &flags, err))
+    static const struct remote_list_all domains = {
+        .list = hvd_driver_list,
+        .put_entry = put_listed_dom,
+        .unpack = unpack_driver_error,
+        .limit = REMOTE_DOMAIN_LIST_MAX,
+        .what = "domains",
+    };
+    return remote_list_all_reply(&domains, args, ret, err);
+}
+
+/* NUM_OF_DOMAINS (running) and NUM_OF_DEFINED_DOMAINS (inactive): no args. */
+static enum rpc_result count_reply(struct xdr_reader *args, bool active, struct xdr_writer *ret,
+                                   struct rpc_error *err)
+{
+    if (!rpc_args_done(args, err))
         return RPC_REPLY_ERROR;
-    GError *gerr = NULL;
-    g_autoptr(GPtrArray) list = hvd_driver_list(flags, &gerr);
-    if (!list)
-        return fail(err, gerr);
-    if (!remote_list_within_limit(list->len, REMOTE_DOMAIN_LIST_MAX, "domains", err))
-        return RPC_REPLY_ERROR;
-    if (need_results) {
-        xdr_put_u32(ret, list->len);
-        for (guint i = 0; i < list->len; i++)
-            put_dom(ret, g_ptr_array_index(list, i));
-    } else {
-        xdr_put_u32(ret, 0);
-    }
-    xdr_put_u32(ret, list->len);
+    xdr_put_i32(ret, (int32_t)hvd_driver_count(active));
     return RPC_REPLY_OK;
 }
 
@@ -197,20 +201,14 @@ static enum rpc_result h_num_active(struct rpc_call *call, struct xdr_reader *ar
                                     struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    if (!rpc_args_done(args, err))
-        return RPC_REPLY_ERROR;
-    xdr_put_i32(ret, (int32_t)hvd_driver_count(true));
-    return RPC_REPLY_OK;
+    return count_reply(args, true, ret, err);
 }
 
 static enum rpc_result h_num_defined(struct rpc_call *call, struct xdr_reader *args,
                                      struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    if (!rpc_args_done(args, err))
-        return RPC_REPLY_ERROR;
-    xdr_put_i32(ret, (int32_t)hvd_driver_count(false));
-    return RPC_REPLY_OK;
+    return count_reply(args, false, ret, err);
 }
 
 static bool check_max(int32_t max, struct rpc_error *err)
@@ -223,34 +221,47 @@ static bool check_max(int32_t max, struct rpc_error *err)
     return true;
 }
 
+static void put_dom_id(struct xdr_writer *w, HvdDomain *dom)
+{
+    xdr_put_i32(w, hvd_domain_id(dom));
+}
+
+static void put_dom_name(struct xdr_writer *w, HvdDomain *dom)
+{
+    xdr_put_string(w, hvd_domain_name(dom), REMOTE_STRING_MAX);
+}
+
+/* Legacy lists: args { int max; }, ret at most `max` entries (§3) of the
+ * domains `list_flags` selects, each written by put_entry. */
+static enum rpc_result legacy_list(struct xdr_reader *args, unsigned list_flags,
+                                   void (*put_entry)(struct xdr_writer *, HvdDomain *),
+                                   struct xdr_writer *ret, struct rpc_error *err)
+{
+    int32_t max = xdr_get_i32(args);
+    if (!rpc_args_done(args, err) || !check_max(max, err))
+        return RPC_REPLY_ERROR;
+    g_autoptr(GPtrArray) list = hvd_driver_list(list_flags, NULL);
+    guint n = MIN(list->len, (guint)max);
+    xdr_put_u32(ret, n);
+    for (guint i = 0; i < n; i++)
+        put_entry(ret, g_ptr_array_index(list, i));
+    return RPC_REPLY_OK;
+}
+
+/* LIST_DOMAINS: ids of the running domains. */
 static enum rpc_result h_list_ids(struct rpc_call *call, struct xdr_reader *args,
                                   struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    int32_t max = xdr_get_i32(args);
-    if (!rpc_args_done(args, err) || !check_max(max, err))
-        return RPC_REPLY_ERROR;
-    g_autoptr(GPtrArray) list = hvd_driver_list(1u /* ACTIVE */, NULL);
-    guint n = MIN(list->len, (guint)max);
-    xdr_put_u32(ret, n);
-    for (guint i = 0; i < n; i++)
-        xdr_put_i32(ret, hvd_domain_id(g_ptr_array_index(list, i)));
-    return RPC_REPLY_OK;
+    return legacy_list(args, 1u /* ACTIVE */, put_dom_id, ret, err);
 }
 
+/* LIST_DEFINED_DOMAINS: names of the inactive ones. */
 static enum rpc_result h_list_defined(struct rpc_call *call, struct xdr_reader *args,
                                       struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    int32_t max = xdr_get_i32(args);
-    if (!rpc_args_done(args, err) || !check_max(max, err))
-        return RPC_REPLY_ERROR;
-    g_autoptr(GPtrArray) list = hvd_driver_list(2u /* INACTIVE */, NULL);
-    guint n = MIN(list->len, (guint)max);
-    xdr_put_u32(ret, n);
-    for (guint i = 0; i < n; i++)
-        xdr_put_string(ret, hvd_domain_name(g_ptr_array_index(list, i)), REMOTE_STRING_MAX);
-    return RPC_REPLY_OK;
+    return legacy_list(args, 2u /* INACTIVE */, put_dom_name, ret, err);
 }
 
 /* ------------------------------------------------------------ lookups */

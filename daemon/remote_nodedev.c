@@ -62,25 +62,25 @@ static bool check_maxnames(int32_t maxnames, uint32_t limit, const char *what,
 
 /* ------------------------------------------------------------ lists */
 
+/* remote_nonnull_node_device is { string name; }: the same bytes as a
+ * name. */
+static void put_device(struct xdr_writer *w, gpointer name)
+{
+    xdr_put_string(w, name, REMOTE_STRING_MAX);
+}
+
 static enum rpc_result h_list_all(struct rpc_call *call, struct xdr_reader *args,
                                   struct xdr_writer *ret, struct rpc_error *err)
 {
     (void)call;
-    int32_t need_results;
-    uint32_t flags;
-    if (!remote_list_all_args(args, &need_results, &flags, err))
-        return RPC_REPLY_ERROR;
-    GError *gerr = NULL;
-    g_autoptr(GPtrArray) names = hvd_nodedev_list_all(flags, &gerr);
-    if (!names)
-        return fail(err, gerr);
-    if (!remote_list_within_limit(names->len, NODE_DEVICE_LIST_MAX, "node devices", err))
-        return RPC_REPLY_ERROR;
-    /* remote_nonnull_node_device is { string name; }: the same bytes as a
-     * name list. need_results 0: empty array, count in ret (§3). */
-    put_names(ret, names, need_results ? names->len : 0);
-    xdr_put_u32(ret, names->len);
-    return RPC_REPLY_OK;
+    static const struct remote_list_all devices = {
+        .list = hvd_nodedev_list_all,
+        .put_entry = put_device,
+        .unpack = hvd_nodedev_error_unpack,
+        .limit = NODE_DEVICE_LIST_MAX,
+        .what = "node devices",
+    };
+    return remote_list_all_reply(&devices, args, ret, err);
 }
 
 static enum rpc_result h_num_of_devices(struct rpc_call *call, struct xdr_reader *args,

@@ -25,20 +25,27 @@ void remote_call_finish_gerror(struct rpc_call *call, remote_error_unpack_fn unp
     rpc_error_clear(&e);
 }
 
-bool remote_list_all_args(struct xdr_reader *args, int32_t *need_results, uint32_t *flags,
-                          struct rpc_error *err)
+enum rpc_result remote_list_all_reply(const struct remote_list_all *kind,
+                                      struct xdr_reader *args, struct xdr_writer *ret,
+                                      struct rpc_error *err)
 {
-    *need_results = xdr_get_i32(args);
-    *flags = xdr_get_u32(args);
-    return rpc_args_done(args, err);
-}
-
-bool remote_list_within_limit(guint len, uint32_t limit, const char *what,
-                              struct rpc_error *err)
-{
-    if (len <= limit)
-        return true;
-    rpc_error_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "too many %s '%u' for limit '%u'", what, len,
-                  limit);
-    return false;
+    int32_t need_results = xdr_get_i32(args);
+    uint32_t flags = xdr_get_u32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    g_autoptr(GPtrArray) items = kind->list(flags, &gerr);
+    if (!items)
+        return remote_fail(err, kind->unpack, gerr);
+    if (items->len > kind->limit) {
+        rpc_error_set(err, VIR_ERR_RPC, VIR_FROM_RPC, "too many %s '%u' for limit '%u'",
+                      kind->what, items->len, kind->limit);
+        return RPC_REPLY_ERROR;
+    }
+    guint sent = need_results ? items->len : 0;
+    xdr_put_u32(ret, sent);
+    for (guint i = 0; i < sent; i++)
+        kind->put_entry(ret, g_ptr_array_index(items, i));
+    xdr_put_u32(ret, items->len);
+    return RPC_REPLY_OK;
 }

@@ -24,11 +24,18 @@ enum rpc_result remote_fail(struct rpc_error *err, remote_error_unpack_fn unpack
 void remote_call_finish_gerror(struct rpc_call *call, remote_error_unpack_fn unpack,
                                const GError *gerr);
 
-/* CONNECT_LIST_ALL_* args { int need_results; unsigned flags; } (§10);
- * false with err set when they did not decode. */
-bool remote_list_all_args(struct xdr_reader *args, int32_t *need_results, uint32_t *flags,
-                          struct rpc_error *err);
-/* §2 limit of a CONNECT_LIST_ALL_* reply array: false with libvirt's
- * "too many <what> '<len>' for limit '<limit>'" in err when len exceeds it. */
-bool remote_list_within_limit(guint len, uint32_t limit, const char *what,
-                              struct rpc_error *err);
+/* One CONNECT_LIST_ALL_* procedure (§10): args { int need_results;
+ * unsigned flags; }, ret { entries<limit>; unsigned ret; }. */
+struct remote_list_all {
+    GPtrArray *(*list)(unsigned flags, GError **gerr); /* the driver's list */
+    void (*put_entry)(struct xdr_writer *w, gpointer item);
+    remote_error_unpack_fn unpack;
+    uint32_t limit;   /* §2 limit of the reply array */
+    const char *what; /* plural, for "too many <what> '<n>' for limit '<limit>'" */
+};
+
+/* Answer a CONNECT_LIST_ALL_* call: need_results 0 sends an empty array
+ * and only the count (§3). */
+enum rpc_result remote_list_all_reply(const struct remote_list_all *kind,
+                                      struct xdr_reader *args, struct xdr_writer *ret,
+                                      struct rpc_error *err);
