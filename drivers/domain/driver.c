@@ -1355,6 +1355,26 @@ static MonOp *monop_new(HvdDomain *dom, MonOpKind kind, HvdDomainDoneFunc fn, gp
     return op;
 }
 
+/* Send `command` to the worker; its reply answers fn (on_monop_reply). */
+static void send_monop(HvdDomain *dom, const char *command, MonOpKind kind,
+                       HvdDomainDoneFunc fn, gpointer user_data)
+{
+    hvd_monitor_command(dom->mon, command, NULL, on_monop_reply,
+                        monop_new(dom, kind, fn, user_data));
+}
+
+/* Shutdown and reboot: check `function`'s flags and the monitor, then
+ * send `command`. */
+static void flagged_monop(HvdDomain *dom, unsigned flags, unsigned allowed,
+                          const char *function, const char *command, MonOpKind kind,
+                          HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!check_flags(flags, allowed, function, &err) || !monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    send_monop(dom, command, kind, fn, user_data);
+}
+
 void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
 {
     GError *err = NULL;
@@ -1363,8 +1383,7 @@ void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data
     if (dom->state == VIR_DOMAIN_PAUSED) /* libvirt: nothing to do */
         return fn(dom, NULL, NULL, user_data);
     dom->pause_reason = VIR_DOMAIN_PAUSED_USER;
-    hvd_monitor_command(dom->mon, "stop", NULL, on_monop_reply,
-                        monop_new(dom, OP_SUSPEND, fn, user_data));
+    send_monop(dom, "stop", OP_SUSPEND, fn, user_data);
 }
 
 void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
@@ -1374,31 +1393,22 @@ void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
         return fail_now(dom, fn, user_data, err);
     if (dom->state == VIR_DOMAIN_RUNNING)
         return fn(dom, NULL, NULL, user_data);
-    hvd_monitor_command(dom->mon, "cont", NULL, on_monop_reply,
-                        monop_new(dom, OP_RESUME, fn, user_data));
+    send_monop(dom, "cont", OP_RESUME, fn, user_data);
 }
 
 void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
 {
-    GError *err = NULL;
-    if (!check_flags(flags, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN, "qemuDomainShutdownFlags", &err) ||
-        !monitor_usable(dom, &err))
-        return fail_now(dom, fn, user_data, err);
     /* ACPI power button; the guest decides, the worker's exit follows. */
-    hvd_monitor_command(dom->mon, "system_powerdown", NULL, on_monop_reply,
-                        monop_new(dom, OP_SHUTDOWN, fn, user_data));
+    flagged_monop(dom, flags, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN, "qemuDomainShutdownFlags",
+                  "system_powerdown", OP_SHUTDOWN, fn, user_data);
 }
 
 void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
 {
-    GError *err = NULL;
-    if (!check_flags(flags, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, "qemuDomainReboot", &err) ||
-        !monitor_usable(dom, &err))
-        return fail_now(dom, fn, user_data, err);
     /* libvirt's ACPI reboot is a powerdown the daemon turns into a reset;
      * the worker exits on guest poweroff, so hvd resets directly. */
-    hvd_monitor_command(dom->mon, "system_reset", NULL, on_monop_reply,
-                        monop_new(dom, OP_REBOOT, fn, user_data));
+    flagged_monop(dom, flags, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, "qemuDomainReboot",
+                  "system_reset", OP_REBOOT, fn, user_data);
 }
 
 static void setmem_config(HvdDomain *dom, uint64_t kib, GError **err)

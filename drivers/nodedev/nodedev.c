@@ -504,6 +504,26 @@ static bool refuse_if_used(const HvdPciDevice *dev, const char *what, GError **e
 
 /* ---------------------------------------------------------------- operations */
 
+typedef bool (*VfioOperation)(const HvdVfioContext *ctx, const HvdPciDevice *dev, GError **err);
+
+/* Detach, reattach or reset (`what`) the PCI device `name`: not the
+ * computer, not while a domain uses it, under the lock. */
+static bool pci_operation(const char *name, const char *what, VfioOperation op, GError **err)
+{
+    if (name && strcmp(name, COMPUTER) == 0) {
+        set_error(err, VIR_ERR_OPERATION_INVALID, "device '%s' is not a PCI device", name);
+        return false;
+    }
+    g_autoptr(HvdPciDevice) dev = find_pci(name, err);
+    if (!dev)
+        return false;
+    g_mutex_lock(&nd.lock);
+    HvdVfioContext ctx = vfio_ctx();
+    bool ok = refuse_if_used(dev, what, err) && op(&ctx, dev, err);
+    g_mutex_unlock(&nd.lock);
+    return ok;
+}
+
 bool hvd_nodedev_detach(const char *name, const char *driver_name, GError **err)
 {
     if (not_ready(err))
@@ -516,54 +536,21 @@ bool hvd_nodedev_detach(const char *name, const char *driver_name, GError **err)
             set_error(err, VIR_ERR_INVALID_ARG, "unknown driver name '%s'", driver_name);
         return false;
     }
-    if (name && strcmp(name, COMPUTER) == 0) {
-        set_error(err, VIR_ERR_OPERATION_INVALID, "device '%s' is not a PCI device", name);
-        return false;
-    }
-    g_autoptr(HvdPciDevice) dev = find_pci(name, err);
-    if (!dev)
-        return false;
-    g_mutex_lock(&nd.lock);
-    HvdVfioContext ctx = vfio_ctx();
-    bool ok = refuse_if_used(dev, "detach", err) && hvd_vfio_detach(&ctx, dev, err);
-    g_mutex_unlock(&nd.lock);
-    return ok;
+    return pci_operation(name, "detach", hvd_vfio_detach, err);
 }
 
 bool hvd_nodedev_reattach(const char *name, GError **err)
 {
     if (not_ready(err))
         return false;
-    if (name && strcmp(name, COMPUTER) == 0) {
-        set_error(err, VIR_ERR_OPERATION_INVALID, "device '%s' is not a PCI device", name);
-        return false;
-    }
-    g_autoptr(HvdPciDevice) dev = find_pci(name, err);
-    if (!dev)
-        return false;
-    g_mutex_lock(&nd.lock);
-    HvdVfioContext ctx = vfio_ctx();
-    bool ok = refuse_if_used(dev, "reattach", err) && hvd_vfio_reattach(&ctx, dev, err);
-    g_mutex_unlock(&nd.lock);
-    return ok;
+    return pci_operation(name, "reattach", hvd_vfio_reattach, err);
 }
 
 bool hvd_nodedev_reset(const char *name, GError **err)
 {
     if (not_ready(err))
         return false;
-    if (name && strcmp(name, COMPUTER) == 0) {
-        set_error(err, VIR_ERR_OPERATION_INVALID, "device '%s' is not a PCI device", name);
-        return false;
-    }
-    g_autoptr(HvdPciDevice) dev = find_pci(name, err);
-    if (!dev)
-        return false;
-    g_mutex_lock(&nd.lock);
-    HvdVfioContext ctx = vfio_ctx();
-    bool ok = refuse_if_used(dev, "reset", err) && hvd_vfio_reset(&ctx, dev, err);
-    g_mutex_unlock(&nd.lock);
-    return ok;
+    return pci_operation(name, "reset", hvd_vfio_reset, err);
 }
 
 /* Release one device of a domain (lock held). */
