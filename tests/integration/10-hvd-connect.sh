@@ -9,12 +9,8 @@ top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
 hvd=$top_builddir/daemon/hvd
 py=/usr/bin/python3 # Debian's interpreter, which has python3-libvirt
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-    local what=$1; shift
-    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
-}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$hvd" ]; then
     nok "hvd binary not found at $hvd (build first)"

@@ -14,12 +14,8 @@ hvd=$top_builddir/daemon/hvd
 hv=${HVD_HV:-$top_builddir/hv/hv}
 py=/usr/bin/python3 # Debian's interpreter, which has python3-libvirt
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-    local what=$1; shift
-    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
-}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$hvd" ]; then
     nok "hvd binary not found at $hvd (build first)"
@@ -178,21 +174,6 @@ guest_xml() { # NAME CMDLINE [MEMBALLOON-CHILDREN]
   <devices><memballoon model='virtio'>${3:-}</memballoon></devices>
 </domain>
 EOF
-}
-wait_console() { # NAME PATTERN SECONDS
-    local f=$state/log/$1.console.log
-    for _ in $(seq $(( $3 * 10 ))); do
-        grep -q -- "$2" "$f" 2> /dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_state() { # NAME STATE SECONDS
-    for _ in $(seq $(( $3 * 2 ))); do
-        [ "$(v domstate "$1" 2> /dev/null | head -n 1)" = "$2" ] && return 0
-        sleep 0.5
-    done
-    return 1
 }
 
 guest_xml g1 "console=ttyS0 quiet panic=-1 hvtest=balloon hvtest.balloon_watch=600" \

@@ -17,12 +17,8 @@ hvd=$top_builddir/daemon/hvd
 hv=${HVD_HV:-$top_builddir/hv/hv}
 py=/usr/bin/python3 # Debian's interpreter, which has python3-libvirt
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-    local what=$1; shift
-    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
-}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$hvd" ] || ! command -v virsh > /dev/null; then
     nok "needs hvd ($hvd) and virsh"
@@ -148,21 +144,6 @@ guest_xml() { # NAME CMDLINE [ON_CRASH]
   <devices><memballoon model='virtio'/></devices>
 </domain>
 EOF
-}
-wait_console() { # NAME PATTERN SECONDS
-    local f=$state/log/$1.console.log
-    for _ in $(seq $(( $3 * 10 ))); do
-        grep -q -- "$2" "$f" 2> /dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-wait_state() { # NAME STATE SECONDS
-    for _ in $(seq $(( $3 * 2 ))); do
-        [ "$(v domstate "$1" 2> /dev/null | head -n 1)" = "$2" ] && return 0
-        sleep 0.5
-    done
-    return 1
 }
 worker_pid() { worker_pid_file "$state/run/$1.status"; }
 

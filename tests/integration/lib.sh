@@ -1,0 +1,27 @@
+# Helpers the hvd scenarios share; sourced, not run (suite.sh runs only
+# NN-*.sh). Unnumbered TAP lines for tests/integration/suite.sh.
+
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+check() { # check "description" command...
+    local what=$1; shift
+    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
+}
+
+# For scenarios that define $state (hvd's --state-dir) and v (virsh on
+# hvd's socket).
+wait_console() { # NAME PATTERN SECONDS
+    local f=$state/log/$1.console.log
+    for _ in $(seq $(( $3 * 10 ))); do
+        grep -q -- "$2" "$f" 2> /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+wait_state() { # NAME STATE SECONDS
+    for _ in $(seq $(( $3 * 2 ))); do
+        [ "$(v domstate "$1" 2> /dev/null | head -n 1)" = "$2" ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
