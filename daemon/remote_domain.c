@@ -33,12 +33,14 @@ enum {
     PROC_DOMAIN_REBOOT = 27,
     PROC_DOMAIN_RESUME = 28,
     PROC_DOMAIN_SET_AUTOSTART = 29,
+    PROC_DOMAIN_SET_MAX_MEMORY = 30,
     PROC_DOMAIN_SET_MEMORY = 31,
     PROC_DOMAIN_SHUTDOWN = 33,
     PROC_DOMAIN_SUSPEND = 34,
     PROC_DOMAIN_UNDEFINE = 35,
     PROC_LIST_DOMAINS = 37,
     PROC_NUM_OF_DOMAINS = 51,
+    PROC_DOMAIN_BLOCK_STATS = 64,
     PROC_DOMAIN_INTERFACE_STATS = 65,
     PROC_DOMAIN_MEMORY_STATS = 159,
     PROC_DOMAIN_IS_ACTIVE = 150,
@@ -52,6 +54,7 @@ enum {
     PROC_DOMAIN_SET_MEMORY_FLAGS = 204,
     PROC_DOMAIN_GET_STATE = 212,
     PROC_DOMAIN_GET_CONTROL_INFO = 229,
+    PROC_DOMAIN_BLOCK_STATS_FLAGS = 243,
     PROC_DOMAIN_UNDEFINE_FLAGS = 231,
     PROC_DOMAIN_DESTROY_FLAGS = 234,
     PROC_DOMAIN_SHUTDOWN_FLAGS = 258,
@@ -65,6 +68,12 @@ enum {
 #define QEMU_MONITOR_COMMAND_HMP 1u
 /* §2 limit of DOMAIN_MEMORY_STATS's reply array */
 #define REMOTE_DOMAIN_MEMORY_STATS_MAX 1024u
+/* §2 limit of BLOCK_STATS_FLAGS's typed parameters */
+#define REMOTE_DOMAIN_BLOCK_STATS_PARAMETERS_MAX 16
+/* §3 remote_typed_param discriminant of a long long */
+#define TYPED_PARAM_LLONG 3
+/* virTypedParameterFlags: the only flag BLOCK_STATS_FLAGS takes */
+#define TYPED_PARAM_STRING_OKAY 4u
 /* §7 virDomainEventID values and the event procedures: legacy (no
  * callbackID) and callback style. */
 #define EVENT_ID_LIFECYCLE 0
@@ -626,6 +635,129 @@ static enum rpc_result h_set_memory_flags(struct rpc_call *call, struct xdr_read
     return set_memory_common(call, args, err, true);
 }
 
+/* virsh setmaxmem without --live/--config/--current: args dom, memory
+ * (u64 KiB). qemuDomainSetMaxMemory is SetMemoryFlags(MEM_MAXIMUM). */
+static enum rpc_result h_set_max_memory(struct rpc_call *call, struct xdr_reader *args,
+                                        struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    uint64_t kib = xdr_get_u64(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    hvd_domain_set_memory(dom, kib, 4u /* VIR_DOMAIN_MEM_MAXIMUM */, done_void,
+                          rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
+/* virsh domblkstat: BLOCK_STATS_FLAGS first (args dom, path, nparams,
+ * flags; ret params<typed_param>, nparams), BLOCK_STATS (args dom, path;
+ * ret rd_req, rd_bytes, wr_req, wr_bytes, errs) for old servers (§10). */
+typedef struct {
+    struct rpc_call *call;
+    bool with_flags;
+    int32_t nparams; /* BLOCK_STATS_FLAGS: 0 = "how many?" */
+} BlockStatsCall;
+
+static void done_block_stats(HvdDomain *dom, const HvdBlockStats *stats, int nstats,
+                             const GError *gerr, gpointer data)
+{
+    BlockStatsCall *bc = data;
+    if (gerr) {
+        done_void(dom, NULL, gerr, bc->call);
+        g_free(bc);
+        return;
+    }
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    if (!bc->with_flags) {
+        xdr_put_i64(&w, stats->rd_req);
+        xdr_put_i64(&w, stats->rd_bytes);
+        xdr_put_i64(&w, stats->wr_req);
+        xdr_put_i64(&w, stats->wr_bytes);
+        xdr_put_i64(&w, -1); /* errs: QEMU does not count them (qemuDomainBlockStats) */
+    } else if (bc->nparams == 0) {
+        /* remoteDispatchDomainBlockStatsFlags: just the count. */
+        xdr_put_u32(&w, 0);
+        xdr_put_i32(&w, nstats);
+    } else {
+        /* qemuDomainBlockStatsFlags's names and order (VIR_DOMAIN_BLOCK_STATS_*),
+         * at most as many as asked for. */
+        const struct {
+            const char *field;
+            int64_t value;
+        } params[] = {
+            { "wr_bytes", stats->wr_bytes },
+            { "wr_operations", stats->wr_req },
+            { "rd_bytes", stats->rd_bytes },
+            { "rd_operations", stats->rd_req },
+            { "flush_operations", stats->flush_req },
+            { "wr_total_times", stats->wr_total_times },
+            { "rd_total_times", stats->rd_total_times },
+            { "flush_total_times", stats->flush_total_times },
+        };
+        uint32_t n = MIN((uint32_t)bc->nparams, (uint32_t)G_N_ELEMENTS(params));
+        xdr_put_u32(&w, n);
+        for (uint32_t i = 0; i < n; i++) {
+            xdr_put_string(&w, params[i].field, REMOTE_STRING_MAX);
+            xdr_put_i32(&w, TYPED_PARAM_LLONG);
+            xdr_put_i64(&w, params[i].value);
+        }
+        xdr_put_i32(&w, 0); /* libvirtd leaves nparams 0 when it sends params */
+    }
+    rpc_call_finish(bc->call, &w, NULL);
+    xdr_writer_free(&w);
+    g_free(bc);
+}
+
+static enum rpc_result block_stats_common(struct rpc_call *call, struct xdr_reader *args,
+                                          struct rpc_error *err, bool with_flags)
+{
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    g_autofree char *path = xdr_get_string(args, REMOTE_STRING_MAX);
+    int32_t nparams = with_flags ? xdr_get_i32(args) : 0;
+    uint32_t flags = with_flags ? xdr_get_u32(args) : 0;
+    if (with_flags && (nparams < 0 || nparams > REMOTE_DOMAIN_BLOCK_STATS_PARAMETERS_MAX)) {
+        free(d.name);
+        if (!rpc_args_done(args, err))
+            return RPC_REPLY_ERROR;
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s", "nparams too large");
+        return RPC_REPLY_ERROR;
+    }
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    if (flags & ~TYPED_PARAM_STRING_OKAY) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
+                      "unsupported flags (0x%x) in function qemuDomainBlockStatsFlags",
+                      flags & ~TYPED_PARAM_STRING_OKAY);
+        return RPC_REPLY_ERROR;
+    }
+    BlockStatsCall *bc = g_new0(BlockStatsCall, 1);
+    bc->call = rpc_call_defer(call);
+    bc->with_flags = with_flags;
+    bc->nparams = nparams;
+    hvd_domain_block_stats(dom, path, done_block_stats, bc);
+    return RPC_REPLY_DEFERRED;
+}
+
+static enum rpc_result h_block_stats(struct rpc_call *call, struct xdr_reader *args,
+                                     struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    return block_stats_common(call, args, err, false);
+}
+
+static enum rpc_result h_block_stats_flags(struct rpc_call *call, struct xdr_reader *args,
+                                           struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    return block_stats_common(call, args, err, true);
+}
+
 /* virsh dommemstat: args dom, maxStats, flags; ret stats<{tag i32, val
  * u64}>, never more than maxStats of them (§10 proc 159, §14.3). */
 static void done_memory_stats(HvdDomain *dom, const HvdMemoryStat *stats, unsigned n,
@@ -992,6 +1124,9 @@ void remote_domain_register(void)
         { PROC_DOMAIN_RESUME, h_resume, rw },
         { PROC_DOMAIN_SET_MEMORY, h_set_memory, rw },
         { PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory_flags, rw },
+        { PROC_DOMAIN_SET_MAX_MEMORY, h_set_max_memory, rw },
+        { PROC_DOMAIN_BLOCK_STATS, h_block_stats, ro },
+        { PROC_DOMAIN_BLOCK_STATS_FLAGS, h_block_stats_flags, ro },
         { PROC_DOMAIN_OPEN_CONSOLE, h_open_console, rw },
         { PROC_LEGACY_EVENT_REGISTER_ANY, h_legacy_register, ro | RPC_PROC_HIGH_PRIORITY },
         { PROC_LEGACY_EVENT_DEREGISTER_ANY, h_legacy_deregister, ro | RPC_PROC_HIGH_PRIORITY },

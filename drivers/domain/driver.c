@@ -60,6 +60,7 @@ struct _HvdDomain {
     bool destroy_requested;
     bool destroy_graceful;
     bool got_shutdown;    /* the worker reported SHUTDOWN: its exit is a shutdown */
+    bool fake_reboot;     /* virsh reboot: reset instead of stopping when the guest is off */
     bool exited;          /* reaped, waiting for the monitor's end of file */
     int exit_status;
     guint drain_timer;
@@ -98,6 +99,8 @@ static void adopted_watch_start(HvdDomain *dom);
 static void adopted_watch_stop(HvdDomain *dom);
 static void crash_action(HvdDomain *dom);
 static void emit_other(HvdDomain *dom, int event_id, uint64_t value);
+static void guest_powered_off(HvdDomain *dom);
+static void terminate_after_shutdown(HvdDomain *dom);
 
 /* ------------------------------------------------------------ basics */
 
@@ -1039,20 +1042,39 @@ static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_obj
     if (dom->starting)
         return;
     if (strcmp(event, "STOP") == 0) {
+        /* libvirt ignores the STOP a -no-shutdown QEMU sends after SHUTDOWN:
+         * the domain is shutting down (or fake-rebooting), not paused. */
+        if (dom->got_shutdown)
+            return;
         set_paused(dom, dom->pause_reason ? dom->pause_reason : VIR_DOMAIN_PAUSED_UNKNOWN);
         dom->pause_reason = 0;
     } else if (strcmp(event, "RESUME") == 0) {
         set_running(dom, VIR_DOMAIN_RUNNING_UNPAUSED);
     } else if (strcmp(event, "SHUTDOWN") == 0) {
-        json_object *guest = NULL;
+        json_object *guest = NULL, *why = NULL;
         bool by_guest = data && json_object_object_get_ex(data, "guest", &guest) &&
                         json_object_get_boolean(guest);
+        /* The guest powered off (not a reset with on_reboot exit, not the
+         * worker quitting): the worker, run with no_shutdown, waits for us. */
+        bool powered_off = data && json_object_object_get_ex(data, "reason", &why) &&
+                           g_strcmp0(json_object_get_string(why), "guest-shutdown") == 0;
+        bool was_shutdown = dom->got_shutdown;
         dom->got_shutdown = true;
+        if (powered_off && !was_shutdown && !dom->destroy_requested &&
+            dom->state == VIR_DOMAIN_RUNNING &&
+            (dom->fake_reboot || dom->def->on_poweroff == DOMAIN_LIFECYCLE_RESTART)) {
+            /* qemuProcessHandleShutdown: a fake reboot's shutdown is
+             * transient: no state change, no event. */
+            guest_powered_off(dom);
+            return;
+        }
         if (dom->state != VIR_DOMAIN_SHUTDOWN) {
             set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
             emit(dom, VIR_DOMAIN_EVENT_SHUTDOWN,
                  by_guest ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST : VIR_DOMAIN_EVENT_SHUTDOWN_HOST);
         }
+        if (powered_off && !was_shutdown)
+            guest_powered_off(dom);
     } else if (strcmp(event, "BALLOON_CHANGE") == 0) {
         json_object *actual = NULL;
         if (data && json_object_object_get_ex(data, "actual", &actual) &&
@@ -1166,6 +1188,7 @@ static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
     dom->start_paused = flags & VIR_DOMAIN_START_PAUSED;
     dom->destroy_requested = false;
     dom->got_shutdown = false;
+    dom->fake_reboot = false;
     dom->exited = false;
     dom->mon_closed = false;
     dom->pause_reason = 0;
@@ -1363,18 +1386,6 @@ static void send_monop(HvdDomain *dom, const char *command, MonOpKind kind,
                         monop_new(dom, kind, fn, user_data));
 }
 
-/* Shutdown and reboot: check `function`'s flags and the monitor, then
- * send `command`. */
-static void flagged_monop(HvdDomain *dom, unsigned flags, unsigned allowed,
-                          const char *function, const char *command, MonOpKind kind,
-                          HvdDomainDoneFunc fn, gpointer user_data)
-{
-    GError *err = NULL;
-    if (!check_flags(flags, allowed, function, &err) || !monitor_usable(dom, &err))
-        return fail_now(dom, fn, user_data, err);
-    send_monop(dom, command, kind, fn, user_data);
-}
-
 void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
 {
     GError *err = NULL;
@@ -1398,26 +1409,120 @@ void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
 
 void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
 {
-    /* ACPI power button; the guest decides, the worker's exit follows. */
-    flagged_monop(dom, flags, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN, "qemuDomainShutdownFlags",
-                  "system_powerdown", OP_SHUTDOWN, fn, user_data);
+    /* ACPI power button; the guest decides. A pending reboot becomes a
+     * shutdown (qemuDomainShutdownFlags clears fakeReboot). */
+    GError *err = NULL;
+    if (!check_flags(flags, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN, "qemuDomainShutdownFlags", &err) ||
+        !monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    dom->fake_reboot = false;
+    send_monop(dom, "system_powerdown", OP_SHUTDOWN, fn, user_data);
 }
 
 void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
 {
-    /* libvirt's ACPI reboot is a powerdown the daemon turns into a reset;
-     * the worker exits on guest poweroff, so hvd resets directly. */
-    flagged_monop(dom, flags, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, "qemuDomainReboot",
-                  "system_reset", OP_REBOOT, fn, user_data);
+    /* libvirt's default (ACPI) reboot is a "fake reboot": the power button,
+     * and once the guest is off the same worker is reset and continues
+     * (guest_powered_off). With <on_reboot> destroy or preserve libvirt
+     * shuts the domain down instead. */
+    GError *err = NULL;
+    if (!check_flags(flags, VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, "qemuDomainReboot", &err) ||
+        !monitor_usable(dom, &err))
+        return fail_now(dom, fn, user_data, err);
+    dom->fake_reboot = dom->def->on_reboot != DOMAIN_LIFECYCLE_DESTROY &&
+                       dom->def->on_reboot != DOMAIN_LIFECYCLE_PRESERVE;
+    send_monop(dom, "system_powerdown", OP_REBOOT, fn, user_data);
+}
+
+/* ---- the guest powered off (SHUTDOWN "guest-shutdown"): the worker,
+ * started with no_shutdown, stopped and waits (qemuProcessShutdownOrReboot). */
+
+static void terminate_after_shutdown(HvdDomain *dom)
+{
+    /* libvirt kills QEMU (SIGTERM) once the guest is off; its exit then
+     * shuts the domain off with reason shutdown (got_shutdown). */
+    if (dom->pid > 0 && kill(dom->pid, SIGTERM) != 0 && errno != ESRCH)
+        log_warn("domain %s: kill(%d): %s", dom->def->name, (int)dom->pid, g_strerror(errno));
+}
+
+static void on_fake_reboot_cont(HvdMonitor *mon, struct json_object *ret, const char *error_class,
+                                const GError *err, gpointer user_data)
+{
+    (void)ret;
+    (void)error_class;
+    HvdDomain *dom = user_data;
+    if (hvd_domain_is_active(dom) && dom->mon == mon) {
+        if (err) {
+            log_warn("domain %s: fake reboot failed: %s", dom->def->name, err->message);
+            terminate_after_shutdown(dom);
+        } else {
+            log_info("domain %s: rebooted (reset after the guest powered off)", dom->def->name);
+            dom->got_shutdown = false;
+            set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
+        }
+    }
+    hvd_domain_unref(dom);
+}
+
+static void guest_powered_off(HvdDomain *dom)
+{
+    if (dom->fake_reboot || dom->def->on_poweroff == DOMAIN_LIFECYCLE_RESTART) {
+        dom->fake_reboot = false;
+        if (dom->mon && hvd_monitor_is_ready(dom->mon)) {
+            /* qemuProcessFakeReboot: system_reset, then start the vCPUs
+             * again; the worker's RESET becomes the REBOOT event. The
+             * monitor answers in order, so cont's reply ends it. */
+            hvd_monitor_command(dom->mon, "system_reset", NULL, ignore_reply, NULL);
+            hvd_monitor_command(dom->mon, "cont", NULL, on_fake_reboot_cont, hvd_domain_ref(dom));
+            return;
+        }
+    }
+    if (dom->def->on_poweroff == DOMAIN_LIFECYCLE_PRESERVE)
+        return; /* stays stopped in state shutdown until destroyed */
+    terminate_after_shutdown(dom);
+}
+
+static void keep_config_apart(HvdDomain *dom);
+
+/* The persistent config a --config change may modify: a running domain's
+ * own copy, so the change waits for the next start (libvirt's newDef). */
+static DomainDef *config_for_change(HvdDomain *dom)
+{
+    if (hvd_domain_is_active(dom))
+        keep_config_apart(dom);
+    return persistent_def(dom);
 }
 
 static void setmem_config(HvdDomain *dom, uint64_t kib, GError **err)
 {
-    DomainDef *def = persistent_def(dom);
+    DomainDef *def = config_for_change(dom);
     uint64_t old = def->current_memory_kib;
     def->current_memory_kib = kib;
     if (!save_config(def, err))
         def->current_memory_kib = old;
+}
+
+/* virDomainObjGetDefs: which definitions a modification-impact flag set
+ * (CURRENT 0, LIVE, CONFIG) touches, with the conf code's refusals. */
+static bool modification_impact(HvdDomain *dom, unsigned flags, bool *live, bool *config,
+                                GError **err)
+{
+    *live = flags & VIR_DOMAIN_AFFECT_LIVE;
+    *config = flags & VIR_DOMAIN_AFFECT_CONFIG;
+    if (!*live && !*config) {
+        *live = hvd_domain_is_active(dom);
+        *config = !*live;
+    }
+    if (*live && !hvd_domain_is_active(dom)) {
+        not_running_error(err);
+        return false;
+    }
+    if (*config && !dom->persistent) {
+        hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID, "%s",
+                          "transient domains do not have any persistent config");
+        return false;
+    }
+    return true;
 }
 
 void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDomainDoneFunc fn,
@@ -1428,27 +1533,18 @@ void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDoma
                              VIR_DOMAIN_MEM_MAXIMUM;
     if (!check_flags(flags, allowed, "qemuDomainSetMemoryFlags", &err))
         return fail_now(dom, fn, user_data, err);
-    bool live = flags & VIR_DOMAIN_AFFECT_LIVE, config = flags & VIR_DOMAIN_AFFECT_CONFIG;
-    if (!live && !config) {
-        live = hvd_domain_is_active(dom);
-        config = !live;
-    }
-    if (live && !hvd_domain_is_active(dom)) {
-        not_running_error(&err);
+    bool live, config;
+    if (!modification_impact(dom, flags, &live, &config, &err))
         return fail_now(dom, fn, user_data, err);
-    }
-    if (config && !dom->persistent) {
-        hvd_vir_error_set(&err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID, "%s",
-                          "cannot change persistent config of a transient domain");
-        return fail_now(dom, fn, user_data, err);
-    }
     if (flags & VIR_DOMAIN_MEM_MAXIMUM) {
+        /* qemuDomainSetMemoryFlags: the maximum of a running guest is fixed
+         * (virsh setmaxmem --live); --config changes the next boot's. */
         if (live) {
             hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
                               "cannot resize the maximum memory on an active domain");
             return fail_now(dom, fn, user_data, err);
         }
-        DomainDef *def = persistent_def(dom);
+        DomainDef *def = config_for_change(dom);
         uint64_t old_max = def->memory_kib, old_cur = def->current_memory_kib;
         def->memory_kib = kib;
         if (def->current_memory_kib > kib)
@@ -1460,7 +1556,10 @@ void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDoma
         }
         return fn(dom, NULL, NULL, user_data);
     }
-    uint64_t max = live ? dom->def->memory_kib : persistent_def(dom)->memory_kib;
+    /* The limit is the smaller maximum of the definitions touched. */
+    uint64_t max = live ? dom->def->memory_kib : UINT64_MAX;
+    if (config && persistent_def(dom)->memory_kib < max)
+        max = persistent_def(dom)->memory_kib;
     if (kib > max) {
         hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_INVALID_ARG, "%s",
                           "cannot set memory higher than max memory");
@@ -1705,7 +1804,7 @@ static void set_stats_period(DomainMemballoon *b, unsigned period)
 
 static void stats_period_config(HvdDomain *dom, unsigned period, GError **err)
 {
-    DomainDef *def = persistent_def(dom);
+    DomainDef *def = config_for_change(dom);
     DomainMemballoon old = def->balloon;
     set_stats_period(&def->balloon, period);
     if (!save_config(def, err))
@@ -1767,20 +1866,9 @@ void hvd_domain_set_memory_stats_period(HvdDomain *dom, int period, unsigned fla
                           "period in virDomainSetMemoryStatsPeriod must not be negative");
         return fail_now(dom, fn, user_data, err);
     }
-    bool live = flags & VIR_DOMAIN_AFFECT_LIVE, config = flags & VIR_DOMAIN_AFFECT_CONFIG;
-    if (!live && !config) {
-        live = hvd_domain_is_active(dom);
-        config = !live;
-    }
-    if (live && !hvd_domain_is_active(dom)) {
-        not_running_error(&err);
+    bool live, config;
+    if (!modification_impact(dom, flags, &live, &config, &err))
         return fail_now(dom, fn, user_data, err);
-    }
-    if (config && !dom->persistent) {
-        hvd_vir_error_set(&err, VIR_FROM_DOMAIN, VIR_ERR_OPERATION_INVALID, "%s",
-                          "cannot change persistent config of a transient domain");
-        return fail_now(dom, fn, user_data, err);
-    }
     if ((live && !dom->def->balloon.enabled) ||
         (config && !persistent_def(dom)->balloon.enabled)) {
         hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
@@ -1810,6 +1898,182 @@ void hvd_domain_set_memory_stats_period(HvdDomain *dom, int period, unsigned fla
     json_object_put(args);
 }
 
+/* ------------------------------------------------------------ block stats */
+
+/* One query-blockstats entry's BlockDeviceStats (qmp.md §5). The first four
+ * are mandatory for libvirt (qemuMonitorJSONGetOneBlockStatsInfo); returns
+ * how many counters were present, -1 when a mandatory one is missing. */
+static int block_stats_entry(json_object *stats, HvdBlockStats *sum, GError **err)
+{
+    static const struct {
+        const char *key;
+        size_t offset;
+        bool mandatory;
+    } fields[] = {
+        { "rd_bytes", G_STRUCT_OFFSET(HvdBlockStats, rd_bytes), true },
+        { "wr_bytes", G_STRUCT_OFFSET(HvdBlockStats, wr_bytes), true },
+        { "rd_operations", G_STRUCT_OFFSET(HvdBlockStats, rd_req), true },
+        { "wr_operations", G_STRUCT_OFFSET(HvdBlockStats, wr_req), true },
+        { "rd_total_time_ns", G_STRUCT_OFFSET(HvdBlockStats, rd_total_times), false },
+        { "wr_total_time_ns", G_STRUCT_OFFSET(HvdBlockStats, wr_total_times), false },
+        { "flush_operations", G_STRUCT_OFFSET(HvdBlockStats, flush_req), false },
+        { "flush_total_time_ns", G_STRUCT_OFFSET(HvdBlockStats, flush_total_times), false },
+    };
+    int found = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
+        json_object *v = NULL;
+        if (!json_object_object_get_ex(stats, fields[i].key, &v) ||
+            !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0) {
+            if (fields[i].mandatory) {
+                hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR,
+                                  "cannot read %s statistic", fields[i].key);
+                return -1;
+            }
+            continue;
+        }
+        if (sum) {
+            int64_t *slot = G_STRUCT_MEMBER_P(sum, fields[i].offset);
+            *slot += json_object_get_int64(v);
+        }
+        found++;
+    }
+    return found;
+}
+
+static bool entry_named(json_object *entry, const char *name)
+{
+    static const char *const keys[] = { "device", "qdev" };
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+        json_object *v = NULL;
+        if (json_object_object_get_ex(entry, keys[k], &v) &&
+            json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+int hvd_block_stats_from_reply(json_object *ret, const char *const *names, unsigned n_names,
+                               HvdBlockStats *out, GError **err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!ret || !json_object_is_type(ret, json_type_array)) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR, "%s",
+                          "blockstats reply was missing device list");
+        return -1;
+    }
+    /* libvirt's count: the most counters any entry reports. */
+    int nstats = 0;
+    size_t n = json_object_array_length(ret);
+    for (size_t i = 0; i < n; i++) {
+        json_object *entry = json_object_array_get_idx(ret, i);
+        json_object *stats = NULL;
+        if (!json_object_is_type(entry, json_type_object) ||
+            !json_object_object_get_ex(entry, "stats", &stats) ||
+            !json_object_is_type(stats, json_type_object)) {
+            hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR, "%s",
+                              "blockstats stats entry was not in expected format");
+            return -1;
+        }
+        int found = block_stats_entry(stats, NULL, err);
+        if (found < 0)
+            return -1;
+        nstats = MAX(nstats, found);
+    }
+    for (unsigned k = 0; k < n_names; k++) {
+        json_object *stats = NULL;
+        for (size_t i = 0; i < n && !stats; i++) {
+            json_object *entry = json_object_array_get_idx(ret, i);
+            if (entry_named(entry, names[k]))
+                json_object_object_get_ex(entry, "stats", &stats);
+        }
+        if (!stats) {
+            hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR,
+                              "cannot find statistics for device '%s'", names[k]);
+            return -1;
+        }
+        block_stats_entry(stats, out, NULL);
+    }
+    return nstats;
+}
+
+typedef struct {
+    HvdDomain *dom;
+    GPtrArray *names; /* the worker's ids of the disks asked for */
+    HvdDomainBlockStatsFunc fn;
+    gpointer data;
+} BlockStatsOp;
+
+static void on_blockstats_reply(HvdMonitor *mon, json_object *ret, const char *error_class,
+                                const GError *err, gpointer user_data)
+{
+    (void)mon;
+    (void)error_class;
+    BlockStatsOp *op = user_data;
+    HvdBlockStats stats = { 0 };
+    GError *own = NULL;
+    int nstats = -1;
+    if (!err) {
+        nstats = hvd_block_stats_from_reply(ret, (const char *const *)op->names->pdata,
+                                            op->names->len, &stats, &own);
+        err = own;
+    }
+    op->fn(op->dom, err ? NULL : &stats, err ? -1 : nstats, err, op->data);
+    g_clear_error(&own);
+    hvd_domain_unref(op->dom);
+    g_ptr_array_unref(op->names);
+    g_free(op);
+}
+
+/* virDomainDiskByName: a disk by target name or by source path. */
+static const DomainDisk *disk_by_name(const DomainDef *def, const char *name)
+{
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        if (g_strcmp0(d->target_dev, name) == 0)
+            return d;
+    }
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        if (d->source && strcmp(d->source, name) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+void hvd_domain_block_stats(HvdDomain *dom, const char *path, HvdDomainBlockStatsFunc fn,
+                            gpointer user_data)
+{
+    GError *err = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    if (!hvd_domain_is_active(dom)) {
+        not_running_error(&err);
+        goto fail;
+    }
+    if (path && *path) {
+        const DomainDisk *d = disk_by_name(dom->def, path);
+        if (!d) {
+            hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_INVALID_ARG, "invalid path: %s", path);
+            goto fail;
+        }
+        g_ptr_array_add(names, domain_disk_alias(d));
+    } else {
+        for (guint i = 0; i < dom->def->disks->len; i++)
+            g_ptr_array_add(names, domain_disk_alias(g_ptr_array_index(dom->def->disks, i)));
+    }
+    if (!monitor_usable(dom, &err))
+        goto fail;
+    BlockStatsOp *op = g_new0(BlockStatsOp, 1);
+    op->dom = hvd_domain_ref(dom);
+    op->names = g_steal_pointer(&names);
+    op->fn = fn;
+    op->data = user_data;
+    hvd_monitor_command(dom->mon, "query-blockstats", NULL, on_blockstats_reply, op);
+    return;
+fail:
+    fn(dom, NULL, -1, err, user_data);
+    g_error_free(err);
+}
+
 /* ------------------------------------------------------------ reconnect */
 
 static gboolean on_pid_poll(gpointer data)
@@ -1835,10 +2099,18 @@ static void on_reconnect_status(HvdMonitor *mon, struct json_object *ret, const 
     (void)mon;
     (void)error_class;
     HvdDomain *dom = user_data;
-    json_object *running = NULL;
+    json_object *running = NULL, *status = NULL;
     if (!err && ret && json_object_object_get_ex(ret, "running", &running) &&
         hvd_domain_is_active(dom)) {
-        if (json_object_get_boolean(running))
+        if (json_object_object_get_ex(ret, "status", &status) &&
+            g_strcmp0(json_object_get_string(status), "shutdown") == 0) {
+            /* The guest powered off while hvd was away: finish the job
+             * (qemuProcessReconnect -> qemuProcessShutdownOrReboot). */
+            set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
+            dom->got_shutdown = true;
+            if (dom->def->on_poweroff != DOMAIN_LIFECYCLE_PRESERVE)
+                terminate_after_shutdown(dom);
+        } else if (json_object_get_boolean(running))
             set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN);
         else
             set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_UNKNOWN);

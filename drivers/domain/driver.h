@@ -137,7 +137,15 @@ HvdDomain *hvd_driver_create_xml(const char *xml, unsigned flags, HvdDomainDoneF
  * the worker is reaped. */
 void hvd_domain_destroy(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
 /* virDomainShutdownFlags (ACPI power button), virDomainReboot,
- * virDomainSuspend, virDomainResume: done when the worker answered. */
+ * virDomainSuspend, virDomainResume: done when the worker answered.
+ * Workers always run with no_shutdown (QEMU's -no-shutdown, as libvirt
+ * starts QEMU): when the guest powers off the worker stops and reports
+ * SHUTDOWN, and the driver decides: a reboot asked for with
+ * hvd_domain_reboot (libvirt's "fake reboot": ACPI power button, then
+ * system_reset + cont once the guest is off) or <on_poweroff>restart
+ * continues the same worker (event REBOOT from its RESET); <on_poweroff>
+ * preserve keeps it stopped; otherwise the worker is terminated and the
+ * domain is shut off (shutdown). */
 void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
 void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data);
 void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data);
@@ -164,6 +172,34 @@ void hvd_domain_console_resume(HvdDomain *dom);
  * result is the worker's reply line (QMP) or the HMP output text. */
 void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDomainDoneFunc fn,
                                 gpointer user_data);
+
+/* ---- block statistics (virsh domblkstat) */
+struct json_object;
+/* One disk's counters as libvirt's QEMU driver keeps them (qemuBlockStats):
+ * requests, bytes and nanoseconds from the worker's query-blockstats. */
+typedef struct {
+    int64_t rd_req, rd_bytes, wr_req, wr_bytes, flush_req;
+    int64_t rd_total_times, wr_total_times, flush_total_times;
+} HvdBlockStats;
+
+/* query-blockstats reply -> the counters of the entries named in `names`
+ * ("device" or "qdev" of an entry; several names are summed, as libvirt
+ * totals all disks for an empty path). Returns how many statistics the
+ * worker reports per disk (libvirt's nstats: 4 mandatory + up to 4), or -1
+ * with err: VIR_ERR_INTERNAL_ERROR for a malformed reply, a missing
+ * mandatory counter ("cannot read rd_bytes statistic") or an unknown name
+ * ("cannot find statistics for device 'X'"). */
+int hvd_block_stats_from_reply(struct json_object *ret, const char *const *names, unsigned n_names,
+                               HvdBlockStats *out, GError **err);
+
+/* stats: borrowed; nstats as above; err NULL on success. */
+typedef void (*HvdDomainBlockStatsFunc)(HvdDomain *dom, const HvdBlockStats *stats, int nstats,
+                                        const GError *err, gpointer user_data);
+/* virDomainBlockStats(Flags): path = target ("vda") or source path of a
+ * disk, "" for all disks; unknown: libvirt's "invalid argument: invalid
+ * path: X"; an inactive domain: "domain is not running". */
+void hvd_domain_block_stats(HvdDomain *dom, const char *path, HvdDomainBlockStatsFunc fn,
+                            gpointer user_data);
 
 /* ---- memory statistics (virsh dommemstat) */
 struct json_object;

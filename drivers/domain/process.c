@@ -185,9 +185,10 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     /* on_reboot destroy: the worker exits instead of resetting (QEMU's
      * -no-reboot); the driver then reports a shutdown. */
     add_str(o, "on_reboot", def->on_reboot == DOMAIN_LIFECYCLE_DESTROY ? "exit" : "reset");
-    /* on_poweroff preserve: stay (paused) after the guest powers off. */
-    json_object_object_add(o, "no_shutdown",
-                           json_object_new_boolean(def->on_poweroff == DOMAIN_LIFECYCLE_PRESERVE));
+    /* Always stay (stopped) after the guest powers off, as libvirt runs
+     * QEMU with -no-shutdown: the driver then resets the worker (reboot,
+     * <on_poweroff> restart), keeps it (preserve) or terminates it. */
+    json_object_object_add(o, "no_shutdown", json_object_new_boolean(true));
     char *text = g_strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);

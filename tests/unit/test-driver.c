@@ -8,6 +8,10 @@
  *   fake=balloon      serve query-balloon and qom-get/qom-set of the balloon
  *                     with fixed guest stats (fake=balloon-junk: of the
  *                     wrong types)
+ *   fake=no-poweroff  the pretend guest ignores the power button
+ * Its disks report fixed block counters (query-blockstats). With
+ * "no_shutdown" (always, from the driver) a guest poweroff leaves it in
+ * run state "shutdown" until system_reset + cont or SIGTERM, as hv.
  * The fake also checks its "nics": every listed fd must be an open tap (or
  * vhost) fd, and no fd after them may be open (nothing else leaked).
  * Also checks, through the RPC layer with a fake transport, that
@@ -57,13 +61,17 @@ struct fake_vm {
     struct loop *loop;
     struct monitor *mon;
     bool paused;
+    bool off;          /* guest powered off, worker kept (no_shutdown) */
+    bool no_shutdown;
+    bool ignore_button;
+    json_object *disks; /* the description's "disks" */
 };
 
 static const char *fake_run_state(void *opaque, bool *running)
 {
     struct fake_vm *vm = opaque;
     *running = !vm->paused;
-    return vm->paused ? "paused" : "running";
+    return vm->off ? "shutdown" : vm->paused ? "paused" : "running";
 }
 
 static int fake_stop(void *opaque, char *err, size_t errlen)
@@ -83,6 +91,10 @@ static int fake_cont(void *opaque, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     struct fake_vm *vm = opaque;
+    if (vm->off) {
+        snprintf(err, errlen, "Resetting the Virtual Machine is required");
+        return -EINVAL;
+    }
     vm->paused = false;
     monitor_emit_event(vm->mon, "RESUME", NULL);
     return 0;
@@ -93,16 +105,24 @@ static int fake_reset(void *opaque, char *err, size_t errlen)
     (void)err;
     (void)errlen;
     struct fake_vm *vm = opaque;
+    vm->off = false;
     monitor_emit_shutdown(vm->mon, "RESET", "host-qmp-system-reset");
     return 0;
 }
 
-/* The pretend guest reacts to the power button by powering off. */
+/* The pretend guest reacts to the power button by powering off: the
+ * worker exits, or with no_shutdown stops and waits, as hv does. */
 static void fake_guest_poweroff(void *opaque)
 {
     struct fake_vm *vm = opaque;
     monitor_emit_shutdown(vm->mon, "SHUTDOWN", "guest-shutdown");
-    loop_quit(vm->loop, 0);
+    if (!vm->no_shutdown) {
+        loop_quit(vm->loop, 0);
+        return;
+    }
+    vm->off = true;
+    vm->paused = true;
+    monitor_emit_event(vm->mon, "STOP", NULL);
 }
 
 static int fake_powerdown(void *opaque, char *err, size_t errlen)
@@ -111,8 +131,30 @@ static int fake_powerdown(void *opaque, char *err, size_t errlen)
     (void)errlen;
     struct fake_vm *vm = opaque;
     monitor_emit_event(vm->mon, "POWERDOWN", NULL);
-    loop_call(vm->loop, fake_guest_poweroff, vm);
+    if (!vm->ignore_button && !vm->off)
+        loop_call(vm->loop, fake_guest_poweroff, vm);
     return 0;
+}
+
+/* Each disk of the description reads 7 requests of 4 KiB and writes 3 of
+ * 512 bytes, times its position (1, 2, ...). */
+static int fake_query_block(void *opaque, struct monitor_block *blocks, int max)
+{
+    struct fake_vm *vm = opaque;
+    int n = vm->disks ? (int)json_object_array_length(vm->disks) : 0;
+    for (int i = 0; i < n && i < max; i++) {
+        json_object *d = json_object_array_get_idx(vm->disks, (size_t)i), *v;
+        uint64_t k = (uint64_t)i + 1;
+        blocks[i] = (struct monitor_block){
+            .device = json_object_object_get_ex(d, "id", &v) ? json_object_get_string(v) : "",
+            .file = json_object_object_get_ex(d, "path", &v) ? json_object_get_string(v) : "",
+            .actual_size = -1,
+            .rd_operations = 7 * k, .rd_bytes = 7 * 4096 * k,
+            .wr_operations = 3 * k, .wr_bytes = 3 * 512 * k,
+            .flush_operations = k, .rd_total_time_ns = 1000 * k,
+        };
+    }
+    return n;
 }
 
 static void fake_quit(void *opaque)
@@ -278,6 +320,11 @@ static int fake_worker(const char *config_path)
     if (strstr(append, "fake=ignore-term"))
         signal(SIGTERM, SIG_IGN);
     struct fake_vm vm = { .loop = loop_new() };
+    if (json_object_object_get_ex(cfg, "no_shutdown", &v))
+        vm.no_shutdown = json_object_get_boolean(v);
+    if (json_object_object_get_ex(cfg, "disks", &v))
+        vm.disks = v;
+    vm.ignore_button = strstr(append, "fake=no-poweroff") != NULL;
     static const struct monitor_ops ops = {
         .run_state = fake_run_state,
         .stop = fake_stop,
@@ -285,6 +332,7 @@ static int fake_worker(const char *config_path)
         .system_reset = fake_reset,
         .system_powerdown = fake_powerdown,
         .quit = fake_quit,
+        .query_block = fake_query_block,
     };
     struct monitor_info info = { .name = name, .uuid = uuid, .ram_size = (uint64_t)mib << 20 };
     char err[256];
@@ -1121,6 +1169,436 @@ static void test_memory_stats(const char *state_dir)
     hvd_domain_undefine(dom3, 0, NULL);
 }
 
+/* ------------------------------------------------------------ domops:
+ * block stats, memory flags, shutdown and fake reboot */
+
+static GArray *other_events; /* virDomainEventID of other events */
+
+static void on_other(HvdDomain *dom, int event_id, uint64_t value, gpointer data)
+{
+    (void)dom;
+    (void)value;
+    (void)data;
+    g_array_append_val(other_events, event_id);
+}
+
+typedef struct {
+    bool done;
+    int code;
+    char *message;
+    HvdBlockStats stats;
+    int nstats;
+} BlkDone;
+
+static void on_blk(HvdDomain *dom, const HvdBlockStats *stats, int nstats, const GError *err,
+                   gpointer data)
+{
+    (void)dom;
+    BlkDone *b = data;
+    b->done = true;
+    b->nstats = nstats;
+    if (err) {
+        b->code = err_number(err);
+        b->message = g_strdup(err->message);
+    } else {
+        b->stats = *stats;
+    }
+}
+
+static void blk_clear(BlkDone *b)
+{
+    g_free(b->message);
+    memset(b, 0, sizeof(*b));
+}
+
+static void test_block_stats_reply(void)
+{
+    const char *reply =
+        "[{\"device\": \"virtio-disk0\", \"stats\": {\"rd_bytes\": 10, \"wr_bytes\": 20,"
+        " \"rd_operations\": 1, \"wr_operations\": 2, \"flush_operations\": 3,"
+        " \"rd_total_time_ns\": 4, \"wr_total_time_ns\": 5, \"flush_total_time_ns\": 6}},"
+        " {\"device\": \"\", \"qdev\": \"virtio-disk1\", \"stats\": {\"rd_bytes\": 100,"
+        " \"wr_bytes\": 200, \"rd_operations\": 11, \"wr_operations\": 22}}]";
+    json_object *ret = json_tokener_parse(reply);
+    HvdBlockStats st;
+    GError *err = NULL;
+    const char *one[] = { "virtio-disk0" };
+    int n = hvd_block_stats_from_reply(ret, one, 1, &st, &err);
+    TAP_CHECK(n == 8 && st.rd_bytes == 10 && st.wr_bytes == 20 && st.rd_req == 1 &&
+                  st.wr_req == 2 && st.flush_req == 3 && st.rd_total_times == 4 &&
+                  st.wr_total_times == 5 && st.flush_total_times == 6,
+              "blockstats: one disk by device, 8 counters (%d)", n);
+    const char *both[] = { "virtio-disk0", "virtio-disk1" };
+    n = hvd_block_stats_from_reply(ret, both, 2, &st, &err);
+    TAP_CHECK(n == 8 && st.rd_bytes == 110 && st.wr_req == 24 && st.flush_req == 3,
+              "blockstats: totals over disks, the second found by qdev");
+    const char *unknown[] = { "virtio-disk7" };
+    n = hvd_block_stats_from_reply(ret, unknown, 1, &st, &err);
+    TAP_CHECK(n == -1 && err_number(err) == ERR_INTERNAL, "blockstats: unknown device refused");
+    TAP_EQ_STR(err ? err->message : NULL,
+               "internal error: cannot find statistics for device 'virtio-disk7'", "libvirt's text");
+    g_clear_error(&err);
+    json_object_put(ret);
+
+    ret = json_tokener_parse("[{\"device\": \"virtio-disk0\", \"stats\": {\"rd_bytes\": 1,"
+                             " \"rd_operations\": 1, \"wr_operations\": \"x\"}}]");
+    n = hvd_block_stats_from_reply(ret, one, 1, &st, &err);
+    TAP_CHECK(n == -1 && err, "blockstats: a missing mandatory counter is an error");
+    TAP_EQ_STR(err ? err->message : NULL, "internal error: cannot read wr_bytes statistic",
+               "libvirt's text");
+    g_clear_error(&err);
+    json_object_put(ret);
+    static const char *const junk[] = { "{}", "[1]", "[{\"device\": \"a\"}]",
+                                        "[{\"stats\": []}]" };
+    for (size_t i = 0; i < G_N_ELEMENTS(junk); i++) {
+        ret = json_tokener_parse(junk[i]);
+        n = hvd_block_stats_from_reply(ret, NULL, 0, &st, &err);
+        TAP_CHECK(n == -1 && err_number(err) == ERR_INTERNAL, "blockstats reply %s refused", junk[i]);
+        g_clear_error(&err);
+        json_object_put(ret);
+    }
+    n = hvd_block_stats_from_reply(NULL, NULL, 0, &st, &err);
+    TAP_CHECK(n == -1 && err, "blockstats: no reply refused");
+    g_clear_error(&err);
+}
+
+static char *domops_xml(const char *name, const char *extra, const char *cmdline)
+{
+    return g_strdup_printf(
+        "<domain type='kvm'><name>%s</name><memory unit='MiB'>256</memory>"
+        "<currentMemory unit='MiB'>200</currentMemory><vcpu>1</vcpu>"
+        "<os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel><cmdline>%s</cmdline></os>%s"
+        "<devices><disk type='file' device='disk'><source file='/nonexistent/a.img'/>"
+        "<target dev='vda' bus='virtio'/></disk>"
+        "<disk type='file' device='disk'><source file='/nonexistent/b.img'/>"
+        "<target dev='vdb' bus='virtio'/></disk></devices></domain>",
+        name, cmdline, extra);
+}
+
+/* One RPC call through the fake transport; the reply frame (deferred
+ * replies are waited for). */
+static GBytes *rpc_roundtrip(struct rpc_client *c, struct fake_transport *t, int proc,
+                             const struct xdr_writer *w)
+{
+    static uint32_t serial = 100;
+    g_ptr_array_set_size(t->frames, 0);
+    g_autoptr(GBytes) f = make_frame(RPC_PROG_REMOTE, proc, 0, serial++, w->data, w->len);
+    feed_bytes(c, f);
+    for (int i = 0; i < 5000 && t->frames->len == 0; i++)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    return t->frames->len ? g_bytes_ref(g_ptr_array_index(t->frames, 0)) : NULL;
+}
+
+static void put_test_dom(struct xdr_writer *w, HvdDomain *dom)
+{
+    xdr_put_string(w, hvd_domain_name(dom), 1024);
+    xdr_put_opaque_fixed(w, hvd_domain_uuid(dom), 16);
+    xdr_put_i32(w, hvd_domain_id(dom));
+}
+
+static void test_block_stats_rpc(HvdDomain *dom)
+{
+    struct fake_transport t;
+    struct rpc_client *c = fake_client(&t, true); /* read-only is enough, as in libvirt */
+    rpc_client_set_open(c, "qemu:///system", true);
+    struct xdr_writer w;
+    /* BLOCK_STATS_FLAGS(vda, nparams 0, flags STRING_OKAY): the count. */
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, "vda", 1024);
+    xdr_put_i32(&w, 0);
+    xdr_put_u32(&w, 4);
+    g_autoptr(GBytes) r1 = rpc_roundtrip(c, &t, 243, &w);
+    xdr_writer_free(&w);
+    struct xdr_reader r;
+    if (r1 && frame_header(r1).status == 0) {
+        frame_payload(r1, &r);
+        uint32_t len = xdr_get_u32(&r);
+        int32_t nparams = xdr_get_i32(&r);
+        TAP_CHECK(len == 0 && nparams == 8 && xdr_ok(&r) && xdr_remaining(&r) == 0,
+                  "BLOCK_STATS_FLAGS nparams 0: count 8 (%u, %d)", len, nparams);
+    } else {
+        TAP_CHECK(false, "BLOCK_STATS_FLAGS count answered");
+    }
+    /* ... then 3 of them: libvirt's first three names, LLONG each. */
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, "vda", 1024);
+    xdr_put_i32(&w, 3);
+    xdr_put_u32(&w, 4);
+    g_autoptr(GBytes) r2 = rpc_roundtrip(c, &t, 243, &w);
+    xdr_writer_free(&w);
+    if (r2 && frame_header(r2).status == 0) {
+        frame_payload(r2, &r);
+        uint32_t len = xdr_get_u32(&r);
+        g_autofree char *f0 = xdr_get_string(&r, 64);
+        int32_t t0 = xdr_get_i32(&r);
+        int64_t v0 = xdr_get_i64(&r);
+        g_autofree char *f1 = xdr_get_string(&r, 64);
+        xdr_get_i32(&r);
+        int64_t v1 = xdr_get_i64(&r);
+        g_autofree char *f2 = xdr_get_string(&r, 64);
+        xdr_get_i32(&r);
+        int64_t v2 = xdr_get_i64(&r);
+        xdr_get_i32(&r);
+        TAP_CHECK(len == 3 && g_strcmp0(f0, "wr_bytes") == 0 && t0 == 3 && v0 == 1536 &&
+                      g_strcmp0(f1, "wr_operations") == 0 && v1 == 3 &&
+                      g_strcmp0(f2, "rd_bytes") == 0 && v2 == 28672 && xdr_ok(&r) &&
+                      xdr_remaining(&r) == 0,
+                  "BLOCK_STATS_FLAGS params: %s=%lld %s=%lld %s=%lld", f0, (long long)v0, f1,
+                  (long long)v1, f2, (long long)v2);
+    } else {
+        TAP_CHECK(false, "BLOCK_STATS_FLAGS params answered");
+    }
+    /* BLOCK_STATS (the old call): five hypers, errs -1. */
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, "vda", 1024);
+    g_autoptr(GBytes) r3 = rpc_roundtrip(c, &t, 64, &w);
+    xdr_writer_free(&w);
+    if (r3 && frame_header(r3).status == 0) {
+        frame_payload(r3, &r);
+        int64_t v[5];
+        for (int i = 0; i < 5; i++)
+            v[i] = xdr_get_i64(&r);
+        TAP_CHECK(v[0] == 7 && v[1] == 28672 && v[2] == 3 && v[3] == 1536 && v[4] == -1 &&
+                      xdr_ok(&r) && xdr_remaining(&r) == 0,
+                  "BLOCK_STATS: rd_req 7, rd_bytes 28672, wr_req 3, wr_bytes 1536, errs -1");
+    } else {
+        TAP_CHECK(false, "BLOCK_STATS answered");
+    }
+    /* Unknown disk and bad flags: libvirt's errors. */
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, "sdz", 1024);
+    g_autoptr(GBytes) r4 = rpc_roundtrip(c, &t, 64, &w);
+    xdr_writer_free(&w);
+    int code = 0, domain = 0;
+    g_autofree char *msg = NULL;
+    TAP_CHECK(r4 && decode_error(r4, &code, &domain, &msg) && code == ERR_INVALID_ARG &&
+                  domain == 10 && g_strcmp0(msg, "invalid argument: invalid path: sdz") == 0,
+              "BLOCK_STATS of an unknown disk: %s", msg ? msg : "?");
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, "vda", 1024);
+    xdr_put_i32(&w, 17);
+    xdr_put_u32(&w, 0);
+    g_autoptr(GBytes) r5 = rpc_roundtrip(c, &t, 243, &w);
+    xdr_writer_free(&w);
+    g_clear_pointer(&msg, g_free);
+    TAP_CHECK(r5 && decode_error(r5, &code, &domain, &msg) && code == ERR_INTERNAL &&
+                  g_strcmp0(msg, "internal error: nparams too large") == 0,
+              "BLOCK_STATS_FLAGS nparams 17: %s", msg ? msg : "?");
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, "vda", 1024);
+    xdr_put_i32(&w, 0);
+    xdr_put_u32(&w, 1);
+    g_autoptr(GBytes) r6 = rpc_roundtrip(c, &t, 243, &w);
+    xdr_writer_free(&w);
+    g_clear_pointer(&msg, g_free);
+    TAP_CHECK(r6 && decode_error(r6, &code, &domain, &msg) && code == ERR_INVALID_ARG &&
+                  g_strcmp0(msg, "invalid argument: unsupported flags (0x1) in function "
+                                 "qemuDomainBlockStatsFlags") == 0,
+              "BLOCK_STATS_FLAGS flags 1: %s", msg ? msg : "?");
+    fake_free(&t, c);
+}
+
+static bool wait_inactive(HvdDomain *dom, int ms)
+{
+    for (int i = 0; i < ms && hvd_domain_is_active(dom); i++)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    return !hvd_domain_is_active(dom);
+}
+
+static bool saw_other(int id)
+{
+    for (guint i = 0; i < other_events->len; i++)
+        if (g_array_index(other_events, int, i) == id)
+            return true;
+    return false;
+}
+
+static void test_domops(void)
+{
+    other_events = g_array_new(FALSE, FALSE, sizeof(int));
+    hvd_driver_set_other_event_sink(on_other, NULL);
+    test_block_stats_reply();
+
+    g_autofree char *xml = domops_xml("o1", "", "quiet");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, NULL);
+    TAP_CHECK(dom != NULL, "define o1 with two disks");
+    if (!dom)
+        return;
+    BlkDone b = { 0 };
+    Done d = { 0 };
+    hvd_domain_block_stats(dom, "vda", on_blk, &b);
+    TAP_CHECK(b.done && b.code == ERR_OPERATION_INVALID, "domblkstat of an inactive domain");
+    TAP_EQ_STR(b.message, "Requested operation is not valid: domain is not running", "libvirt's text");
+    blk_clear(&b);
+
+    /* setmem / setmaxmem on the inactive config */
+    hvd_domain_set_memory(dom, 300 * 1024, 4 /* MAXIMUM (current = config) */, on_done, &d);
+    TAP_CHECK(d.done && d.code == 0, "setmaxmem 300 MiB on an inactive domain");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 310 * 1024, 2 /* CONFIG */, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_INVALID_ARG, "setmem --config above the maximum refused");
+    TAP_EQ_STR(d.message, "invalid argument: cannot set memory higher than max memory", "libvirt's text");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 150 * 1024, 1 /* LIVE */, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "setmem --live of an inactive domain");
+    TAP_EQ_STR(d.message, "Requested operation is not valid: domain is not running", "libvirt's text");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 150 * 1024, 0 /* CURRENT */, on_done, &d);
+    TAP_CHECK(d.done && d.code == 0, "setmem --current of an inactive domain = config");
+    done_clear(&d);
+    g_autofree char *inactive = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(inactive && strstr(inactive, "<memory unit='KiB'>307200</memory>") &&
+                  strstr(inactive, "<currentMemory unit='KiB'>153600</currentMemory>"),
+              "config: memory 300 MiB, current 150 MiB");
+    hvd_domain_set_memory(dom, 100 * 1024, 4 | 2, on_done, &d);
+    TAP_CHECK(d.done && d.code == 0, "setmaxmem below current memory");
+    done_clear(&d);
+    g_clear_pointer(&inactive, g_free);
+    inactive = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(inactive && strstr(inactive, "<memory unit='KiB'>102400</memory>") &&
+                  strstr(inactive, "<currentMemory unit='KiB'>102400</currentMemory>"),
+              "current memory follows a smaller maximum");
+    hvd_domain_set_memory(dom, 256 * 1024, 4 | 2, on_done, &d);
+    done_clear(&d);
+
+    /* running */
+    start_ok(dom, "start o1");
+    hvd_domain_set_memory(dom, 400 * 1024, 4 | 1 /* MAXIMUM|LIVE */, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "setmaxmem --live refused");
+    TAP_EQ_STR(d.message,
+               "Requested operation is not valid: cannot resize the maximum memory on an active "
+               "domain", "libvirt's text");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 400 * 1024, 4 /* MAXIMUM, current = live */, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "setmaxmem (current) of a running domain refused");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 400 * 1024, 4 | 2 /* MAXIMUM|CONFIG */, on_done, &d);
+    TAP_CHECK(d.done && d.code == 0, "setmaxmem --config of a running domain");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 300 * 1024, 2 /* CONFIG */, on_done, &d);
+    TAP_CHECK(d.done && d.code == 0, "setmem --config of a running domain above its live maximum");
+    done_clear(&d);
+    hvd_domain_set_memory(dom, 300 * 1024, 1 | 2, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_INVALID_ARG, "setmem --live --config: the smaller maximum counts");
+    done_clear(&d);
+    g_autofree char *live = hvd_domain_get_xml(dom, 0, NULL);
+    g_autofree char *config = hvd_domain_get_xml(dom, 2 /* INACTIVE */, NULL);
+    TAP_CHECK(live && strstr(live, "<memory unit='KiB'>262144</memory>"),
+              "live XML keeps the running maximum");
+    TAP_CHECK(config && strstr(config, "<memory unit='KiB'>409600</memory>") &&
+                  strstr(config, "<currentMemory unit='KiB'>307200</currentMemory>"),
+              "inactive XML has the new maximum and current memory");
+
+    /* block stats from the worker */
+    hvd_domain_block_stats(dom, "vda", on_blk, &b);
+    TAP_CHECK(run_until(&b.done, 5000) && b.code == 0 && b.nstats == 8 && b.stats.rd_req == 7 &&
+                  b.stats.rd_bytes == 28672 && b.stats.wr_req == 3 && b.stats.wr_bytes == 1536 &&
+                  b.stats.flush_req == 1 && b.stats.rd_total_times == 1000,
+              "domblkstat vda (%s)", b.message ? b.message : "ok");
+    blk_clear(&b);
+    hvd_domain_block_stats(dom, "/nonexistent/b.img", on_blk, &b);
+    TAP_CHECK(run_until(&b.done, 5000) && b.code == 0 && b.stats.rd_req == 14,
+              "domblkstat by source path (vdb)");
+    blk_clear(&b);
+    hvd_domain_block_stats(dom, "", on_blk, &b);
+    TAP_CHECK(run_until(&b.done, 5000) && b.code == 0 && b.stats.rd_req == 21 &&
+                  b.stats.wr_bytes == 3 * 512 * 3,
+              "domblkstat without a disk: totals");
+    blk_clear(&b);
+    hvd_domain_block_stats(dom, "vdz", on_blk, &b);
+    TAP_CHECK(b.done && b.code == ERR_INVALID_ARG, "domblkstat of an unknown disk");
+    TAP_EQ_STR(b.message, "invalid argument: invalid path: vdz", "libvirt's text");
+    blk_clear(&b);
+    test_block_stats_rpc(dom);
+
+    /* virsh reboot: powerdown, the guest powers off, the worker is reset
+     * and continues; REBOOT event, no lifecycle events. */
+    int id = hvd_domain_id(dom);
+    g_array_set_size(events, 0);
+    g_array_set_size(other_events, 0);
+    hvd_domain_reboot(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "reboot accepted");
+    done_clear(&d);
+    for (int i = 0; i < 5000 && !saw_other(1); i++)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    for (int i = 0; i < 200; i++) /* let cont's reply arrive */
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    TAP_CHECK(saw_other(1 /* VIR_DOMAIN_EVENT_ID_REBOOT */), "REBOOT event after the fake reboot");
+    TAP_CHECK(hvd_domain_is_active(dom) && hvd_domain_id(dom) == id, "same worker still running");
+    expect_state(dom, ST_RUNNING, R_RUNNING_BOOTED, "after reboot");
+    TAP_CHECK(events->len == 0, "no lifecycle event for a fake reboot (%u)", events->len);
+    hvd_domain_monitor_command(dom, "{\"execute\":\"query-status\"}", false, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.result && strstr(d.result, "\"running\""),
+              "worker running again: %s", d.result ? d.result : "?");
+    done_clear(&d);
+
+    /* virsh shutdown: the guest powers off, the worker (no_shutdown) is
+     * terminated: shut off (shutdown). */
+    hvd_domain_shutdown(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "shutdown accepted");
+    done_clear(&d);
+    TAP_CHECK(wait_inactive(dom, 5000), "worker terminated after the guest powered off");
+    expect_state(dom, ST_SHUTOFF, R_SHUTOFF_SHUTDOWN, "after shutdown");
+    TAP_CHECK(saw_event(EV_SHUTDOWN, 1) && saw_event(EV_STOPPED, 0) && !saw_event(EV_SUSPENDED, 0),
+              "SHUTDOWN/GUEST, STOPPED/SHUTDOWN, no SUSPENDED for the worker's STOP");
+    g_clear_pointer(&config, g_free);
+    config = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(config && strstr(config, "<memory unit='KiB'>409600</memory>"),
+              "stopped: the --config maximum is the definition now");
+
+    /* <on_reboot>destroy: virsh reboot shuts the domain down. */
+    g_autofree char *xml2 = domops_xml("o2", "<on_reboot>destroy</on_reboot>", "quiet");
+    g_autoptr(HvdDomain) dom2 = hvd_driver_define(xml2, 0, NULL);
+    start_ok(dom2, "start o2 (on_reboot destroy)");
+    hvd_domain_reboot(dom2, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "reboot of o2 accepted");
+    done_clear(&d);
+    TAP_CHECK(wait_inactive(dom2, 5000), "on_reboot destroy: reboot ends the domain");
+    expect_state(dom2, ST_SHUTOFF, R_SHUTOFF_SHUTDOWN, "o2 after reboot");
+
+    /* <on_poweroff>preserve: the domain stays in state shutdown. */
+    g_autofree char *xml3 = domops_xml("o3", "<on_poweroff>preserve</on_poweroff>", "quiet");
+    g_autoptr(HvdDomain) dom3 = hvd_driver_define(xml3, 0, NULL);
+    start_ok(dom3, "start o3 (on_poweroff preserve)");
+    g_array_set_size(events, 0);
+    hvd_domain_shutdown(dom3, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    for (int i = 0; i < 300; i++)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    expect_state(dom3, ST_SHUTDOWN, 1 /* USER */, "o3 preserved after poweroff");
+    TAP_CHECK(hvd_domain_is_active(dom3) && saw_event(EV_SHUTDOWN, 1), "o3 still active");
+    hvd_domain_destroy(dom3, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy a preserved domain");
+    done_clear(&d);
+
+    /* A transient domain has no config to change. */
+    g_autofree char *xml4 = domops_xml("o4", "", "quiet");
+    g_autoptr(HvdDomain) dom4 = hvd_driver_create_xml(xml4, 0, on_done, &d, NULL);
+    TAP_CHECK(dom4 && run_until(&d.done, 10000) && d.code == 0, "create transient o4");
+    done_clear(&d);
+    hvd_domain_set_memory(dom4, 100 * 1024, 2, on_done, &d);
+    TAP_CHECK(d.done && d.code == ERR_OPERATION_INVALID, "setmem --config of a transient domain");
+    TAP_EQ_STR(d.message,
+               "Requested operation is not valid: transient domains do not have any persistent "
+               "config", "libvirt's text");
+    done_clear(&d);
+    hvd_domain_destroy(dom4, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+
+    hvd_domain_undefine(dom, 0, NULL);
+    hvd_domain_undefine(dom2, 0, NULL);
+    hvd_domain_undefine(dom3, 0, NULL);
+    g_array_unref(other_events);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
@@ -1151,6 +1629,7 @@ int main(int argc, char **argv)
     test_interfaces(state_dir);
     test_memory_stats_mapping();
     test_memory_stats(state_dir);
+    test_domops();
 
     /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
     hvd_driver_shutdown();
