@@ -279,8 +279,10 @@ class NovaDriver:
 
     def balloon(self, dom, target_kib, timeout=120):
         """setMemoryFlags(AFFECT_LIVE) as nova's Guest.set_memory... then
-        watch the balloon's actual (memoryStats) reach the target."""
-        before = (dom.memoryStats() or {}).get("actual")
+        watch the balloon's actual (memoryStats) reach the target and, when
+        the guest reports its own stats, its total ('available') drop."""
+        stats = dom.memoryStats() or {}
+        before, avail_before = stats.get("actual"), stats.get("available")
         try:
             dom.setMemoryFlags(target_kib, libvirt.VIR_DOMAIN_AFFECT_LIVE)
         except libvirt.libvirtError as e:
@@ -289,15 +291,20 @@ class NovaDriver:
         got = {}
 
         def reached():
-            got["actual"] = dom.memoryStats().get("actual")
+            st = dom.memoryStats()
+            got["actual"], got["available"] = st.get("actual"), st.get("available")
             got["mem_kb"] = dom.info()[2]
-            return got["actual"] == target_kib
+            guest_saw = avail_before is None or (got["available"] or avail_before) < avail_before
+            return got["actual"] == target_kib and guest_saw
         ok = self._wait(reached, timeout, interval=1)
         self.report.add("balloon", "ok" if ok else "failed",
-                        "setMemoryFlags(%d, AFFECT_LIVE): actual %s -> %s KiB, info mem %s KiB"
-                        % (target_kib, before, got.get("actual"), got.get("mem_kb")),
+                        "setMemoryFlags(%d, AFFECT_LIVE): actual %s -> %s KiB, guest total %s -> "
+                        "%s KiB, info mem %s KiB" % (target_kib, before, got.get("actual"),
+                                                     avail_before, got.get("available"),
+                                                     got.get("mem_kb")),
                         target_kib=target_kib, actual_before=before,
-                        actual_after=got.get("actual"), info_mem_kb=got.get("mem_kb"))
+                        actual_after=got.get("actual"), available_before=avail_before,
+                        available_after=got.get("available"), info_mem_kb=got.get("mem_kb"))
         return got.get("actual")
 
     # ------------------------------------------------------------ PCI attach
