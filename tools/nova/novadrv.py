@@ -83,7 +83,8 @@ def cmd_cycle(args, report):
     _, why = compat.nova_config()
     report.add("nova", "ok" if why is None else "skipped",
                "python3-nova %s: domain XML from nova's LibvirtConfigGuest classes"
-               % compat.nova_package_version() if why is None else why)
+               % compat.nova_package_version() if why is None
+               else why + "; domain XML from the plain-XML fallback")
     instance_dir = tempfile.mkdtemp(prefix="nova-instance-", dir=args.instances_path)
     spec = make_spec(args, instance_dir)
     created, dom = [], None

@@ -15,8 +15,7 @@ def nova_config():
             from nova.virt.libvirt import config as vconfig
             _nova = (vconfig, None)
         except Exception as e:  # ImportError, or nova failing to import
-            _nova = (None, "python3-nova not usable (%s: %s); "
-                     "plain-XML fallback" % (type(e).__name__, e))
+            _nova = (None, "python3-nova not usable (%s: %s)" % (type(e).__name__, e))
     return _nova
 
 
