@@ -5,8 +5,9 @@
 # python3-libvirt listing. Part 2 (needs HVD_GUEST_KIT and a KVM that boots
 # Linux, i.e. inside the testbed): start boots the guest kit, list/dominfo
 # show it running, suspend/resume, qemu-monitor-command (QMP and HMP),
-# dommemstat (and --period), setmem through the balloon, destroy, and a guest that powers off by itself
-# ends as "shut off (shutdown)". Unnumbered TAP for tests/integration/suite.sh.
+# dommemstat (and --period), setmem through the balloon, every dumpxml
+# against libvirt's schema, virsh shutdown (the guest's power button) and
+# a guest that powers off by itself end as "shut off (shutdown)". Unnumbered TAP for tests/integration/suite.sh.
 set -uo pipefail
 
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -86,10 +87,7 @@ check "domstate --reason: shut off (unknown)" test "$out" = "shut off (unknown)"
 v dumpxml d1 > "$dir/dump.xml" 2>&1
 check "dumpxml: well-formed" xmllint --noout "$dir/dump.xml"
 check "dumpxml: name and uuid" grep -q "<uuid>0a1b2c3d-0000-4000-8000-000000000001</uuid>" "$dir/dump.xml"
-if [ -f /usr/share/libvirt/schemas/domain.rng ]; then
-    check "dumpxml validates against libvirt's domain.rng" \
-        xmllint --noout --relaxng /usr/share/libvirt/schemas/domain.rng "$dir/dump.xml"
-fi
+validate_domxml "dumpxml of d1" "$dir/dump.xml"
 out=$(v define "$dir/dump.xml" 2>&1)
 check "dumpxml output defines again" grep -q "Domain 'd1' defined" <<< "$out"
 out=$(v dumpxml 0a1b2c3d-0000-4000-8000-000000000001 2>&1)
@@ -191,8 +189,11 @@ out=$(v dominfo g1 2>&1)
 check "dominfo: running, id > 0" test "$(field State <<< "$out")" = running -a "$(field Id <<< "$out")" -gt 0
 cpu=$(field 'CPU time' <<< "$out")
 check "dominfo: CPU time reported ($cpu)" test -n "$cpu"
-out=$(v dumpxml g1 2>&1)
-check "live XML carries the id" grep -qE "<domain type='kvm' id='[1-9]" <<< "$out"
+v dumpxml g1 > "$dir/g1-live.xml" 2>&1
+check "live XML carries the id" grep -qE "<domain type='kvm' id='[1-9]" "$dir/g1-live.xml"
+validate_domxml "live dumpxml of g1" "$dir/g1-live.xml"
+v dumpxml g1 --inactive > "$dir/g1-inactive.xml" 2>&1
+validate_domxml "dumpxml --inactive of the running g1" "$dir/g1-inactive.xml"
 
 out=$(v start g1 2>&1)
 check "start of a running domain refused" grep -qi "already active\|already running" <<< "$out"
@@ -252,10 +253,12 @@ else
     nok "guest balloon driver bound (console: balloon_driver=yes)"
 fi
 
+# The guest kit's init powers off on the ACPI power button.
 check "virsh shutdown is accepted (ACPI power button)" v shutdown g1
-check "virsh destroy g1" v destroy g1
+check "g1 shuts down through its power button" wait_state g1 "shut off" 120
 out=$(v domstate g1 --reason 2>&1)
-check "shut off (destroyed)" test "$out" = "shut off (destroyed)"
+check "shut off (shutdown)" test "$out" = "shut off (shutdown)"
+check "g1 console has HVTEST POWERBUTTON" grep -q "HVTEST POWERBUTTON" "$state/log/g1.console.log"
 check "the worker is gone (no monitor socket)" test ! -e "$state/run/g1.monitor"
 
 # A guest that powers off on its own ends as a shutdown.

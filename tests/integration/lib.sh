@@ -25,3 +25,20 @@ wait_state() { # NAME STATE SECONDS
     done
     return 1
 }
+
+# validate_domxml DESCRIPTION FILE: FILE (a dumpxml) against libvirt's own
+# domain schema, the validator's complaint as diagnostics when it fails.
+validate_domxml() {
+    local out rc
+    if command -v virt-xml-validate > /dev/null; then
+        out=$(virt-xml-validate "$2" domain 2>&1); rc=$?
+    else
+        out=$(xmllint --noout --relaxng /usr/share/libvirt/schemas/domain.rng "$2" 2>&1); rc=$?
+    fi
+    if [ "$rc" -eq 0 ]; then
+        ok "$1 validates against libvirt's domain schema"
+    else
+        nok "$1 validates against libvirt's domain schema"
+        echo "$out" | tail -n 5 | sed 's/^/# /'
+    fi
+}
