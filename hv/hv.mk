@@ -11,12 +11,17 @@ hv_libhvcore_a_SOURCES = \
 	hv/vm.c hv/vm.h \
 	hv/pci/pci.c hv/pci/host.c hv/pci/pci.h
 
+# liblzma: hv decompresses the kernel's xz payload itself (hv/boot/vmlinux.h).
+AM_CFLAGS += $(LZMA_CFLAGS)
+
 # Machine pieces that need no KVM at build/test time (unit-tested).
 noinst_LIBRARIES += hv/libhvmachine.a
 hv_libhvmachine_a_SOURCES = \
 	hv/config.c hv/config.h hv/config_nic.c \
 	hv/boot/bzimage.c hv/boot/bzimage.h \
+	hv/boot/vmlinux.c hv/boot/vmlinux.h \
 	hv/x86/acpi.c hv/x86/acpi.h \
+	hv/x86/mptable.c hv/x86/mptable.h \
 	hv/x86/cpuid.c hv/x86/cpuid.h \
 	hv/devices/chardev.c hv/devices/chardev.h \
 	hv/devices/serial8250.c hv/devices/serial8250.h \
@@ -32,7 +37,7 @@ hv_hv_SOURCES = \
 # Order: users before providers (virtio and the monitor need the core).
 hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
 	hv/virtio/libhvvirtio.a hv/monitor/libmonitor.a hv/libhvmachine.a \
-	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) -lpthread -lm
+	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci
 tests_unit_test_pci_SOURCES = tests/unit/test-pci.c tests/tap.h
@@ -46,7 +51,7 @@ TESTS += tests/unit/test-hv-config
 
 check_PROGRAMS += tests/unit/test-bzimage
 tests_unit_test_bzimage_SOURCES = tests/unit/test-bzimage.c tests/tap.h
-tests_unit_test_bzimage_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
+tests_unit_test_bzimage_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a $(LZMA_LIBS) -lpthread
 TESTS += tests/unit/test-bzimage
 
 check_PROGRAMS += tests/unit/test-acpi
@@ -60,3 +65,13 @@ tests_unit_test_platform_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcomm
 TESTS += tests/unit/test-platform
 
 dist_check_SCRIPTS += tests/integration/02-hv-boot.sh
+
+check_PROGRAMS += tests/unit/test-vmlinux
+tests_unit_test_vmlinux_SOURCES = tests/unit/test-vmlinux.c tests/tap.h
+tests_unit_test_vmlinux_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a $(LZMA_LIBS) -lpthread
+TESTS += tests/unit/test-vmlinux
+
+check_PROGRAMS += tests/unit/test-mptable
+tests_unit_test_mptable_SOURCES = tests/unit/test-mptable.c tests/tap.h
+tests_unit_test_mptable_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-mptable

@@ -119,6 +119,66 @@ static uint64_t host_memory_limit(void)
     return total ? total : UINT64_MAX;
 }
 
+/* Anonymous guest RAM whose start is 2 MiB aligned: KVM can only use a
+ * huge nested mapping when the guest-physical and host-virtual addresses
+ * agree modulo the page size, and guest RAM starts at GPA 0. */
+static void *map_ram_aligned(size_t size, int flags)
+{
+    const size_t align = 2ULL << 20;
+    uint8_t *raw = mmap(NULL, size + align, PROT_NONE, flags, -1, 0);
+    if (raw == MAP_FAILED)
+        return MAP_FAILED;
+    uint8_t *start = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    size_t head = (size_t)(start - raw), tail = align - head;
+    if (head)
+        munmap(raw, head);
+    if (tail)
+        munmap(start + size, tail);
+    if (mprotect(start, size, PROT_READ | PROT_WRITE) < 0) {
+        int e = errno;
+        munmap(start, size);
+        errno = e;
+        return MAP_FAILED;
+    }
+    return start;
+}
+
+/* The default huge page size (Hugepagesize in /proc/meminfo), 2 MiB if unknown. */
+static uint64_t hugepage_size(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    uint64_t size = 2ULL << 20;
+    if (!f)
+        return size;
+    char line[256];
+    unsigned long long kb;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Hugepagesize: %llu kB", &kb) == 1)
+            size = (uint64_t)kb << 10;
+    fclose(f);
+    return size;
+}
+
+/* "N of M free" from /proc/meminfo, for the out-of-hugepages error. */
+static const char *hugepages_free_text(void)
+{
+    static char text[64];
+    unsigned long long total = 0, free_pages = 0, kb;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f)) {
+            if (sscanf(line, "HugePages_Total: %llu", &kb) == 1)
+                total = kb;
+            else if (sscanf(line, "HugePages_Free: %llu", &kb) == 1)
+                free_pages = kb;
+        }
+        fclose(f);
+    }
+    snprintf(text, sizeof(text), "%llu of %llu free", free_pages, total);
+    return text;
+}
+
 static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t errlen)
 {
     struct vm_core *c = core_of(vm);
@@ -130,22 +190,42 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
     }
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
     if (p->hugepages) {
-        if (p->ram_size % (2ULL << 20)) {
-            set_err(err, errlen, "memory size must be a multiple of 2 MiB with --hugepages");
+        uint64_t huge = hugepage_size();
+        if (p->ram_size % huge) {
+            set_err(err, errlen, "memory size must be a multiple of the %llu KiB hugepage size with --hugepages",
+                    (unsigned long long)(huge >> 10));
             return -EINVAL;
         }
-        flags |= MAP_HUGETLB;
+        /* No MAP_NORESERVE here: a private hugetlb mapping then reserves
+         * its pages at mmap time, so a shortage is an error now instead of
+         * a SIGBUS when the guest first touches the missing pages. */
+        flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
     }
-    void *ram = mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    void *ram = p->hugepages ? mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, flags, -1, 0)
+                             : map_ram_aligned(p->ram_size, flags);
     if (ram == MAP_FAILED) {
         int e = errno;
-        set_err(err, errlen, "cannot allocate %llu MiB of guest memory%s: %s",
-                (unsigned long long)(p->ram_size >> 20), p->hugepages ? " from hugepages" : "",
-                strerror(e));
+        if (p->hugepages && e == ENOMEM)
+            set_err(err, errlen, "cannot allocate %llu MiB of guest memory from hugepages: not enough "
+                    "free %llu KiB hugepages (%s; reserve more in /proc/sys/vm/nr_hugepages)",
+                    (unsigned long long)(p->ram_size >> 20), (unsigned long long)(hugepage_size() >> 10),
+                    hugepages_free_text());
+        else
+            set_err(err, errlen, "cannot allocate %llu MiB of guest memory%s: %s",
+                    (unsigned long long)(p->ram_size >> 20), p->hugepages ? " from hugepages" : "",
+                    strerror(e));
         return -e;
     }
     c->ram = ram;
     c->ram_mapped = p->ram_size;
+    if (!p->hugepages) {
+        /* Ask for transparent huge pages even where THP is "madvise" only:
+         * with host 2 MiB pages at 2 MiB-aligned guest addresses KVM maps
+         * guest RAM with 2 MiB nested page table entries, so the guest's
+         * first touch of its memory costs one fault per 2 MiB instead of
+         * one per 4 KiB (each such fault is a VM exit). */
+        madvise(ram, p->ram_size, MADV_HUGEPAGE);
+    }
     madvise(ram, p->ram_size, MADV_MERGEABLE);
 
     vm->ram_below_4g = p->ram_size < VM_LOW_RAM_MAX ? p->ram_size : VM_LOW_RAM_MAX;

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "hv/boot/vmlinux.h"
 #include "hv/guest_mem.h"
 
 /* Setup header / boot_params offsets (boot.rst, zero-page.rst). */
@@ -175,9 +177,38 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
                 (unsigned long long)((reloc_end + (1 << 20) - 1) >> 20));
         return false;
     }
-    if (!gm_write(gm, BOOT_KERNEL_ADDR, payload, payload_len)) {
-        set_err(err, errlen, "kernel payload does not fit in guest memory");
+    /* Prefer entering the decompressed vmlinux (vmlinux.h); otherwise the
+     * protected-mode code at 1 MiB decompresses itself. */
+    struct vmlinux_buffer elf;
+    char why[256];
+    enum vmlinux_prep prep = vmlinux_boot_prepare(in->kernel, in->kernel_len, info.setup_len, info.init_size,
+                                                  &elf, why, sizeof(why));
+    if (prep == VMLINUX_FAILED) {
+        set_err(err, errlen, "%s", why);
         return false;
+    }
+    uint64_t entry = BOOT_KERNEL_ADDR + 0x200;  /* startup_64 of the decompressor (boot.rst) */
+    if (prep == VMLINUX_READY) {
+        struct vmlinux_image image;
+        bool ok = vmlinux_elf_parse(elf.data, elf.len, BOOT_KERNEL_ADDR, in->low_ram_end, &image, why, sizeof(why)) &&
+                  vmlinux_elf_load(gm, elf.data, &image, why, sizeof(why));
+        bool cached = elf.from_cache;
+        vmlinux_release(&elf);
+        if (!ok) {
+            set_err(err, errlen, "%s", why);
+            return false;
+        }
+        if (image.highest > reloc_end)
+            reloc_end = image.highest;
+        entry = image.entry;
+        log_info("kernel: direct vmlinux boot, entry 0x%llx (xz payload %s)", (unsigned long long)entry,
+                 cached ? "from the kernel cache" : "decompressed by hv");
+    } else {
+        log_info("kernel: bzImage boot through its own decompressor (%s)", why);
+        if (!gm_write(gm, BOOT_KERNEL_ADDR, payload, payload_len)) {
+            set_err(err, errlen, "kernel payload does not fit in guest memory");
+            return false;
+        }
     }
 
     uint8_t bp[4096];
@@ -244,7 +275,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
         set_err(err, errlen, "guest memory too small for the boot structures");
         return false;
     }
-    out->entry = BOOT_KERNEL_ADDR + 0x200;
+    out->entry = entry;
     out->boot_params = BOOT_PARAMS_ADDR;
     return true;
 }

@@ -66,13 +66,15 @@ struct boot_params_in {
 };
 
 struct boot_result {
-    uint64_t entry;             /* 64-bit entry point: load address + 0x200 */
+    uint64_t entry;             /* 64-bit entry: vmlinux startup_64, or load address + 0x200 */
     uint64_t boot_params;       /* goes into RSI */
     uint64_t initrd_addr;
 };
 
-/* Write the kernel payload, zero page, command line, initrd, GDT and boot
- * page tables into guest memory. */
+/* Write the kernel, zero page, command line, initrd, GDT and boot page
+ * tables into guest memory. The kernel goes in as its decompressed vmlinux
+ * (hv/boot/vmlinux.h) when hv can decode the payload, else as the
+ * self-decompressing protected-mode code at 1 MiB. */
 bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct boot_result *out,
                   char *err, size_t errlen);
 

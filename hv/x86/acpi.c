@@ -1,11 +1,14 @@
 /* ACPI table builder (ACPI 6.4 §5.2 layouts; x86-boot.md §5.2). */
 #include "hv/x86/acpi.h"
+#include "hv/x86/mptable.h"
 
 #include <string.h>
 
 #define OEM_ID "HVD   "
 #define OEM_TABLE_ID "HVDMACH "
 #define CREATOR_ID "HVD "
+#define MP_SCAN_BASE 0xF0000ULL   /* Linux looks for "_MP_" in 0xF0000-0xFFFFF */
+#define MP_SCAN_END  0x100000ULL
 
 uint8_t acpi_checksum(const uint8_t *p, size_t len)
 {
@@ -386,7 +389,24 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     out->facs = g_facs;
     out->madt = g_madt;
     out->dsdt = g_dsdt;
-    out->size = b.len;
     out->madt_entries = entries;
+
+    /* MP table for acpi=off guests, where Linux scans for it: the BIOS
+     * area 0xF0000-0xFFFFF (x86-boot.md §5.1). Skipped when the buffer
+     * does not reach there. */
+    uint64_t mp_gpa = base_gpa + ((b.len + 15) & ~(size_t)15);
+    if (mp_gpa < MP_SCAN_BASE)
+        mp_gpa = MP_SCAN_BASE;
+    if (mp_gpa < base_gpa + cap && mp_gpa < MP_SCAN_END) {
+        size_t room = (size_t)(base_gpa + cap - mp_gpa);
+        if (room > MP_SCAN_END - mp_gpa)
+            room = (size_t)(MP_SCAN_END - mp_gpa);
+        size_t used = mptable_build(buf + (mp_gpa - base_gpa), room, mp_gpa, cfg->ncpus, cfg->intx_gsi);
+        if (used) {
+            out->mptable = mp_gpa;
+            b.len = (size_t)(mp_gpa - base_gpa) + used;
+        }
+    }
+    out->size = b.len;
     return true;
 }

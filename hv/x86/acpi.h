@@ -27,10 +27,13 @@ struct acpi_layout {
     uint64_t rsdp, xsdt, rsdt, fadt, facs, madt, dsdt;  /* guest addresses */
     size_t size;                                         /* bytes used from base */
     unsigned madt_entries;
+    uint64_t mptable;          /* MP floating pointer (hv/x86/mptable.h); 0: none */
 };
 
 /* Build all tables into buf (cap bytes), which the guest sees at base_gpa
- * (16-byte aligned). Returns false when cap is too small. */
+ * (16-byte aligned). When buf reaches into 0xF0000-0xFFFFF an MP table
+ * goes there too (for acpi=off guests). Returns false when cap is too
+ * small. */
 bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg,
                 struct acpi_layout *out);
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Scenario: hv boots the guest kit. 2 vCPUs seen by the guest, poweroff ends
-# hv with status 0; reboot paths (ACPI reset register, keyboard controller,
+# Scenario: hv boots the guest kit. 2 and 4 vCPUs seen by the guest (ACPI),
+# 2 with acpi=off (MP table), direct vmlinux boot and the classic bzImage
+# path, poweroff ends hv with status 0; reboot paths (ACPI reset register, keyboard controller,
 # triple fault) with --on-reboot exit; a reset that really restarts the
 # guest; the QMP monitor answers and quits; bad command lines fail with
-# status 1 and one line. Run by tests/integration/suite.sh (unnumbered TAP).
+# status 1 and one line (also a damaged kernel payload); guest RAM on
+# transparent huge pages and, with --hugepages, on reserved ones. Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
 pass() { echo "ok - $*"; }
@@ -52,6 +54,26 @@ check "guest sees the host bridge 8086:1237" console_has smp "8086:1237"
 check "guest poweroff ends hv with status 0" test "$(rc_of smp)" = 0
 check "hv logged the ACPI S5 poweroff" log_has smp "guest entered ACPI S5"
 console_has smp "HVTEST cpus=2" || show_tail smp 40
+
+check "hv entered the decompressed vmlinux directly" log_has smp "direct vmlinux boot"
+
+# 1b. Four vCPUs: every one is in the MADT and comes up in the guest.
+boot smp4 240 --cpus 4 --append "$base_append hvtest=info hvtest.end=poweroff"
+check "guest sees 4 CPUs with --cpus 4" console_has smp4 "HVTEST cpus=4"
+console_has smp4 "HVTEST cpus=4" || show_tail smp4 40
+
+# 1c. acpi=off: no MADT, so the CPUs come from the MP table.
+# (Without ACPI there is no poweroff: end with a reboot, which hv exits on.)
+boot mptable 240 --cpus 2 --on-reboot exit --append "$base_append acpi=off hvtest=info hvtest.end=reboot"
+check "acpi=off guest sees 2 CPUs (MP table)" console_has mptable "HVTEST cpus=2"
+check "acpi=off guest: hv exits 0 on its reboot" test "$(rc_of mptable)" = 0
+console_has mptable "HVTEST cpus=2" || show_tail mptable 40
+
+# 1d. The classic path (the guest decompresses the bzImage itself) still
+# boots when direct boot is turned off.
+HV_DIRECT_KERNEL=0 boot classic 240 --cpus 1 --append "$base_append hvtest=info hvtest.end=poweroff"
+check "HV_DIRECT_KERNEL=0: bzImage decompresses itself and boots" console_has classic "HVTEST READY"
+check "HV_DIRECT_KERNEL=0: hv says why it did not enter vmlinux" log_has classic "bzImage boot through its own decompressor"
 
 # 2. Reboot with --on-reboot exit, three hardware paths.
 for path in acpi k t; do
@@ -266,4 +288,64 @@ bad "more memory than the host has" --kernel "$kit/vmlinuz" --memory 60T
 bad "unknown key in the machine description" --config "$tmp/bad.json"
 bad "bad JSON in the machine description" --config "$kit/vmlinuz"
 bad "disk image missing" --kernel "$kit/vmlinuz" --disk "path=$tmp/missing.img"
+# A bzImage whose compressed payload is damaged: refused before the guest runs.
+cp "$kit/vmlinuz" "$tmp/damaged"
+printf '\x55\xaa\x55\xaa\x55\xaa\x55\xaa' | dd of="$tmp/damaged" bs=1 seek=$(( $(stat -c %s "$tmp/damaged") / 2 )) \
+    conv=notrunc status=none
+HVD_KERNEL_CACHE=off bad "kernel payload is damaged" --kernel "$tmp/damaged"
+grep -q "xz payload" "$tmp/bad.err"
+check "damaged payload: the error names the xz payload" test $? = 0
+
+# 7. Guest RAM on huge pages: transparent ones by default, hugetlbfs pages
+# with --hugepages (reserved here, given back at the end).
+# watch NAME ARGS...: start hv in the background on a waiting guest; when
+# the guest is READY, record the worker's smaps totals and HugePages_Free.
+watch() {
+    local name=$1; shift
+    "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --serial "file:$tmp/$name.out" \
+        --append "$base_append hvtest=wait hvtest.wait=4" "$@" < /dev/null 2> "$tmp/$name.err" &
+    local pid=$! ready=0
+    for _ in $(seq 1 240); do
+        grep -q "HVTEST READY" "$tmp/$name.out" 2> /dev/null && { ready=1; break; }
+        kill -0 "$pid" 2> /dev/null || break
+        sleep 0.5
+    done
+    awk '/^Size:/ { size = $2 } /^KernelPageSize:/ { if ($2 == 2048) huge_map += size }
+         /^AnonHugePages:/ { thp += $2 } /^Private_Hugetlb:/ { tlb += $2 }
+         END { printf "thp_kib=%d\nhugetlb_kib=%d\nhuge_map_kib=%d\n", thp, tlb, huge_map }' \
+        "/proc/$pid/smaps" > "$tmp/$name.smaps" 2> /dev/null
+    # Pages in use or reserved for the mapping are not available to others.
+    awk '/^HugePages_Free:/ { f = $2 } /^HugePages_Rsvd:/ { r = $2 } END { print "avail=" f - r }' \
+        /proc/meminfo >> "$tmp/$name.smaps"
+    echo "ready=$ready" >> "$tmp/$name.smaps"
+    wait "$pid"
+    echo "rc=$?" >> "$tmp/$name.smaps"
+    echo "# $name: $(tr '\n' ' ' < "$tmp/$name.smaps")"
+}
+val() { sed -n "s/^$2=//p" "$tmp/$1.smaps"; }
+if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2> /dev/null; then
+    echo "ok - # SKIP transparent huge pages are off on this host"
+else
+    watch thp --memory 256M
+    check "default RAM: guest booted" test "$(val thp ready)" = 1
+    check "default RAM is backed by transparent huge pages (AnonHugePages > 0)" test "$(val thp thp_kib)" -gt 0
+fi
+hp_before=$(cat /proc/sys/vm/nr_hugepages)
+echo 160 > /proc/sys/vm/nr_hugepages
+hp_total=$(awk '/^HugePages_Total:/ { print $2 }' /proc/meminfo)
+hp_size=$(awk '/^Hugepagesize:/ { print $2 }' /proc/meminfo)
+if [ "$hp_total" -ge 160 ] && [ "$hp_size" = 2048 ]; then
+    watch huge --memory 256M --hugepages
+    check "--hugepages: guest booted" test "$(val huge ready)" = 1
+    check "--hugepages: a 256 MiB mapping of 2 MiB pages" test "$(val huge huge_map_kib)" = 262144
+    check "--hugepages: the guest's pages are hugetlb pages (Private_Hugetlb > 0)" test "$(val huge hugetlb_kib)" -gt 0
+    check "--hugepages: 128 huge pages taken while the guest ran (free - reserved)" \
+        test "$(val huge avail)" = $(( hp_total - 128 ))
+    check "--hugepages: status 0 after the guest powered off" test "$(val huge rc)" = 0
+    bad "--hugepages with too few huge pages" --kernel "$kit/vmlinuz" --memory 512M --hugepages
+    check "too few huge pages: the error says so" grep -q "not enough free 2048 KiB hugepages (160 of 160 free" "$tmp/bad.err"
+else
+    echo "not ok - could reserve 160 huge pages of 2 MiB (got $hp_total of $hp_size KiB)"
+fi
+echo "$hp_before" > /proc/sys/vm/nr_hugepages
 exit 0
