@@ -279,8 +279,9 @@ class NovaDriver:
 
     def balloon(self, dom, target_kib, timeout=120):
         """setMemoryFlags(AFFECT_LIVE) as nova's Guest.set_memory... then
-        watch the balloon's actual (memoryStats) reach the target and, when
-        the guest reports its own stats, its total ('available') drop."""
+        watch the balloon's actual (memoryStats) and info()'s memory reach
+        the target and, when the guest reports its own stats, its total
+        ('available') drop."""
         stats = dom.memoryStats() or {}
         before, avail_before = stats.get("actual"), stats.get("available")
         try:
@@ -295,7 +296,9 @@ class NovaDriver:
             got["actual"], got["available"] = st.get("actual"), st.get("available")
             got["mem_kb"] = dom.info()[2]
             guest_saw = avail_before is None or (got["available"] or avail_before) < avail_before
-            return got["actual"] == target_kib and guest_saw
+            # info()'s memory follows the balloon events, which may trail
+            # query-balloon by a few seconds; nova's get_info reads that one.
+            return got["actual"] == target_kib and got["mem_kb"] == target_kib and guest_saw
         ok = self._wait(reached, timeout, interval=1)
         self.report.add("balloon", "ok" if ok else "failed",
                         "setMemoryFlags(%d, AFFECT_LIVE): actual %s -> %s KiB, guest total %s -> "
