@@ -1578,6 +1578,28 @@ static void test_domops(void)
     TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy a preserved domain");
     done_clear(&d);
 
+    /* <on_poweroff>restart: even virsh shutdown comes back (libvirt's
+     * qemuProcessShutdownOrReboot). */
+    g_autofree char *xml5 = domops_xml("o5", "<on_poweroff>restart</on_poweroff>", "quiet");
+    g_autoptr(HvdDomain) dom5 = hvd_driver_define(xml5, 0, NULL);
+    start_ok(dom5, "start o5 (on_poweroff restart)");
+    int id5 = hvd_domain_id(dom5);
+    g_array_set_size(other_events, 0);
+    hvd_domain_shutdown(dom5, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    for (int i = 0; i < 5000 && !saw_other(1); i++)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    for (int i = 0; i < 200; i++)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    TAP_CHECK(saw_other(1) && hvd_domain_is_active(dom5) && hvd_domain_id(dom5) == id5,
+              "on_poweroff restart: the guest's poweroff resets the same worker");
+    expect_state(dom5, ST_RUNNING, R_RUNNING_BOOTED, "o5 after its poweroff");
+    hvd_domain_destroy(dom5, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    hvd_domain_undefine(dom5, 0, NULL);
+
     /* A transient domain has no config to change. */
     g_autofree char *xml4 = domops_xml("o4", "", "quiet");
     g_autoptr(HvdDomain) dom4 = hvd_driver_create_xml(xml4, 0, on_done, &d, NULL);
