@@ -263,6 +263,7 @@ static struct json_object *netstats_entry(const struct nic_ref *r)
     } counters[] = {
         { "rx-bytes", st.rx_bytes }, { "rx-packets", st.rx_packets },
         { "rx-errs", st.rx_errs },   { "rx-drop", st.rx_drop },
+        { "rx-filtered", st.rx_filtered },
         { "tx-bytes", st.tx_bytes }, { "tx-packets", st.tx_packets },
         { "tx-errs", st.tx_errs },   { "tx-drop", st.tx_drop },
     };

@@ -32,9 +32,11 @@ struct net_backend {
  * them, from the host's point of view of the guest: rx = frames the guest
  * received (host -> guest), tx = frames the guest sent. errs = malformed
  * (bad descriptor, oversized), drop = well formed but not delivered (no
- * guest buffers, backend full, receiver disabled). */
+ * guest buffers, backend full, receiver disabled). rx_filtered = frames
+ * the guest's receive filter refused (addressed elsewhere; not a drop, as
+ * on a physical NIC). */
 struct net_stats {
-    uint64_t rx_bytes, rx_packets, rx_errs, rx_drop;
+    uint64_t rx_bytes, rx_packets, rx_errs, rx_drop, rx_filtered;
     uint64_t tx_bytes, tx_packets, tx_errs, tx_drop;
 };
 

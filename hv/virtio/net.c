@@ -30,6 +30,7 @@
 #include "hv/backends/tap.h"
 #include "hv/backends/vhost_net.h"
 #include "hv/virtio/device.h"
+#include "hv/virtio/net_filter.h"
 #include "hv/virtio/pci.h"
 #include "hv/vm.h"
 
@@ -51,6 +52,7 @@
 #define VIRTIO_NET_F_CTRL_RX 18
 #define VIRTIO_NET_F_CTRL_VLAN 19
 #define VIRTIO_NET_F_MQ 22
+#define VIRTIO_NET_F_CTRL_MAC_ADDR 23
 #define BIT(b) (1ull << (b))
 
 /* Config space (§5.1.4): mac, status, max_virtqueue_pairs. */
@@ -70,6 +72,7 @@
 #define CTRL_RX_ALLMULTI 1
 #define CTRL_CLASS_MAC 1
 #define CTRL_MAC_TABLE_SET 0
+#define CTRL_MAC_ADDR_SET 1
 #define CTRL_CLASS_VLAN 2
 #define CTRL_VLAN_ADD 0
 #define CTRL_VLAN_DEL 1
@@ -78,8 +81,6 @@
 #define CTRL_OK 0
 #define CTRL_ERR 1
 #define CTRL_CMD_MAX 4096        /* longest command we accept (MAC tables) */
-#define MAC_TABLE_MAX 64         /* entries kept per table */
-#define VLAN_MAX 4096
 
 #define NET_QUEUE_SIZE 256
 #define NET_IOV_CAP (2 * NET_QUEUE_SIZE)
@@ -141,10 +142,7 @@ struct virtio_net {
     bool stop;                   /* atomic */
     struct iovec *ctrl_iov;
     uint8_t *ctrl_buf;           /* CTRL_CMD_MAX */
-    bool promisc, allmulti;
-    unsigned mac_uni, mac_multi;
-    uint8_t mac_table[2 * MAC_TABLE_MAX][6];
-    uint8_t vlans[VLAN_MAX / 8];
+    struct net_filter filter;    /* written by the control queue */
 };
 
 static struct virtio_net *net_devices[NET_MAX_DEVICES];
@@ -345,6 +343,11 @@ static void process_rx(struct net_pair *p)
             }
             if (r < NET_HDR_LEN + 14) {   /* header plus an Ethernet header at least */
                 count(&p->stats.rx_errs, 1);
+                continue;
+            }
+            if (!net_filter_accepts(&net->filter, p->rx_buf + NET_HDR_LEN,
+                                    (size_t)r - NET_HDR_LEN)) {
+                count(&p->stats.rx_filtered, 1);
                 continue;
             }
             p->rx_pending = r;
@@ -575,29 +578,6 @@ static void vhost_start_all(struct virtio_net *net)
 
 /* ---- control queue ---- */
 
-static uint8_t ctrl_mac_table(struct virtio_net *net, const uint8_t *d, size_t len)
-{
-    /* Two blocks: le32 entries + entries * 6 bytes (unicast, then multicast). */
-    size_t off = 0;
-    uint32_t n[2];
-    for (unsigned b = 0; b < 2; b++) {
-        if (len - off < 4)
-            return CTRL_ERR;
-        memcpy(&n[b], d + off, 4);
-        off += 4;
-        if (n[b] > (len - off) / 6)
-            return CTRL_ERR;
-        for (uint32_t i = 0; i < n[b] && i < MAC_TABLE_MAX; i++)
-            memcpy(net->mac_table[b * MAC_TABLE_MAX + i], d + off + 6 * i, 6);
-        off += 6 * (size_t)n[b];
-    }
-    if (off != len)
-        return CTRL_ERR;
-    net->mac_uni = n[0];
-    net->mac_multi = n[1];
-    return CTRL_OK;
-}
-
 static uint8_t ctrl_command(struct virtio_net *net, uint8_t cls, uint8_t cmd, const uint8_t *d,
                             size_t len)
 {
@@ -608,27 +588,29 @@ static uint8_t ctrl_command(struct virtio_net *net, uint8_t cls, uint8_t cmd, co
             (cmd != CTRL_RX_PROMISC && cmd != CTRL_RX_ALLMULTI))
             return CTRL_ERR;   /* ALLUNI.. need CTRL_RX_EXTRA, not offered */
         if (cmd == CTRL_RX_PROMISC)
-            net->promisc = d[0] != 0;
+            net_filter_set_promisc(&net->filter, d[0] != 0);
         else
-            net->allmulti = d[0] != 0;
+            net_filter_set_allmulti(&net->filter, d[0] != 0);
         return CTRL_OK;
     case CTRL_CLASS_MAC:
+        if (cmd == CTRL_MAC_ADDR_SET) {
+            /* §5.1.6.5.2: the driver changed its address; frames to the
+             * old one stop passing the filter. */
+            if (!virtio_dev_has(dev, VIRTIO_NET_F_CTRL_MAC_ADDR) || len != 6)
+                return CTRL_ERR;
+            net_filter_set_mac(&net->filter, d);
+            return CTRL_OK;
+        }
         if (!virtio_dev_has(dev, VIRTIO_NET_F_CTRL_RX) || cmd != CTRL_MAC_TABLE_SET)
-            return CTRL_ERR;   /* ADDR_SET needs CTRL_MAC_ADDR, not offered */
-        return ctrl_mac_table(net, d, len);
+            return CTRL_ERR;
+        return net_filter_set_mac_table(&net->filter, d, len) ? CTRL_OK : CTRL_ERR;
     case CTRL_CLASS_VLAN: {
         uint16_t vid;
         if (!virtio_dev_has(dev, VIRTIO_NET_F_CTRL_VLAN) || len != 2 ||
             (cmd != CTRL_VLAN_ADD && cmd != CTRL_VLAN_DEL))
             return CTRL_ERR;
         memcpy(&vid, d, 2);
-        if (vid >= VLAN_MAX)
-            return CTRL_ERR;
-        if (cmd == CTRL_VLAN_ADD)
-            net->vlans[vid / 8] |= (uint8_t)(1u << (vid % 8));
-        else
-            net->vlans[vid / 8] &= (uint8_t)~(1u << (vid % 8));
-        return CTRL_OK;
+        return net_filter_set_vlan(&net->filter, vid, cmd == CTRL_VLAN_ADD) ? CTRL_OK : CTRL_ERR;
     }
     case CTRL_CLASS_MQ: {
         uint16_t pairs;
@@ -755,7 +737,8 @@ static bool net_features_ok(struct virtio_dev *dev, uint64_t f)
                           BIT(VIRTIO_NET_F_GUEST_ECN) | BIT(VIRTIO_NET_F_GUEST_UFO);
     uint64_t need_csum = BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
                          BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_HOST_UFO);
-    uint64_t need_ctrl = BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_VLAN) | BIT(VIRTIO_NET_F_MQ);
+    uint64_t need_ctrl = BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_VLAN) |
+                         BIT(VIRTIO_NET_F_MQ) | BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
     if ((f & need_gcsum) && !(f & BIT(VIRTIO_NET_F_GUEST_CSUM)))
         return false;
     if ((f & need_csum) && !(f & BIT(VIRTIO_NET_F_CSUM)))
@@ -770,6 +753,7 @@ static void net_driver_ok(struct virtio_dev *dev)
     struct virtio_net *net = dev->model;
     pthread_mutex_lock(&net->ctrl_lock);
     apply_offloads(net);
+    net_filter_set_vlan_filtering(&net->filter, virtio_dev_has(dev, VIRTIO_NET_F_CTRL_VLAN));
     if (vhost_mode(net))
         vhost_start_all(net);
     /* Until VQ_PAIRS_SET only pair 0 is in use (§5.1.6.5.5). */
@@ -816,9 +800,7 @@ static void net_reset(struct virtio_dev *dev)
         pp->tx_more = false;
         pthread_mutex_unlock(&pp->lock);
     }
-    net->promisc = net->allmulti = false;
-    net->mac_uni = net->mac_multi = 0;
-    memset(net->vlans, 0, sizeof(net->vlans));
+    net_filter_reset(&net->filter, net->mac);
     wake_pairs(net);
 }
 
@@ -906,6 +888,7 @@ struct virtio_net *virtio_net_new_model(struct guest_mem *mem, const struct virt
     net->active_pairs = 1;
     net->ctrl_wake_fd = -1;
     memcpy(net->mac, cfg->mac, 6);
+    net_filter_reset(&net->filter, net->mac);
     pthread_mutex_init(&net->ctrl_lock, NULL);
     pthread_mutex_init(&net->irq_lock, NULL);
     for (unsigned q = 0; q < 2 * VIRTIO_NET_MAX_PAIRS + 1; q++)
@@ -950,7 +933,7 @@ struct virtio_net *virtio_net_new_model(struct guest_mem *mem, const struct virt
                          BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_ECN) |
                          BIT(VIRTIO_NET_F_GUEST_UFO) | BIT(VIRTIO_NET_F_HOST_TSO4) |
                          BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) |
-                         BIT(VIRTIO_NET_F_HOST_UFO);
+                         BIT(VIRTIO_NET_F_HOST_UFO) | BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
     if (pairs > 1)
         dev->host_features |= BIT(VIRTIO_NET_F_MQ);
     dev->config_len = CFG_LEN;
@@ -1184,7 +1167,7 @@ void virtio_net_get_stats(const struct virtio_net *net, struct net_stats *out)
     for (unsigned p = 0; p < net->max_pairs; p++) {
         const struct net_stats *s = &net->pairs[p].stats;
 #define ADD(f) out->f += __atomic_load_n(&s->f, __ATOMIC_RELAXED)
-        ADD(rx_bytes); ADD(rx_packets); ADD(rx_errs); ADD(rx_drop);
+        ADD(rx_bytes); ADD(rx_packets); ADD(rx_errs); ADD(rx_drop); ADD(rx_filtered);
         ADD(tx_bytes); ADD(tx_packets); ADD(tx_errs); ADD(tx_drop);
 #undef ADD
     }
@@ -1202,10 +1185,10 @@ void virtio_net_info(const struct virtio_net *net, struct virtio_net_info *out)
     out->max_pairs = net->max_pairs;
     out->active_pairs = active_pairs(net);
     out->guest_features = net->dev.guest_features;
-    out->promisc = net->promisc;
-    out->allmulti = net->allmulti;
-    out->mac_table_uni = net->mac_uni;
-    out->mac_table_multi = net->mac_multi;
+    out->promisc = net->filter.promisc;
+    out->allmulti = net->filter.allmulti;
+    out->mac_table_uni = net->filter.uni;
+    out->mac_table_multi = net->filter.multi;
     out->pci_slot = net->vp ? virtio_pci_slot(net->vp) : 0xff;
 }
 

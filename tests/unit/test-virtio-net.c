@@ -492,6 +492,27 @@ static void test_ctrl_and_mq(void)
     kick(3);
     TAP_EQ_U64(used_idx(3), 1, "mq: tx1 idle again after VQ_PAIRS_SET 1");
 
+    /* Receive filter (worker data plane): with promiscuous and allmulti
+     * off, a frame to a foreign unicast address is not delivered. rx0
+     * still holds the buffer posted above. */
+    uint8_t off = 0;
+    TAP_EQ_U64(ctrl(cq, 0, 0, &off, 1), 0, "filter: RX PROMISC off -> OK");
+    TAP_EQ_U64(ctrl(cq, 0, 1, &off, 1), 0, "filter: RX ALLMULTI off -> OK");
+    memcpy(hdrframe + HDR, "\x52\x54\x00\x99\x99\x99", 6);
+    send(peer[0], hdrframe, sizeof(hdrframe), 0);
+    kick(0);
+    TAP_EQ_U64(used_idx(0), 0, "filter: frame to a foreign unicast address not delivered");
+    struct net_stats st;
+    virtio_net_get_stats(net, &st);
+    TAP_EQ_U64(st.rx_filtered, 1, "filter: counted as filtered, not as a drop");
+    TAP_EQ_U64(st.rx_drop, 0, "filter: no drop counted");
+    memcpy(hdrframe + HDR, "\x52\x54\x00\x12\x34\x56", 6);
+    send(peer[0], hdrframe, sizeof(hdrframe), 0);
+    kick(0);
+    TAP_EQ_U64(used_idx(0), 1, "filter: frame to the device's own address delivered");
+    uint8_t newmac[6] = { 0x52, 0x54, 0x00, 0x77, 0x77, 0x77 };
+    TAP_EQ_U64(ctrl(cq, 1, 1, newmac, 6), 1, "filter: MAC_ADDR_SET without CTRL_MAC_ADDR -> ERR");
+
     /* Hostile control chains: no ack byte, or too short a header. */
     uint32_t h = alloc_buf(cq, 2);
     struct seg noack = { h, 2, false };

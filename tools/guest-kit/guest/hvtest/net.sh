@@ -9,7 +9,8 @@
 #   hvtest.iperf_streams=N          parallel streams (-P N, default 1)
 #   hvtest.net_hold=SECONDS         stay up this long at the end (the host
 #                                   pings the guest then), announced first
-# Reports: net_dev= net_driver= net_mac= net_link=up ping_loss_pct=
+# Reports: net_dev= net_driver= net_mac= net_link=up net_queues=rx:N,tx:N
+#          (the queues the stack uses) ping_loss_pct=
 #          iperf_mbps= (receiver side, from iperf3's summary; with
 #          iperf_reverse=both the guest->host rate, and iperf_reverse_mbps=
 #          the host->guest one) net_hold=SECONDS, then net_held
@@ -33,11 +34,20 @@ if [ -z "$ip" ]; then
 fi
 ip addr add "$ip" dev "$dev" && ip link set "$dev" up || { hvtest_say "net_link=error ip failed"; exit 1; }
 hvtest_say "net_link=up"
+hvtest_say "net_queues=rx:$(ls -d /sys/class/net/$dev/queues/rx-* | wc -l),tx:$(ls -d /sys/class/net/$dev/queues/tx-* | wc -l)"
 
 peer=$(hvtest_param net_peer "")
 if [ -n "$peer" ]; then
-    loss=$(ping -c 3 -W 5 "$peer" 2>&1 | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')
+    out=$(ping -c 3 -W 5 "$peer" 2>&1)
+    loss=$(echo "$out" | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')
     hvtest_say "ping_loss_pct=${loss:-100}"
+    if [ "${loss:-100}" != 0 ]; then
+        # What a failure needs to be understood: which replies came, and
+        # whether each queue's interrupts arrived.
+        echo "$out" | while read -r line; do hvtest_say "ping_out=$line"; done
+        grep -E 'virtio|eth' /proc/interrupts | while read -r line; do hvtest_say "irq=$line"; done
+        ip -s link show "$dev" | while read -r line; do hvtest_say "link_stats=$line"; done
+    fi
 fi
 
 # iperf_run KEY FLAGS: one iperf3 client run, its receiver rate as KEY=.
