@@ -536,6 +536,12 @@ static bool rx_accept(struct e1000 *nic, const uint8_t *frame)
 
 enum rx_result { RX_DELIVERED, RX_FILTERED, RX_DROPPED, RX_NO_ROOM };
 
+static enum rx_result rx_count_filtered(struct e1000 *nic)
+{
+    stat_add(&nic->stats.rx_filtered, 1);
+    return RX_FILTERED;
+}
+
 static void rx_count_drop(struct e1000 *nic)
 {
     stat_add(&nic->stats.rx_drop, 1);
@@ -563,7 +569,7 @@ static enum rx_result rx_deliver(struct e1000 *nic, size_t len, bool may_hold)
         return RX_DROPPED;
     }
     if (!rx_accept(nic, f))
-        return RX_FILTERED;
+        return rx_count_filtered(nic);
 
     /* VLAN: drop per the filter table, strip the tag into the descriptor
      * when CTRL.VME is set. */
@@ -573,7 +579,7 @@ static enum rx_result rx_deliver(struct e1000 *nic, size_t len, bool may_hold)
         uint16_t tci = get_be16(f + 14);
         if ((rctl & E1000_RCTL_VFE) &&
             !(*reg(nic, E1000_VFTA + 4 * ((tci & 0xFFF) >> 5)) >> (tci & 31) & 1))
-            return RX_FILTERED;
+            return rx_count_filtered(nic);
         if (*reg(nic, E1000_CTRL) & E1000_CTRL_VME) {
             vlan_tci = tci;
             memmove(f + 12, f + 16, len - 16);
@@ -1401,6 +1407,7 @@ void e1000_get_stats(const struct e1000 *nic, struct net_stats *out)
     out->rx_packets = __atomic_load_n(&s->rx_packets, __ATOMIC_RELAXED);
     out->rx_errs = __atomic_load_n(&s->rx_errs, __ATOMIC_RELAXED);
     out->rx_drop = __atomic_load_n(&s->rx_drop, __ATOMIC_RELAXED);
+    out->rx_filtered = __atomic_load_n(&s->rx_filtered, __ATOMIC_RELAXED);
     out->tx_bytes = __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
     out->tx_packets = __atomic_load_n(&s->tx_packets, __ATOMIC_RELAXED);
     out->tx_errs = __atomic_load_n(&s->tx_errs, __ATOMIC_RELAXED);

@@ -433,6 +433,10 @@ static void test_rx(void)
     send_frame(f, 42);
     e1000_rx_poll(nic);
     TAP_EQ_U64(rx_status(2), 0, "multicast not in MTA filtered");
+    struct net_stats fst;
+    e1000_get_stats(nic, &fst);
+    TAP_EQ_U64(fst.rx_filtered, 2, "the two filtered frames counted as filtered");
+    TAP_EQ_U64(fst.rx_drop, 0, "and not as drops");
     unsigned hash = ((f[4] >> 4) | (unsigned)f[5] << 4) & 0xFFF;    /* MO = 0 */
     wr32(E1000_MTA + 4 * (hash >> 5), 1u << (hash & 31));
     send_frame(f, 42);
