@@ -34,7 +34,7 @@ struct vm_core {
     vm_request_fn request_fn;
     void *request_opaque;
 
-    void *ram;
+    void *ram;          /* the whole guest RAM mapping (with its guard page), for munmap */
     size_t ram_mapped;
 };
 
@@ -119,28 +119,35 @@ static uint64_t host_memory_limit(void)
     return total ? total : UINT64_MAX;
 }
 
+#define RAM_GUARD 4096ULL
+
 /* Anonymous guest RAM whose start is 2 MiB aligned: KVM can only use a
  * huge nested mapping when the guest-physical and host-virtual addresses
- * agree modulo the page size, and guest RAM starts at GPA 0. */
+ * agree modulo the page size, and guest RAM starts at GPA 0. One
+ * inaccessible page stays mapped just below it, so the next mapping the
+ * kernel places there (typically a thread's stack, used from its top)
+ * does not end on a 2 MiB boundary and get a transparent huge page for
+ * a few KiB of stack. The returned mapping starts at that guard page. */
 static void *map_ram_aligned(size_t size, int flags)
 {
     const size_t align = 2ULL << 20;
-    uint8_t *raw = mmap(NULL, size + align, PROT_NONE, flags, -1, 0);
+    uint8_t *raw = mmap(NULL, size + align + RAM_GUARD, PROT_NONE, flags, -1, 0);
     if (raw == MAP_FAILED)
         return MAP_FAILED;
-    uint8_t *start = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-    size_t head = (size_t)(start - raw), tail = align - head;
+    uint8_t *start = (uint8_t *)(((uintptr_t)raw + RAM_GUARD + align - 1) & ~(uintptr_t)(align - 1));
+    uint8_t *guard = start - RAM_GUARD;
+    size_t head = (size_t)(guard - raw), tail = (size_t)(raw + size + align + RAM_GUARD - (start + size));
     if (head)
         munmap(raw, head);
     if (tail)
         munmap(start + size, tail);
     if (mprotect(start, size, PROT_READ | PROT_WRITE) < 0) {
         int e = errno;
-        munmap(start, size);
+        munmap(guard, size + RAM_GUARD);
         errno = e;
         return MAP_FAILED;
     }
-    return start;
+    return guard;
 }
 
 /* The default huge page size (Hugepagesize in /proc/meminfo), 2 MiB if unknown. */
@@ -201,9 +208,9 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
          * a SIGBUS when the guest first touches the missing pages. */
         flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
     }
-    void *ram = p->hugepages ? mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, flags, -1, 0)
+    void *map = p->hugepages ? mmap(NULL, p->ram_size, PROT_READ | PROT_WRITE, flags, -1, 0)
                              : map_ram_aligned(p->ram_size, flags);
-    if (ram == MAP_FAILED) {
+    if (map == MAP_FAILED) {
         int e = errno;
         if (p->hugepages && e == ENOMEM)
             set_err(err, errlen, "cannot allocate %llu MiB of guest memory from hugepages: not enough "
@@ -216,8 +223,9 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
                     strerror(e));
         return -e;
     }
-    c->ram = ram;
-    c->ram_mapped = p->ram_size;
+    c->ram = map;
+    c->ram_mapped = p->ram_size + (p->hugepages ? 0 : RAM_GUARD);
+    void *ram = (uint8_t *)map + (p->hugepages ? 0 : RAM_GUARD);
     if (!p->hugepages) {
         /* Ask for transparent huge pages even where THP is "madvise" only:
          * with host 2 MiB pages at 2 MiB-aligned guest addresses KVM maps
