@@ -26,7 +26,8 @@
 #   --runs N    cycles per daemon (default 3)
 #   --raw       one line per measurement instead of Markdown tables:
 #               RESULT PART DAEMON METRIC MEDIAN P90 N_OK N_WANTED
-#               (milliseconds, except *_mib and *_s metrics; "-" if none)
+#               (milliseconds, except *_mib, *_s and xml_bytes; "-" if
+#               none; DAEMON "virsh" for virsh --version, no daemon)
 #
 # Repetitions alternate between the daemons, so load from other work on
 # the machine hits both alike. Medians and p90 (nearest rank).
@@ -345,6 +346,13 @@ EOF
             echo "$d virsh_dumpxml $(ms_since "$t0")" >> "$tmp/virsh.out"
         done
     done
+    # virsh's own start-up, no daemon involved: the floor of the rows above.
+    for ((i = 1; i <= reps; i++)); do
+        t0=$EPOCHREALTIME
+        virsh --version > /dev/null 2>&1
+        echo "virsh virsh_version $(ms_since "$t0")" >> "$tmp/virsh.out"
+    done
+    awk '$1 == "virsh" { print $3 }' "$tmp/virsh.out" | record list virsh virsh_version "$reps"
     if [ -s "$tmp/virsh.failed" ]; then
         say "virsh failures: $(sort "$tmp/virsh.failed" | uniq -c | tr '\n' ' ')"; status=1
     fi
@@ -487,6 +495,7 @@ if [ "$inside" = 1 ]; then
     exit $status
 fi
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 has "$parts" list && run_list_part
 if has "$parts" cycle; then
     kit=${HVD_GUEST_KIT:-}
@@ -545,6 +554,7 @@ xml_bytes|dumpxml size (bytes)
 EOF
     echo
     echo "$domains domains, $reps repetitions each, alternating daemons; $(nproc) CPU(s), $(uname -r)."
+    echo "virsh's own start-up (\`virsh --version\`, no connection): $(fmt "$(get list virsh virsh_version 5)") / $(fmt "$(get list virsh virsh_version 6)") ms."
     echo
 fi
 if has "$parts" cycle; then
@@ -559,4 +569,6 @@ EOF
     echo
     echo "$runs cycle(s) per daemon, alternating; guest kit $(head -n 1 "$kit/VERSION" 2> /dev/null), 512 MiB, 1 vCPU."
 fi
+echo
+echo "Host load average (1/5/15 min) at the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ)."
 exit $status
