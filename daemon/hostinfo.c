@@ -224,3 +224,70 @@ char *host_sysinfo_xml(void)
     g_string_append(x, "  </system>\n</sysinfo>\n");
     return g_string_free(x, FALSE);
 }
+
+int host_cpulist_parse(const char *text, uint8_t *bits, size_t nbytes)
+{
+    if (!text)
+        return -1;
+    memset(bits, 0, nbytes);
+    int top = 0;
+    const char *p = text;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\n' || !*p)
+        return 0;
+    for (;;) {
+        char *end;
+        if (!g_ascii_isdigit(*p))
+            return -1;
+        guint64 first = g_ascii_strtoull(p, &end, 10), last = first;
+        p = end;
+        if (*p == '-') {
+            p++;
+            if (!g_ascii_isdigit(*p))
+                return -1;
+            last = g_ascii_strtoull(p, &end, 10);
+            p = end;
+        }
+        if (last < first || last >= (guint64)nbytes * 8)
+            return -1;
+        for (guint64 cpu = first; cpu <= last; cpu++)
+            bits[cpu / 8] |= (uint8_t)(1u << (cpu % 8));
+        if ((int)last + 1 > top)
+            top = (int)last + 1;
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p == '\n')
+            p++;
+        return *p ? -1 : top;
+    }
+}
+
+int host_cpu_map(const char *sysfs_cpu_dir, uint8_t map[HOST_CPUMAP_MAX_BYTES],
+                 unsigned *online, char **error)
+{
+    const char *dir = sysfs_cpu_dir ? sysfs_cpu_dir : "/sys/devices/system/cpu";
+    g_autofree char *present_path = g_build_filename(dir, "present", NULL);
+    g_autofree char *online_path = g_build_filename(dir, "online", NULL);
+    g_autofree char *present_text = NULL, *online_text = NULL;
+    if (!g_file_get_contents(present_path, &present_text, NULL, NULL) ||
+        !g_file_get_contents(online_path, &online_text, NULL, NULL)) {
+        *error = g_strdup_printf("cannot read %s or %s", present_path, online_path);
+        return -1;
+    }
+    g_autofree uint8_t *present = g_malloc0(HOST_CPUMAP_MAX_BYTES);
+    int count = host_cpulist_parse(present_text, present, HOST_CPUMAP_MAX_BYTES);
+    int top_online = host_cpulist_parse(online_text, map, HOST_CPUMAP_MAX_BYTES);
+    if (count <= 0 || top_online < 0) {
+        *error = g_strdup_printf("malformed CPU list in %s or %s", present_path, online_path);
+        return -1;
+    }
+    unsigned n = 0;
+    for (size_t i = 0; i < HOST_CPUMAP_MAX_BYTES; i++)
+        n += (unsigned)__builtin_popcount(map[i]);
+    *online = n;
+    /* online CPUs are present ones, but be safe with odd sysfs contents */
+    return MAX(count, top_online);
+}

@@ -3,6 +3,7 @@
  * /proc, /sys and /dev/kvm. Paths are parameters so tests can feed files. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* NODE_GET_INFO (§10 proc 6). */
@@ -35,3 +36,22 @@ char *host_capabilities_xml(const char *emulator);
 
 /* <sysinfo type='smbios'> from /sys/class/dmi/id, NULL when it has nothing. */
 char *host_sysinfo_xml(void);
+
+/* A sysfs CPU list ("0-3,8,10-11\n", cpulist format of
+ * Documentation/ABI/testing/sysfs-devices-system-cpu) into a bitmap of
+ * `nbytes` bytes, CPU n = bit n%8 of byte n/8 (libvirt's cpumap layout).
+ * Returns the highest CPU listed + 1 (0 for an empty list), or -1 when the
+ * text is malformed or names a CPU beyond the bitmap. */
+int host_cpulist_parse(const char *text, uint8_t *bits, size_t nbytes);
+
+/* Largest CPU number hvd handles in a host CPU map (libvirt's
+ * REMOTE_CPUMAP_MAX of 2048 bytes = 16384 CPUs). */
+#define HOST_CPUMAP_MAX_BYTES 2048u
+
+/* virNodeGetCPUMap (virHostCPUGetMap): the number of host CPUs (highest
+ * present CPU + 1, from <sysfs_cpu_dir>/present), the online ones as a
+ * bitmap (from <sysfs_cpu_dir>/online; HOST_CPUMAP_MAX_BYTES long) and
+ * their count. sysfs_cpu_dir NULL = /sys/devices/system/cpu. -1 with
+ * `error` when the files cannot be read. */
+int host_cpu_map(const char *sysfs_cpu_dir, uint8_t map[HOST_CPUMAP_MAX_BYTES],
+                 unsigned *online, char **error);

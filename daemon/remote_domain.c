@@ -5,9 +5,11 @@
  * and answered from the driver's callback. */
 #include "daemon/remote_domain.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "daemon/hostinfo.h"
 #include "daemon/remote.h"
 #include "daemon/remote_util.h"
 #include "daemon/rpc.h"
@@ -16,15 +18,18 @@
 
 /* §10 procedure numbers (REMOTE program). */
 enum {
+    PROC_DOMAIN_ATTACH_DEVICE = 8,
     PROC_DOMAIN_CREATE = 9,
     PROC_DOMAIN_CREATE_XML = 10,
     PROC_DOMAIN_DEFINE_XML = 11,
     PROC_DOMAIN_DESTROY = 12,
+    PROC_DOMAIN_DETACH_DEVICE = 13,
     PROC_DOMAIN_GET_XML_DESC = 14,
     PROC_DOMAIN_GET_AUTOSTART = 15,
     PROC_DOMAIN_GET_INFO = 16,
     PROC_DOMAIN_GET_MAX_MEMORY = 17,
     PROC_DOMAIN_GET_OS_TYPE = 19,
+    PROC_DOMAIN_GET_VCPUS = 20,
     PROC_LIST_DEFINED_DOMAINS = 21,
     PROC_DOMAIN_LOOKUP_BY_ID = 22,
     PROC_DOMAIN_LOOKUP_BY_NAME = 23,
@@ -45,6 +50,8 @@ enum {
     PROC_DOMAIN_MEMORY_STATS = 159,
     PROC_DOMAIN_IS_ACTIVE = 150,
     PROC_DOMAIN_IS_PERSISTENT = 151,
+    PROC_DOMAIN_ATTACH_DEVICE_FLAGS = 160,
+    PROC_DOMAIN_DETACH_DEVICE_FLAGS = 161,
     PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE = 183,
     PROC_DOMAIN_SNAPSHOT_NUM = 187,
     PROC_DOMAIN_CREATE_WITH_FLAGS = 196,
@@ -54,15 +61,21 @@ enum {
     PROC_DOMAIN_SET_MEMORY_FLAGS = 204,
     PROC_DOMAIN_GET_STATE = 212,
     PROC_DOMAIN_GET_CONTROL_INFO = 229,
+    PROC_DOMAIN_GET_VCPU_PIN_INFO = 230,
     PROC_DOMAIN_BLOCK_STATS_FLAGS = 243,
     PROC_DOMAIN_UNDEFINE_FLAGS = 231,
     PROC_DOMAIN_DESTROY_FLAGS = 234,
     PROC_DOMAIN_SHUTDOWN_FLAGS = 258,
     PROC_LIST_ALL_DOMAINS = 273,
+    PROC_NODE_GET_CPU_MAP = 293,
     PROC_DOMAIN_SET_MEMORY_STATS_PERIOD = 308,
     PROC_DOMAIN_DEFINE_XML_FLAGS = 350,
     PROC_DOMAIN_GET_MESSAGES = 426,
 };
+/* remote_protocol.x limits of GET_VCPUS / GET_VCPU_PIN_INFO replies */
+#define REMOTE_VCPUINFO_MAX 16384
+#define REMOTE_CPUMAPS_MAX 8388608
+#define REMOTE_CPUMAP_MAX 2048
 /* §11 libvirt-qemu program. */
 #define QEMU_PROC_DOMAIN_MONITOR_COMMAND 1
 #define QEMU_MONITOR_COMMAND_HMP 1u
@@ -837,6 +850,235 @@ static enum rpc_result h_qemu_monitor_command(struct rpc_call *call, struct xdr_
     return RPC_REPLY_DEFERRED;
 }
 
+/* ------------------------------------------------------------ host CPUs, vCPUs */
+
+/* VIR_CPU_MAPLEN */
+static int32_t cpu_maplen(int32_t cpus)
+{
+    return (cpus + 7) / 8;
+}
+
+/* virNodeGetCPUMap: args need_map, need_online, flags; ret cpumap<>,
+ * online, ret (remote_protocol.x; remoteDispatchNodeGetCPUMap sends a map
+ * of VIR_CPU_MAPLEN(ret) bytes only when asked, and online as computed). */
+static enum rpc_result h_node_get_cpu_map(struct rpc_call *call, struct xdr_reader *args,
+                                          struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    int32_t need_map = xdr_get_i32(args);
+    int32_t need_online = xdr_get_i32(args);
+    uint32_t flags = xdr_get_u32(args);
+    if (!rpc_args_done(args, err))
+        return RPC_REPLY_ERROR;
+    if (flags) {
+        /* virHostCPUGetMap's virCheckFlags(0) (util code: no error domain) */
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_NONE,
+                      "unsupported flags (0x%x) in function virHostCPUGetMap", flags);
+        return RPC_REPLY_ERROR;
+    }
+    g_autofree uint8_t *map = g_malloc0(HOST_CPUMAP_MAX_BYTES);
+    unsigned online = 0;
+    g_autofree char *why = NULL;
+    int cpus = host_cpu_map(NULL, map, &online, &why);
+    if (cpus < 0) {
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, "%s", why);
+        return RPC_REPLY_ERROR;
+    }
+    xdr_put_opaque_var(ret, map, need_map ? (size_t)cpu_maplen(cpus) : 0, REMOTE_CPUMAP_MAX);
+    xdr_put_u32(ret, need_online ? online : 0);
+    xdr_put_i32(ret, cpus);
+    return RPC_REPLY_OK;
+}
+
+/* Fill one vCPU's cpumap (maplen bytes): the thread's affinity when it can
+ * be read, else every online host CPU (hvd pins nothing). */
+static void fill_affinity(uint8_t *out, int32_t maplen, int tid, const uint8_t *host_online)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (tid > 0 && sched_getaffinity(tid, sizeof(set), &set) == 0) {
+        for (int32_t cpu = 0; cpu < maplen * 8 && cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &set))
+                out[cpu / 8] |= (uint8_t)(1u << (cpu % 8));
+        return;
+    }
+    memcpy(out, host_online, (size_t)MIN(maplen, (int32_t)HOST_CPUMAP_MAX_BYTES));
+}
+
+typedef struct {
+    struct rpc_call *call;
+    int32_t maxinfo, maplen;
+} VcpusCall;
+
+static void done_vcpus(HvdDomain *dom, const HvdVcpuInfo *info, unsigned n, const GError *gerr,
+                       gpointer data)
+{
+    VcpusCall *vc = data;
+    if (gerr) {
+        done_void(dom, NULL, gerr, vc->call);
+        g_free(vc);
+        return;
+    }
+    g_autofree uint8_t *host_online = g_malloc0(HOST_CPUMAP_MAX_BYTES);
+    unsigned online = 0;
+    g_autofree char *why = NULL;
+    if (host_cpu_map(NULL, host_online, &online, &why) < 0)
+        host_online[0] = 1; /* at least CPU 0 */
+    struct xdr_writer w;
+    xdr_writer_init(&w, RPC_PAYLOAD_MAX);
+    xdr_put_u32(&w, n);
+    for (unsigned i = 0; i < n; i++) {
+        xdr_put_u32(&w, info[i].number);
+        xdr_put_i32(&w, info[i].state);
+        xdr_put_u64(&w, info[i].cpu_time_ns);
+        xdr_put_i32(&w, info[i].cpu);
+    }
+    /* remoteDispatchDomainGetVcpus: maxinfo * maplen bytes, the maps of
+     * the vCPUs reported first, zeros after */
+    size_t total = (size_t)vc->maxinfo * (size_t)MAX(vc->maplen, 0);
+    g_autofree uint8_t *maps = g_malloc0(MAX(total, (size_t)1));
+    for (unsigned i = 0; vc->maplen > 0 && i < n; i++)
+        fill_affinity(maps + (size_t)i * (size_t)vc->maplen, vc->maplen, info[i].tid, host_online);
+    xdr_put_opaque_var(&w, maps, total, REMOTE_CPUMAPS_MAX);
+    rpc_call_finish(vc->call, &w, NULL);
+    xdr_writer_free(&w);
+    g_free(vc);
+}
+
+/* The checks remoteDispatchDomainGetVcpus and virDomainGetVcpus make
+ * before the driver runs (maplen 0 = no maps wanted). */
+static bool check_vcpu_args(int32_t count, int32_t maplen, const char *count_name,
+                            const char *api, struct rpc_error *err)
+{
+    if (count > REMOTE_VCPUINFO_MAX) {
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s > REMOTE_VCPUINFO_MAX",
+                      count_name);
+        return false;
+    }
+    if ((int64_t)count * maplen > REMOTE_CPUMAPS_MAX) {
+        rpc_error_set(err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "%s",
+                      "maxinfo * maplen > REMOTE_CPUMAPS_MAX");
+        return false;
+    }
+    if (count <= 0) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN,
+                      "%s in %s must be greater than zero", count_name, api);
+        return false;
+    }
+    if (maplen < 0) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, "maplen in %s must be zero", api);
+        return false;
+    }
+    return true;
+}
+
+/* virDomainGetVcpus (python dom.vcpus(), virsh vcpuinfo): args dom,
+ * maxinfo, maplen; ret info<{number, state, cpu_time, cpu}>, cpumaps<>. */
+static enum rpc_result h_get_vcpus(struct rpc_call *call, struct xdr_reader *args,
+                                   struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    int32_t maxinfo = xdr_get_i32(args);
+    int32_t maplen = xdr_get_i32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    if (!check_vcpu_args(maxinfo, maplen, "maxinfo", "virDomainGetVcpus", err))
+        return RPC_REPLY_ERROR;
+    VcpusCall *vc = g_new0(VcpusCall, 1);
+    vc->call = rpc_call_defer(call);
+    vc->maxinfo = maxinfo;
+    vc->maplen = maplen;
+    hvd_domain_get_vcpu_info(dom, (unsigned)maxinfo, done_vcpus, vc);
+    return RPC_REPLY_DEFERRED;
+}
+
+/* virDomainGetVcpuPinInfo (virsh vcpuinfo/vcpupin of a shut off domain):
+ * args dom, ncpumaps, maplen, flags; ret cpumaps<>, num. hvd pins nothing,
+ * so every vCPU may run on every online host CPU. */
+static enum rpc_result h_get_vcpu_pin_info(struct rpc_call *call, struct xdr_reader *args,
+                                           struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)call;
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    int32_t ncpumaps = xdr_get_i32(args);
+    int32_t maplen = xdr_get_i32(args);
+    uint32_t flags = xdr_get_u32(args);
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    if (!check_vcpu_args(ncpumaps, maplen, "ncpumaps", "virDomainGetVcpuPinInfo", err))
+        return RPC_REPLY_ERROR;
+    if (maplen <= 0) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_DOMAIN, "%s",
+                      "maplen in virDomainGetVcpuPinInfo must be greater than zero");
+        return RPC_REPLY_ERROR;
+    }
+    const unsigned impact = 1u /* AFFECT_LIVE */ | 2u /* AFFECT_CONFIG */;
+    if (flags & ~impact) {
+        rpc_error_set(err, VIR_ERR_INVALID_ARG, VIR_FROM_QEMU,
+                      "unsupported flags (0x%x) in function qemuDomainGetVcpuPinInfo",
+                      flags & ~impact);
+        return RPC_REPLY_ERROR;
+    }
+    GError *gerr = NULL;
+    int vcpus = hvd_domain_get_vcpus(dom, flags | 4u /* VCPU_MAXIMUM */, &gerr);
+    if (vcpus < 0)
+        return fail(err, gerr);
+    g_autofree uint8_t *host_online = g_malloc0(HOST_CPUMAP_MAX_BYTES);
+    unsigned online = 0;
+    g_autofree char *why = NULL;
+    if (host_cpu_map(NULL, host_online, &online, &why) < 0)
+        host_online[0] = 1;
+    int32_t num = MIN(vcpus, ncpumaps);
+    size_t total = (size_t)ncpumaps * (size_t)maplen;
+    g_autofree uint8_t *maps = g_malloc0(total);
+    for (int32_t i = 0; i < num; i++)
+        fill_affinity(maps + (size_t)i * (size_t)maplen, maplen, 0, host_online);
+    xdr_put_opaque_var(ret, maps, total, REMOTE_CPUMAPS_MAX);
+    xdr_put_i32(ret, num);
+    return RPC_REPLY_OK;
+}
+
+/* ------------------------------------------------------------ devices */
+
+/* ATTACH_DEVICE / DETACH_DEVICE (args dom, xml: the live change, as
+ * qemuDomainAttachDevice) and the _FLAGS forms (args dom, xml, flags). */
+static enum rpc_result device_common(struct xdr_reader *args, bool with_flags, bool attach,
+                                     struct rpc_error *err)
+{
+    DomArg d = { 0 };
+    get_dom(args, &d);
+    g_autofree char *xml = xdr_get_string(args, REMOTE_STRING_MAX);
+    uint32_t flags = with_flags ? xdr_get_u32(args) : 1u /* VIR_DOMAIN_AFFECT_LIVE */;
+    g_autoptr(HvdDomain) dom = args_dom(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    GError *gerr = NULL;
+    bool ok = attach ? hvd_domain_attach_device(dom, xml, flags, &gerr)
+                     : hvd_domain_detach_device(dom, xml, flags, &gerr);
+    if (!ok)
+        return fail(err, gerr);
+    return RPC_REPLY_OK;
+}
+
+#define DEVICE_HANDLER(fn_name, with_flags, attach)                                         \
+    static enum rpc_result fn_name(struct rpc_call *call, struct xdr_reader *args,          \
+                                   struct xdr_writer *ret, struct rpc_error *err)           \
+    {                                                                                       \
+        (void)call;                                                                         \
+        (void)ret;                                                                          \
+        return device_common(args, with_flags, attach, err);                                \
+    }
+
+DEVICE_HANDLER(h_attach_device, false, true)
+DEVICE_HANDLER(h_attach_device_flags, true, true)
+DEVICE_HANDLER(h_detach_device, false, false)
+DEVICE_HANDLER(h_detach_device_flags, true, false)
+
 /* ------------------------------------------------------------ console (§8) */
 
 /* One `virsh console` session: a stream of the client that called
@@ -1105,6 +1347,13 @@ void remote_domain_register(void)
         { PROC_DOMAIN_GET_OS_TYPE, h_get_os_type, ro },
         { PROC_DOMAIN_GET_MAX_MEMORY, h_get_max_memory, ro },
         { PROC_DOMAIN_GET_VCPUS_FLAGS, h_get_vcpus_flags, ro },
+        { PROC_DOMAIN_GET_VCPUS, h_get_vcpus, ro },
+        { PROC_DOMAIN_GET_VCPU_PIN_INFO, h_get_vcpu_pin_info, ro },
+        { PROC_NODE_GET_CPU_MAP, h_node_get_cpu_map, ro | RPC_PROC_HIGH_PRIORITY },
+        { PROC_DOMAIN_ATTACH_DEVICE, h_attach_device, rw },
+        { PROC_DOMAIN_ATTACH_DEVICE_FLAGS, h_attach_device_flags, rw },
+        { PROC_DOMAIN_DETACH_DEVICE, h_detach_device, rw },
+        { PROC_DOMAIN_DETACH_DEVICE_FLAGS, h_detach_device_flags, rw },
         { PROC_DOMAIN_INTERFACE_STATS, h_interface_stats, ro },
         { PROC_DOMAIN_MEMORY_STATS, h_memory_stats, ro },
         { PROC_DOMAIN_SET_MEMORY_STATS_PERIOD, h_set_memory_stats_period, rw },

@@ -5,6 +5,7 @@ noinst_LIBRARIES += drivers/conf/libconf.a
 drivers_conf_libconf_a_SOURCES = \
 	drivers/virerror.h \
 	drivers/conf/domain_conf.c drivers/conf/domain_conf.h \
+	drivers/conf/domain_device.c \
 	drivers/conf/domain_format.c \
 	drivers/conf/domain_validate.c drivers/conf/domain_validate.h \
 	drivers/conf/xml_autoptr.h \

@@ -1598,3 +1598,85 @@ bool domain_def_equal(const DomainDef *a, const DomainDef *b)
     g_autofree char *xb = domain_def_format(b, NULL);
     return strcmp(xa, xb) == 0;
 }
+
+DomainDef *domain_def_copy(const DomainDef *def, GError **err)
+{
+    g_autofree char *xml = domain_def_format(def, NULL);
+    return domain_def_parse_string(xml, DOMAIN_PARSE_NO_SCHEMA, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* One device element (attach / detach)                                */
+
+/* Element name -> libvirt's virDomainDeviceType name (domain_conf.c's
+ * virDomainDeviceDefParse dispatch). */
+static const struct {
+    const char *element;
+    const char *type_name;
+} device_type_names[] = {
+    { "disk", "disk" }, { "interface", "net" }, { "hostdev", "hostdev" },
+    { "memballoon", "memballoon" }, { "lease", "lease" }, { "filesystem", "filesystem" },
+    { "input", "input" }, { "sound", "sound" }, { "video", "video" },
+    { "watchdog", "watchdog" }, { "controller", "controller" }, { "graphics", "graphics" },
+    { "hub", "hub" }, { "redirdev", "redirdev" }, { "smartcard", "smartcard" },
+    { "serial", "chr" }, { "parallel", "chr" }, { "console", "chr" }, { "channel", "chr" },
+    { "nvram", "nvram" }, { "rng", "rng" }, { "shmem", "shmem" }, { "tpm", "tpm" },
+    { "panic", "panic" }, { "memory", "memory" }, { "iommu", "iommu" }, { "vsock", "vsock" },
+    { "audio", "audio" }, { "crypto", "crypto" }, { "pstore", "pstore" },
+};
+
+void domain_device_free(DomainDevice *dev)
+{
+    if (!dev)
+        return;
+    domain_def_free(dev->holder);
+    g_free(dev);
+}
+
+DomainDevice *domain_device_parse_string(const char *xml, GError **err)
+{
+    if (!xml) {
+        conf_error(err, VIR_ERR_INVALID_ARG, "xml must not be NULL");
+        return NULL;
+    }
+    g_autoptr(xmlDoc) doc = read_document(xml, err);
+    if (!doc)
+        return NULL;
+    const xmlNode *root = xmlDocGetRootElement(doc);
+    if (!root) {
+        conf_error(err, VIR_ERR_XML_ERROR, "%s", "missing device element");
+        return NULL;
+    }
+    const char *name = (const char *)root->name;
+    g_autoptr(DomainDevice) dev = g_new0(DomainDevice, 1);
+    for (size_t i = 0; i < G_N_ELEMENTS(device_type_names); i++)
+        if (!root->ns && strcmp(name, device_type_names[i].element) == 0)
+            dev->type_name = device_type_names[i].type_name;
+    if (!dev->type_name) {
+        conf_error(err, VIR_ERR_XML_ERROR, "unknown device type '%s'", name);
+        return NULL;
+    }
+    dev->holder = domain_def_new();
+    bool ok = true;
+    if (!strcmp(name, "disk")) {
+        dev->kind = DOMAIN_DEVICE_DISK;
+        ok = parse_disk(dev->holder, root, err);
+    } else if (!strcmp(name, "interface")) {
+        dev->kind = DOMAIN_DEVICE_NET;
+        const xmlNode *mac = first_child(root, "mac");
+        g_autofree char *address = mac ? prop(mac, "address") : NULL;
+        dev->mac_given = address != NULL;
+        ok = parse_net(dev->holder, root, err);
+    } else if (!strcmp(name, "hostdev")) {
+        dev->kind = DOMAIN_DEVICE_HOSTDEV;
+        ok = parse_hostdev(dev->holder, root, err);
+    } else if (!strcmp(name, "memballoon")) {
+        dev->kind = DOMAIN_DEVICE_MEMBALLOON;
+        ok = parse_memballoon(dev->holder, root, err);
+    } else {
+        dev->kind = DOMAIN_DEVICE_OTHER;
+    }
+    if (!ok)
+        return NULL;
+    return g_steal_pointer(&dev);
+}

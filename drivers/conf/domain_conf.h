@@ -251,3 +251,59 @@ char *domain_hostdev_alias(guint index);
 
 /* Index of a virtio disk name: vda -> 0, vdz -> 25, vdaa -> 26; -1 if not vdX. */
 int domain_disk_name_index(const char *dev);
+
+/* A copy of def (format and parse again, without the schema check).
+ * NULL with err only if def does not survive its own format. */
+DomainDef *domain_def_copy(const DomainDef *def, GError **err);
+
+/* ---- single devices (virDomainAttachDevice / DetachDevice XML) ---- */
+
+typedef enum {
+    DOMAIN_DEVICE_DISK = 0,
+    DOMAIN_DEVICE_NET,
+    DOMAIN_DEVICE_HOSTDEV,
+    DOMAIN_DEVICE_MEMBALLOON,
+    DOMAIN_DEVICE_OTHER, /* a device element hvd keeps or refuses (<graphics>, <serial>, ...) */
+} DomainDeviceKind;
+
+/* One parsed <device> element. The device itself sits in `holder`, a
+ * scratch definition: holder->disks[0], nets[0], hostdevs[0] or
+ * holder->balloon, by kind. */
+typedef struct {
+    DomainDeviceKind kind;
+    /* libvirt's virDomainDeviceType name of the element, used in its error
+     * texts: "disk", "net" (<interface>), "hostdev", "memballoon", "chr"
+     * (<serial>, <console>, <channel>, <parallel>), "graphics", ... */
+    const char *type_name;
+    bool mac_given;         /* NET: the XML named a <mac address=> */
+    DomainDef *holder;
+} DomainDevice;
+
+/* Parse the XML of one device element with the same rules as inside
+ * <devices>. Not well-formed XML: VIR_ERR_XML_DETAIL as for a domain; an
+ * element that is no device: VIR_ERR_XML_ERROR "unknown device type 'X'".
+ * Device elements hvd does not model (kind OTHER) parse successfully so
+ * the caller can refuse them with libvirt's wording. */
+DomainDevice *domain_device_parse_string(const char *xml, GError **err);
+void domain_device_free(DomainDevice *dev);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDevice, domain_device_free)
+
+/* libvirt's persistent (config) attach and detach on def, the rules of its
+ * QEMU driver (qemuDomainAttachDeviceConfig / DetachDeviceConfig):
+ *  attach disk: "target vdX already exists" (VIR_ERR_OPERATION_INVALID);
+ *  attach hostdev of a host device already given: "device is already in
+ *    the domain configuration"; interfaces are appended; PCI addresses are
+ *    assigned and the whole definition checked again (duplicate guest
+ *    addresses refused);
+ *  detach disk by target: "no target device vdX" (VIR_ERR_DEVICE_MISSING);
+ *  detach interface by MAC and/or guest PCI address (virDomainNetFindIdx's
+ *    messages), hostdev by host address ("device not present in domain
+ *    configuration");
+ *  other kinds: "persistent attach|detach of device 'T' is not supported"
+ *    (VIR_ERR_OPERATION_UNSUPPORTED).
+ * Attach moves the device out of dev->holder. On failure def may be partly
+ * changed: work on a copy (domain_def_copy). */
+bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err);
+bool domain_def_detach_device(DomainDef *def, const DomainDevice *dev, GError **err);
+/* Whether def has the device dev names (the detach matching rules). */
+bool domain_def_has_device(const DomainDef *def, const DomainDevice *dev);

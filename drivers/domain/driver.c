@@ -74,6 +74,7 @@ struct _HvdDomain {
     int pause_reason;     /* reason to record when the next STOP arrives */
     uint64_t balloon_kib; /* guest memory as last set or reported */
     char **net_ifnames;   /* tap of each def->nets entry while active, or NULL */
+    char *started_xml;    /* inactive XML of the config it started with (IsUpdated) */
 };
 
 static struct {
@@ -131,6 +132,7 @@ void hvd_domain_unref(HvdDomain *dom)
     hvd_process_paths_free(dom->paths);
     g_clear_error(&dom->start_error);
     g_strfreev(dom->net_ifnames);
+    g_free(dom->started_xml);
     g_free(dom);
 }
 
@@ -139,7 +141,6 @@ const uint8_t *hvd_domain_uuid(const HvdDomain *dom) { return dom->def->uuid; }
 int hvd_domain_id(const HvdDomain *dom) { return dom->id; }
 bool hvd_domain_is_active(const HvdDomain *dom) { return dom->id > 0; }
 bool hvd_domain_is_persistent(const HvdDomain *dom) { return dom->persistent; }
-bool hvd_domain_is_updated(const HvdDomain *dom) { (void)dom; return false; }
 bool hvd_domain_get_autostart(const HvdDomain *dom) { return dom->autostart; }
 uint64_t hvd_domain_get_max_memory(const HvdDomain *dom) { return dom->def->memory_kib; }
 
@@ -909,6 +910,7 @@ static void process_stopped(HvdDomain *dom)
     dom->pid = 0;
     dom->id = -1;
     set_state(dom, VIR_DOMAIN_SHUTOFF, reason);
+    g_clear_pointer(&dom->started_xml, g_free);
     if (dom->newdef) {
         domain_def_free(dom->def);
         dom->def = g_steal_pointer(&dom->newdef);
@@ -1193,6 +1195,8 @@ static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
     dom->mon_closed = false;
     dom->pause_reason = 0;
     dom->balloon_kib = dom->def->current_memory_kib;
+    g_free(dom->started_xml);
+    dom->started_xml = domain_def_format(dom->def, NULL);
     set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_STARTING_UP);
     dom->child_watch = g_child_watch_add_full(G_PRIORITY_DEFAULT, pid, on_child_exit,
                                               hvd_domain_ref(dom),
@@ -2436,4 +2440,224 @@ unsigned hvd_driver_autostart(void)
         started++;
     }
     return started;
+}
+
+/* ------------------------------------------------------------ is updated */
+
+bool hvd_domain_is_updated(const HvdDomain *dom)
+{
+    /* Only a --config change made while running leaves a pending config
+     * (newdef) that differs from what the worker runs; a live-only change
+     * also makes a newdef (keep_config_apart) but an unchanged one. */
+    if (!hvd_domain_is_active(dom) || !dom->persistent || !dom->newdef)
+        return false;
+    g_autofree char *pending = domain_def_format(dom->newdef, NULL);
+    g_autofree char *started = dom->started_xml ? NULL : domain_def_format(dom->def, NULL);
+    return strcmp(pending, dom->started_xml ? dom->started_xml : started) != 0;
+}
+
+/* ------------------------------------------------------------ vCPUs */
+
+bool hvd_vcpu_stat_parse(const char *stat_text, uint64_t *cpu_time_ns, int *processor)
+{
+    /* proc(5): the command name (field 2) may hold spaces and ')' */
+    const char *p = stat_text ? strrchr(stat_text, ')') : NULL;
+    if (!p)
+        return false;
+    p++;
+    unsigned long long utime = 0, stime = 0;
+    long long cpu = -1;
+    bool have_times = false;
+    for (int field = 3; field <= 39; field++) {
+        while (*p == ' ')
+            p++;
+        if (!*p || *p == '\n')
+            return false;
+        char *end = NULL;
+        if (field == 14 || field == 15 || field == 39) {
+            long long v = g_ascii_strtoll(p, &end, 10);
+            if (end == p || v < 0)
+                return false;
+            if (field == 14)
+                utime = (unsigned long long)v;
+            else if (field == 15) {
+                stime = (unsigned long long)v;
+                have_times = true;
+            } else
+                cpu = v;
+        }
+        p = strchr(p, ' ');
+        if (!p && field < 39)
+            return false;
+        if (!p)
+            break;
+    }
+    if (!have_times || cpu < 0 || cpu > INT32_MAX)
+        return false;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (hz <= 0)
+        hz = 100;
+    *cpu_time_ns = (utime + stime) * (1000000000ull / (unsigned long long)hz);
+    *processor = (int)cpu;
+    return true;
+}
+
+typedef struct {
+    HvdDomain *dom;
+    unsigned max;
+    HvdDomainVcpusFunc fn;
+    gpointer data;
+} VcpusOp;
+
+static void vcpus_fail(VcpusOp *op, const GError *err)
+{
+    op->fn(op->dom, NULL, 0, err, op->data);
+    hvd_domain_unref(op->dom);
+    g_free(op);
+}
+
+static void on_query_cpus_reply(HvdMonitor *mon, json_object *ret, const char *error_class,
+                                const GError *err, gpointer user_data)
+{
+    (void)mon;
+    (void)error_class;
+    VcpusOp *op = user_data;
+    if (err)
+        return vcpus_fail(op, err);
+    if (!hvd_domain_is_active(op->dom)) {
+        g_autoptr(GError) e = NULL;
+        not_running_error(&e);
+        return vcpus_fail(op, e);
+    }
+    if (!json_object_is_type(ret, json_type_array)) {
+        g_autoptr(GError) e = NULL;
+        hvd_vir_error_set(&e, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR, "%s",
+                          "query-cpus-fast reply was missing return data");
+        return vcpus_fail(op, e);
+    }
+    /* libvirt reports the online vCPUs of the definition, in order; the
+     * monitor gives each one's thread. */
+    unsigned n = MIN(op->max, op->dom->def->current_vcpus);
+    g_autofree HvdVcpuInfo *info = g_new0(HvdVcpuInfo, MAX(n, 1u));
+    for (unsigned i = 0; i < n; i++) {
+        info[i].number = i;
+        info[i].state = VIR_VCPU_RUNNING;
+        info[i].cpu = -1;
+    }
+    size_t len = json_object_array_length(ret);
+    for (size_t k = 0; k < len; k++) {
+        json_object *cpu = json_object_array_get_idx(ret, k), *idx = NULL, *tid = NULL;
+        if (!json_object_is_type(cpu, json_type_object) ||
+            !json_object_object_get_ex(cpu, "cpu-index", &idx) ||
+            !json_object_object_get_ex(cpu, "thread-id", &tid) ||
+            !json_object_is_type(idx, json_type_int) || !json_object_is_type(tid, json_type_int))
+            continue; /* an entry we cannot use: that vCPU stays "unknown" */
+        int64_t index = json_object_get_int64(idx), thread = json_object_get_int64(tid);
+        if (index < 0 || index >= (int64_t)n || thread <= 0 || thread > INT32_MAX)
+            continue;
+        HvdVcpuInfo *v = &info[index];
+        v->tid = (int)thread;
+        g_autofree char *path = g_strdup_printf("/proc/%d/task/%d/stat", (int)op->dom->pid,
+                                                v->tid);
+        g_autofree char *text = NULL;
+        if (g_file_get_contents(path, &text, NULL, NULL))
+            hvd_vcpu_stat_parse(text, &v->cpu_time_ns, &v->cpu);
+        if (v->cpu < 0)
+            v->cpu = 0; /* libvirt reports 0 when it cannot read the thread */
+    }
+    op->fn(op->dom, info, n, NULL, op->data);
+    hvd_domain_unref(op->dom);
+    g_free(op);
+}
+
+void hvd_domain_get_vcpu_info(HvdDomain *dom, unsigned max, HvdDomainVcpusFunc fn,
+                              gpointer user_data)
+{
+    GError *err = NULL;
+    if (!hvd_domain_is_active(dom)) {
+        hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
+                          "cannot list vcpus for an inactive domain");
+    } else {
+        monitor_usable(dom, &err);
+    }
+    if (err) {
+        fn(dom, NULL, 0, err, user_data);
+        g_error_free(err);
+        return;
+    }
+    VcpusOp *op = g_new0(VcpusOp, 1);
+    op->dom = hvd_domain_ref(dom);
+    op->max = max;
+    op->fn = fn;
+    op->data = user_data;
+    hvd_monitor_command(dom->mon, "query-cpus-fast", NULL, on_query_cpus_reply, op);
+}
+
+/* ------------------------------------------------------------ devices */
+
+/* qemuDomainAttachDeviceLiveAndConfig / DetachDeviceLiveAndConfig: the
+ * device is parsed first, the config change is made on a copy, the live
+ * part (refused: no hotplug in the worker) comes next, and only then is
+ * the new config saved, so a refused live part changes nothing. */
+static bool device_change(HvdDomain *dom, const char *xml, unsigned flags, bool attach,
+                          GError **err)
+{
+    if (!check_flags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG,
+                     attach ? "qemuDomainAttachDeviceFlags"
+                            : "qemuDomainDetachDeviceLiveAndConfig", err))
+        return false;
+    bool live, config;
+    if (!modification_impact(dom, flags, &live, &config, err))
+        return false;
+    g_autoptr(DomainDevice) dev = domain_device_parse_string(xml, err);
+    if (!dev)
+        return false;
+    g_autoptr(DomainDef) vmdef = NULL;
+    if (config) {
+        vmdef = domain_def_copy(persistent_def(dom), err);
+        if (!vmdef)
+            return false;
+        bool ok = attach ? domain_def_attach_device(vmdef, dev, err)
+                         : domain_def_detach_device(vmdef, dev, err);
+        if (!ok)
+            return false;
+    }
+    if (live) {
+        if (!attach) {
+            /* qemuDomainDetachDeviceLive looks the device up first */
+            g_autoptr(DomainDef) probe = domain_def_copy(dom->def, err);
+            if (!probe || !domain_def_detach_device(probe, dev, err))
+                return false;
+        }
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_UNSUPPORTED,
+                          "live %s of device '%s' is not supported", attach ? "attach" : "detach",
+                          dev->type_name);
+        return false;
+    }
+    /* The whole new definition must still be one hvd accepts (schema
+     * included): parse what will be saved. */
+    g_autofree char *new_xml = domain_def_format(vmdef, NULL);
+    g_autoptr(DomainDef) checked = domain_def_parse_string(new_xml, 0, err);
+    if (!checked || !save_config(checked, err))
+        return false;
+    if (hvd_domain_is_active(dom)) {
+        domain_def_free(dom->newdef);
+        dom->newdef = g_steal_pointer(&checked);
+    } else {
+        domain_def_free(dom->def);
+        dom->def = g_steal_pointer(&checked);
+    }
+    log_info("domain %s: %s %s (config)", dom->def->name, attach ? "attached" : "detached",
+             dev->type_name);
+    return true;
+}
+
+bool hvd_domain_attach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err)
+{
+    return device_change(dom, xml, flags, true, err);
+}
+
+bool hvd_domain_detach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err)
+{
+    return device_change(dom, xml, flags, false, err);
 }

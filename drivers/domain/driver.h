@@ -107,6 +107,8 @@ bool hvd_domain_get_state_flags(HvdDomain *dom, unsigned flags, int *state, int 
 char *hvd_domain_get_xml(HvdDomain *dom, unsigned flags, GError **err);
 bool hvd_domain_is_active(const HvdDomain *dom);
 bool hvd_domain_is_persistent(const HvdDomain *dom);
+/* virDomainIsUpdated: a running persistent domain whose persistent config
+ * now differs from the one it was started with. */
 bool hvd_domain_is_updated(const HvdDomain *dom);
 bool hvd_domain_get_autostart(const HvdDomain *dom);
 bool hvd_domain_set_autostart(HvdDomain *dom, bool autostart, GError **err);
@@ -236,3 +238,35 @@ void hvd_domain_memory_stats(HvdDomain *dom, unsigned max, unsigned flags,
  * persistent <memballoon><stats period/>. */
 void hvd_domain_set_memory_stats_period(HvdDomain *dom, int period, unsigned flags,
                                         HvdDomainDoneFunc fn, gpointer user_data);
+
+/* ---- vCPUs of a running domain (virDomainGetVcpus, virsh vcpuinfo) */
+typedef struct {
+    unsigned number;      /* vCPU index */
+    int state;            /* virVcpuState: 1 running */
+    uint64_t cpu_time_ns; /* user + system time of the vCPU thread */
+    int cpu;              /* host CPU the thread last ran on, -1 unknown */
+    int tid;              /* the worker's vCPU thread, 0 unknown */
+} HvdVcpuInfo;
+
+/* One /proc/PID/task/TID/stat line -> utime+stime in ns and the
+ * "processor" field (proc(5) fields 14, 15 and 39). False when the text
+ * does not have them. */
+bool hvd_vcpu_stat_parse(const char *stat_text, uint64_t *cpu_time_ns, int *processor);
+
+/* info: borrowed, n entries (at most the max asked for); err NULL on success. */
+typedef void (*HvdDomainVcpusFunc)(HvdDomain *dom, const HvdVcpuInfo *info, unsigned n,
+                                   const GError *err, gpointer user_data);
+/* qemuDomainGetVcpus: the vCPU threads from the worker's query-cpus-fast,
+ * their times and CPUs from /proc. An inactive domain: "cannot list vcpus
+ * for an inactive domain" (VIR_ERR_OPERATION_INVALID). */
+void hvd_domain_get_vcpu_info(HvdDomain *dom, unsigned max, HvdDomainVcpusFunc fn,
+                              gpointer user_data);
+
+/* ---- devices (virDomainAttachDeviceFlags, virDomainDetachDeviceFlags)
+ * flags: VIR_DOMAIN_AFFECT_LIVE, AFFECT_CONFIG, 0 = current (live when
+ * running, else config). CONFIG changes the persistent definition (a
+ * running domain's takes effect at its next start, and IsUpdated turns
+ * true); LIVE is refused (the worker has no hotplug): "Operation not
+ * supported: live attach of device 'disk' is not supported". */
+bool hvd_domain_attach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err);
+bool hvd_domain_detach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err);

@@ -27,10 +27,12 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "daemon/hostinfo.h"
 #include "daemon/remote.h"
 #include "daemon/remote_domain.h"
 #include "daemon/rpc.h"
@@ -65,6 +67,8 @@ struct fake_vm {
     bool no_shutdown;
     bool ignore_button;
     json_object *disks; /* the description's "disks" */
+    int cpus;           /* the description's "cpus" */
+    bool burned;
 };
 
 static const char *fake_run_state(void *opaque, bool *running)
@@ -153,6 +157,28 @@ static int fake_query_block(void *opaque, struct monitor_block *blocks, int max)
             .wr_operations = 3 * k, .wr_bytes = 3 * 512 * k,
             .flush_operations = k, .rd_total_time_ns = 1000 * k,
         };
+    }
+    return n;
+}
+
+/* query-cpus-fast: every pretend vCPU is the fake's main thread, which
+ * burns some CPU time first so /proc shows a non-zero utime+stime. */
+static int fake_query_cpus(void *opaque, struct monitor_cpu *cpus, int max)
+{
+    struct fake_vm *vm = opaque;
+    if (!vm->burned) {
+        vm->burned = true;
+        volatile uint64_t x = 0;
+        gint64 until = g_get_monotonic_time() + 80000;
+        while (g_get_monotonic_time() < until)
+            x += 1;
+    }
+    int n = MIN(vm->cpus, max);
+    for (int i = 0; i < n; i++) {
+        memset(&cpus[i], 0, sizeof(cpus[i]));
+        cpus[i].cpu_index = i;
+        cpus[i].thread_id = (int64_t)syscall(SYS_gettid);
+        cpus[i].core_id = i;
     }
     return n;
 }
@@ -324,6 +350,8 @@ static int fake_worker(const char *config_path)
         vm.no_shutdown = json_object_get_boolean(v);
     if (json_object_object_get_ex(cfg, "disks", &v))
         vm.disks = v;
+    if (json_object_object_get_ex(cfg, "cpus", &v))
+        vm.cpus = json_object_get_int(v);
     vm.ignore_button = strstr(append, "fake=no-poweroff") != NULL;
     static const struct monitor_ops ops = {
         .run_state = fake_run_state,
@@ -333,6 +361,7 @@ static int fake_worker(const char *config_path)
         .system_powerdown = fake_powerdown,
         .quit = fake_quit,
         .query_block = fake_query_block,
+        .query_cpus = fake_query_cpus,
     };
     struct monitor_info info = { .name = name, .uuid = uuid, .ram_size = (uint64_t)mib << 20 };
     char err[256];
@@ -1621,6 +1650,383 @@ static void test_domops(void)
     g_array_unref(other_events);
 }
 
+/* ------------------------------------------------------------ issue 6 APIs */
+
+enum { ERR_DEVICE_MISSING = 99, ERR_OPERATION_UNSUPPORTED = 84, ERR_XML_ERROR = 27,
+       ERR_XML_DETAIL = 35 };
+
+static void test_cpulist(const char *state_dir)
+{
+    uint8_t bits[2];
+    TAP_EQ_U64((uint64_t)host_cpulist_parse("0-3,5\n", bits, sizeof(bits)), 6, "cpulist 0-3,5: 6 CPUs");
+    TAP_CHECK(bits[0] == 0x2f && bits[1] == 0, "cpulist 0-3,5: bits 0x%02x", bits[0]);
+    TAP_EQ_U64((uint64_t)host_cpulist_parse("9\n", bits, sizeof(bits)), 10, "cpulist 9: 10");
+    TAP_CHECK(bits[0] == 0 && bits[1] == 0x02, "cpulist 9: bit 9 only");
+    TAP_CHECK(host_cpulist_parse("\n", bits, sizeof(bits)) == 0, "empty cpulist: 0 CPUs");
+    const char *bad[] = { "3-1", "a", "0-", "0,", "1 2", "0-16", "-1", "0,,1" };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        TAP_CHECK(host_cpulist_parse(bad[i], bits, sizeof(bits)) == -1, "cpulist '%s' refused",
+                  bad[i]);
+
+    g_autofree char *sys = g_build_filename(state_dir, "fake-sys-cpu", NULL);
+    g_mkdir_with_parents(sys, 0700);
+    g_autofree char *present = g_build_filename(sys, "present", NULL);
+    g_autofree char *online = g_build_filename(sys, "online", NULL);
+    g_file_set_contents(present, "0-7\n", -1, NULL);
+    g_file_set_contents(online, "0-2,5\n", -1, NULL);
+    g_autofree uint8_t *map = g_malloc0(HOST_CPUMAP_MAX_BYTES);
+    unsigned n_online = 0;
+    g_autofree char *why = NULL;
+    int cpus = host_cpu_map(sys, map, &n_online, &why);
+    TAP_CHECK(cpus == 8 && n_online == 4 && map[0] == 0x27, "cpu map: 8 present, 4 online (0x%02x)",
+              map[0]);
+    g_file_set_contents(online, "0-2,x\n", -1, NULL);
+    TAP_CHECK(host_cpu_map(sys, map, &n_online, &why) == -1 && why && strstr(why, "malformed"),
+              "malformed online list refused: %s", why ? why : "");
+    g_free(why);
+    why = NULL;
+    TAP_CHECK(host_cpu_map("/nonexistent", map, &n_online, &why) == -1, "missing sysfs refused");
+}
+
+/* Send one REMOTE call through a fake client and run the loop until the
+ * (possibly deferred) reply arrives; NULL if none did. */
+static GBytes *call_once(int32_t proc, const struct xdr_writer *args)
+{
+    struct fake_transport t;
+    struct rpc_client *c = fake_client(&t, false);
+    rpc_client_set_open(c, "qemu:///system", false);
+    g_autoptr(GBytes) f = make_frame(RPC_PROG_REMOTE, proc, 0, 9, args->data, args->len);
+    feed_bytes(c, f);
+    gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    while (t.frames->len == 0 && g_get_monotonic_time() < end)
+        g_main_context_iteration(NULL, FALSE), g_usleep(1000);
+    GBytes *reply = t.frames->len == 1 ? g_bytes_ref(g_ptr_array_index(t.frames, 0)) : NULL;
+    fake_free(&t, c);
+    return reply;
+}
+
+static void test_node_cpu_map_rpc(void)
+{
+    g_autofree uint8_t *map = g_malloc0(HOST_CPUMAP_MAX_BYTES);
+    unsigned online = 0;
+    g_autofree char *why = NULL;
+    int host_cpus = host_cpu_map(NULL, map, &online, &why);
+    TAP_CHECK(host_cpus > 0 && online > 0, "this host's CPU map: %d CPUs, %u online", host_cpus,
+              online);
+
+    struct xdr_writer w;
+    xdr_writer_init(&w, 0);
+    xdr_put_i32(&w, 1);
+    xdr_put_i32(&w, 1);
+    xdr_put_u32(&w, 0);
+    g_autoptr(GBytes) r1 = call_once(293, &w);
+    xdr_writer_free(&w);
+    TAP_CHECK(r1 && frame_header(r1).status == 0, "NODE_GET_CPU_MAP answered");
+    if (r1) {
+        struct xdr_reader r;
+        frame_payload(r1, &r);
+        const uint8_t *got;
+        size_t len;
+        bool ok = xdr_get_opaque_var(&r, 2048, &got, &len);
+        uint32_t got_online = xdr_get_u32(&r);
+        int32_t ret = xdr_get_i32(&r);
+        TAP_CHECK(ok && xdr_ok(&r) && xdr_remaining(&r) == 0 && ret == host_cpus &&
+                      len == (size_t)(host_cpus + 7) / 8 && got_online == online &&
+                      memcmp(got, map, len) == 0,
+                  "cpumap of VIR_CPU_MAPLEN(%d) bytes, online %u", ret, got_online);
+    }
+    /* python's dom.vcpus(): need_map 0, need_online 0 -> just the count */
+    xdr_writer_init(&w, 0);
+    xdr_put_i32(&w, 0);
+    xdr_put_i32(&w, 0);
+    xdr_put_u32(&w, 0);
+    g_autoptr(GBytes) r2 = call_once(293, &w);
+    xdr_writer_free(&w);
+    if (r2) {
+        struct xdr_reader r;
+        frame_payload(r2, &r);
+        const uint8_t *got;
+        size_t len = 99;
+        xdr_get_opaque_var(&r, 2048, &got, &len);
+        uint32_t got_online = xdr_get_u32(&r);
+        int32_t ret = xdr_get_i32(&r);
+        TAP_CHECK(xdr_ok(&r) && len == 0 && got_online == 0 && ret == host_cpus,
+                  "count only: no map, online 0, ret %d", ret);
+    } else {
+        TAP_CHECK(false, "NODE_GET_CPU_MAP (count only) answered");
+    }
+    xdr_writer_init(&w, 0);
+    xdr_put_i32(&w, 1);
+    xdr_put_i32(&w, 1);
+    xdr_put_u32(&w, 1);
+    g_autoptr(GBytes) r3 = call_once(293, &w);
+    xdr_writer_free(&w);
+    int code = 0, domain = -1;
+    g_autofree char *msg = NULL;
+    TAP_CHECK(r3 && frame_header(r3).status == 1 && decode_error(r3, &code, &domain, &msg) &&
+                  code == ERR_INVALID_ARG && domain == 0,
+              "flags refused (%d/%d)", code, domain);
+    TAP_EQ_STR(msg, "invalid argument: unsupported flags (0x1) in function virHostCPUGetMap",
+               "libvirt's text");
+}
+
+/* attach/detach through the driver: expect success or (code, message). */
+static void expect_device(HvdDomain *dom, bool attach, const char *xml, unsigned flags, int code,
+                          const char *message, const char *what)
+{
+    GError *err = NULL;
+    bool ok = attach ? hvd_domain_attach_device(dom, xml, flags, &err)
+                     : hvd_domain_detach_device(dom, xml, flags, &err);
+    if (code == 0) {
+        TAP_CHECK(ok, "%s (%s)", what, err ? err->message : "ok");
+    } else {
+        TAP_CHECK(!ok && err_number(err) == code, "%s: error %d (%s)", what, err_number(err),
+                  err ? err->message : "none");
+        if (message) {
+            g_autofree char *name = g_strdup_printf("%s: message", what);
+            TAP_EQ_STR(err ? err->message : NULL, message, name);
+        }
+    }
+    g_clear_error(&err);
+}
+
+static bool config_has(HvdDomain *dom, const char *needle)
+{
+    g_autofree char *xml = hvd_domain_get_xml(dom, 2 /* INACTIVE */, NULL);
+    return xml && strstr(xml, needle);
+}
+
+static void test_devices_config(const char *state_dir)
+{
+    g_autofree char *xml = domain_xml("dv", NULL, "quiet");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, NULL);
+    TAP_CHECK(dom != NULL, "define dv");
+    if (!dom)
+        return;
+    const char *vdb = "<disk type='file' device='disk'><source file='/tmp/vdb.img'/>"
+                      "<target dev='vdb' bus='virtio'/></disk>";
+    expect_device(dom, true, vdb, 2 /* CONFIG */, 0, NULL, "attach disk vdb --config");
+    TAP_CHECK(config_has(dom, "<target dev='vdb' bus='virtio'/>"), "config shows vdb");
+    g_autofree char *path = g_build_filename(state_dir, "qemu", "dv.xml", NULL);
+    g_autofree char *saved = NULL;
+    g_file_get_contents(path, &saved, NULL, NULL);
+    TAP_CHECK(saved && strstr(saved, "/tmp/vdb.img"), "vdb persisted in qemu/dv.xml");
+    expect_device(dom, true, vdb, 0 /* CURRENT = config when shut off */, ERR_OPERATION_INVALID,
+                  "Requested operation is not valid: target vdb already exists", "vdb again");
+    const char *vda = "<disk type='file'><source file='/tmp/a.img'/><target dev='vda'/></disk>";
+    expect_device(dom, true, vda, 2, 0, NULL, "attach vda after vdb");
+    g_autofree char *cfg = hvd_domain_get_xml(dom, 2, NULL);
+    char *a = cfg ? strstr(cfg, "dev='vda'") : NULL, *b = cfg ? strstr(cfg, "dev='vdb'") : NULL;
+    TAP_CHECK(a && b && a < b, "disks kept in target order (vda before vdb)");
+    const char *clash = "<disk type='file'><source file='/tmp/c.img'/><target dev='vdc'/>"
+                        "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' "
+                        "function='0x0'/></disk>";
+    GError *err = NULL;
+    TAP_CHECK(!hvd_domain_attach_device(dom, clash, 2, &err) && err, "PCI slot used twice refused: %s",
+              err ? err->message : "");
+    g_clear_error(&err);
+    TAP_CHECK(!config_has(dom, "vdc"), "refused attach left the config alone");
+
+    expect_device(dom, false, "<disk type='file'><target dev='vdq'/></disk>", 2, ERR_DEVICE_MISSING,
+                  "device not found: no target device vdq", "detach a missing disk");
+    expect_device(dom, false, vdb, 2, 0, NULL, "detach vdb --config");
+    TAP_CHECK(!config_has(dom, "vdb"), "vdb gone from the config");
+
+    /* interfaces: matched by MAC (virDomainNetFindIdx) */
+    const char *nic1 = "<interface type='bridge'><mac address='52:54:00:00:00:a1'/>"
+                       "<source bridge='br0'/><model type='virtio'/></interface>";
+    const char *nic2 = "<interface type='bridge'><source bridge='br0'/></interface>";
+    expect_device(dom, true, nic1, 2, 0, NULL, "attach interface with a MAC");
+    expect_device(dom, true, nic2, 2, 0, NULL, "attach interface without a MAC");
+    expect_device(dom, false, "<interface type='bridge'><source bridge='br0'/></interface>", 2, ERR_OPERATION_FAILED,
+                  "operation failed: multiple matching devices found", "detach: two candidates");
+    expect_device(dom, false,
+                  "<interface type='bridge'><mac address='52:54:00:00:00:ff'/>"
+                  "<source bridge='br0'/></interface>", 2,
+                  ERR_DEVICE_MISSING,
+                  "device not found: no device matching MAC address 52:54:00:00:00:ff found",
+                  "detach an unknown MAC");
+    expect_device(dom, false, nic1, 2, 0, NULL, "detach the interface by MAC");
+    TAP_CHECK(!config_has(dom, "52:54:00:00:00:a1") && config_has(dom, "<interface"),
+              "only the other interface is left");
+
+    /* hostdevs: matched by host address */
+    const char *hd = "<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+                     "<address domain='0x0000' bus='0x00' slot='0x1f' function='0x6'/>"
+                     "</source></hostdev>";
+    expect_device(dom, true, hd, 2, 0, NULL, "attach hostdev --config");
+    expect_device(dom, true, hd, 2, ERR_OPERATION_INVALID,
+                  "Requested operation is not valid: device is already in the domain configuration",
+                  "the same host device twice");
+    expect_device(dom, false, hd, 2, 0, NULL, "detach hostdev");
+    expect_device(dom, false, hd, 2, ERR_DEVICE_MISSING,
+                  "device not found: device not present in domain configuration",
+                  "detach it again");
+
+    expect_device(dom, true, "<memballoon model='virtio'/>", 2, ERR_OPERATION_UNSUPPORTED,
+                  "Operation not supported: persistent attach of device 'memballoon' is not supported",
+                  "memballoon attach");
+    expect_device(dom, false, "<memballoon model='virtio'/>", 2, ERR_OPERATION_UNSUPPORTED,
+                  "Operation not supported: persistent detach of device 'memballoon' is not supported",
+                  "memballoon detach");
+    expect_device(dom, true, "<serial type='pty'/>", 2, ERR_OPERATION_UNSUPPORTED,
+                  "Operation not supported: persistent attach of device 'chr' is not supported",
+                  "serial attach (a chr device)");
+    expect_device(dom, true, "<blob/>", 2, ERR_XML_ERROR, "XML error: unknown device type 'blob'",
+                  "unknown element");
+    expect_device(dom, true, "<disk type='file'", 2, ERR_XML_DETAIL, NULL, "malformed XML");
+    expect_device(dom, true, "<disk type='file'><source file='/x'/></disk>", 2, ERR_XML_ERROR, NULL,
+                  "disk without a target");
+    expect_device(dom, true, vdb, 1 /* LIVE */, ERR_OPERATION_INVALID,
+                  "Requested operation is not valid: domain is not running", "--live when shut off");
+    expect_device(dom, true, vdb, 8, ERR_INVALID_ARG,
+                  "invalid argument: unsupported flags (0x8) in function qemuDomainAttachDeviceFlags",
+                  "unknown flag");
+    TAP_CHECK(!hvd_domain_is_updated(dom), "a shut off domain is never 'updated'");
+    hvd_domain_undefine(dom, 0, NULL);
+}
+
+typedef struct {
+    bool done;
+    int code;
+    unsigned n;
+    HvdVcpuInfo info[4];
+} VcpusDone;
+
+static void on_vcpus(HvdDomain *dom, const HvdVcpuInfo *info, unsigned n, const GError *err,
+                     gpointer data)
+{
+    (void)dom;
+    VcpusDone *v = data;
+    v->done = true;
+    if (err) {
+        int from;
+        hvd_driver_error_unpack(err, &v->code, &from);
+    }
+    v->n = n;
+    if (info)
+        memcpy(v->info, info, MIN(n, 4u) * sizeof(*info));
+}
+
+static void test_running_api(void)
+{
+    g_autofree char *xml = domain_xml("dr", NULL, "quiet");
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, NULL);
+    TAP_CHECK(dom != NULL, "define dr");
+    if (!dom)
+        return;
+    VcpusDone v = { 0 };
+    hvd_domain_get_vcpu_info(dom, 4, on_vcpus, &v);
+    TAP_CHECK(v.done && v.code == ERR_OPERATION_INVALID, "vcpu info of a shut off domain refused");
+
+    start_ok(dom, "dr");
+    TAP_CHECK(!hvd_domain_is_updated(dom), "just started: not updated");
+    memset(&v, 0, sizeof(v));
+    hvd_domain_get_vcpu_info(dom, 4, on_vcpus, &v);
+    TAP_CHECK(run_until(&v.done, 5000) && v.code == 0 && v.n == 2, "vcpu info: %u vCPUs", v.n);
+    TAP_CHECK(v.info[0].number == 0 && v.info[1].number == 1 && v.info[0].state == 1 &&
+                  v.info[0].tid > 0 && v.info[0].cpu >= 0,
+              "vCPU 0: running, thread %d, CPU %d", v.info[0].tid, v.info[0].cpu);
+    TAP_CHECK(v.info[0].cpu_time_ns > 0, "vCPU thread CPU time from /proc: %" G_GUINT64_FORMAT " ns",
+              v.info[0].cpu_time_ns);
+    memset(&v, 0, sizeof(v));
+    hvd_domain_get_vcpu_info(dom, 1, on_vcpus, &v);
+    TAP_CHECK(run_until(&v.done, 5000) && v.code == 0 && v.n == 1, "maxinfo 1: one vCPU");
+    TAP_CHECK(hvd_domain_get_vcpus(dom, 1 /* LIVE */, NULL) == 2, "vcpucount --live");
+
+    /* GET_VCPUS on the wire: maxinfo 2, maplen 1 */
+    struct xdr_writer w;
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_i32(&w, 2);
+    xdr_put_i32(&w, 1);
+    g_autoptr(GBytes) r1 = call_once(20, &w);
+    xdr_writer_free(&w);
+    TAP_CHECK(r1 && frame_header(r1).status == 0, "GET_VCPUS answered");
+    if (r1) {
+        struct xdr_reader r;
+        frame_payload(r1, &r);
+        uint32_t n = xdr_get_u32(&r);
+        uint64_t t0 = 0;
+        int32_t cpu0 = -1;
+        for (uint32_t i = 0; i < n && i < 4; i++) {
+            xdr_get_u32(&r);
+            xdr_get_i32(&r);
+            uint64_t t = xdr_get_u64(&r);
+            int32_t cpu = xdr_get_i32(&r);
+            if (i == 0) {
+                t0 = t;
+                cpu0 = cpu;
+            }
+        }
+        const uint8_t *maps;
+        size_t len;
+        xdr_get_opaque_var(&r, 8388608, &maps, &len);
+        TAP_CHECK(xdr_ok(&r) && xdr_remaining(&r) == 0 && n == 2 && len == 2 && t0 > 0 &&
+                      cpu0 >= 0 && maps[0] != 0 && maps[1] != 0,
+                  "2 vcpu_info (cpu_time %" G_GUINT64_FORMAT ", cpu %d), 2 bytes of maps", t0,
+                  cpu0);
+    }
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_i32(&w, 20000);
+    xdr_put_i32(&w, 1);
+    g_autoptr(GBytes) r2 = call_once(20, &w);
+    xdr_writer_free(&w);
+    int code = 0, domain = 0;
+    g_autofree char *msg = NULL;
+    TAP_CHECK(r2 && decode_error(r2, &code, &domain, &msg) && code == ERR_INTERNAL,
+              "maxinfo above REMOTE_VCPUINFO_MAX refused");
+    TAP_EQ_STR(msg, "internal error: maxinfo > REMOTE_VCPUINFO_MAX", "its text");
+
+    /* devices on a running domain: live refused, config pending */
+    const char *hd = "<hostdev mode='subsystem' type='pci'><source>"
+                     "<address domain='0x0000' bus='0x00' slot='0x1f' function='0x6'/>"
+                     "</source></hostdev>";
+    expect_device(dom, true, hd, 1 /* LIVE */, ERR_OPERATION_UNSUPPORTED,
+                  "Operation not supported: live attach of device 'hostdev' is not supported",
+                  "live hostdev attach refused");
+    expect_device(dom, true, hd, 0 /* CURRENT = live */, ERR_OPERATION_UNSUPPORTED, NULL,
+                  "current = live when running");
+    expect_device(dom, true, hd, 3 /* LIVE|CONFIG */, ERR_OPERATION_UNSUPPORTED, NULL,
+                  "live+config refused as a whole");
+    TAP_CHECK(!hvd_domain_is_updated(dom) && !config_has(dom, "slot='0x1f'"),
+              "a refused live part changes no config");
+    const char *vdb = "<disk type='file'><source file='/tmp/vdb.img'/><target dev='vdb'/></disk>";
+    expect_device(dom, false, vdb, 1, ERR_DEVICE_MISSING, "device not found: no target device vdb",
+                  "live detach of a missing disk");
+    expect_device(dom, true, vdb, 2 /* CONFIG */, 0, NULL, "attach vdb --config while running");
+    TAP_CHECK(hvd_domain_is_updated(dom), "updated after a --config change");
+    g_autofree char *live = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(live && !strstr(live, "vdb") && config_has(dom, "vdb"),
+              "vdb in the next config, not in the live XML");
+    expect_device(dom, false, vdb, 1, ERR_DEVICE_MISSING, NULL, "live detach: vdb is not live");
+    expect_device(dom, false, vdb, 2, 0, NULL, "detach vdb --config again");
+    TAP_CHECK(!hvd_domain_is_updated(dom), "config back to what it started with: not updated");
+    expect_device(dom, true, vdb, 2, 0, NULL, "attach vdb --config once more");
+
+    /* IS_UPDATED on the wire */
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    g_autoptr(GBytes) r3 = call_once(202, &w);
+    xdr_writer_free(&w);
+    if (r3) {
+        struct xdr_reader r;
+        frame_payload(r3, &r);
+        TAP_CHECK(xdr_get_i32(&r) == 1 && xdr_ok(&r), "DOMAIN_IS_UPDATED answers 1");
+    } else {
+        TAP_CHECK(false, "DOMAIN_IS_UPDATED answered");
+    }
+    Done d = { 0 };
+    hvd_domain_destroy(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy dr");
+    done_clear(&d);
+    TAP_CHECK(!hvd_domain_is_updated(dom), "stopped: not updated");
+    g_autofree char *now = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(now && strstr(now, "vdb"), "the pending config is the definition after the stop");
+    hvd_domain_undefine(dom, 0, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
@@ -1652,6 +2058,10 @@ int main(int argc, char **argv)
     test_memory_stats_mapping();
     test_memory_stats(state_dir);
     test_domops();
+    test_cpulist(state_dir);
+    test_node_cpu_map_rpc();
+    test_devices_config(state_dir);
+    test_running_api();
 
     /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
     hvd_driver_shutdown();
