@@ -36,7 +36,18 @@ struct vm_core {
 
     void *ram;          /* the whole guest RAM mapping (with its guard page), for munmap */
     size_t ram_mapped;
+
+    pthread_mutex_t host_slot_lock;
+    struct host_slot {
+        bool used;
+        uint64_t gpa, size;
+        void *host;
+    } host_slots[VM_MAX_HOST_SLOTS];
 };
+
+/* KVM slot numbers of host slots: after the RAM slots (0, 1), with room
+ * for more RAM slots should they come. */
+#define HOST_SLOT_BASE 16
 
 static struct vm_core *core_of(struct vm *vm) { return vm->core; }
 
@@ -306,6 +317,7 @@ struct vm *vm_create(const struct vm_params *p, char *err, size_t errlen)
     vm->ncpus = p->ncpus;
     pthread_mutex_init(&c->route_lock, NULL);
     pthread_mutex_init(&c->request_lock, NULL);
+    pthread_mutex_init(&c->host_slot_lock, NULL);
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
@@ -399,6 +411,7 @@ struct vm *vm_create_for_test(void)
     vm->ncpus = 1;
     pthread_mutex_init(&c->route_lock, NULL);
     pthread_mutex_init(&c->request_lock, NULL);
+    pthread_mutex_init(&c->host_slot_lock, NULL);
     if (routing_init(c) < 0 || !(vm->bus = bus_new())) {
         vm_destroy(vm);
         return NULL;
@@ -587,4 +600,132 @@ void vm_request(struct vm *vm, enum vm_request req)
         fn(opaque, req);
     else
         log_warn("guest requested %s, but nothing handles it", req == VM_REQUEST_RESET ? "a reset" : "power off");
+}
+
+/* ---- host slots (vm.h) ---- */
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return alen && blen && a < b + blen && b < a + alen;
+}
+
+/* KVM_SET_USER_MEMORY_REGION for host slot i (size 0 deletes it, a new
+ * gpa with the same size and address moves it: KVM api.rst 4.35). */
+static int host_slot_commit(struct vm *vm, unsigned i, uint64_t gpa, uint64_t size, void *host)
+{
+    if (vm->vm_fd < 0)
+        return 0;  /* test VM: bookkeeping only */
+    struct kvm_userspace_memory_region region = {
+        .slot = HOST_SLOT_BASE + i,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .userspace_addr = (uintptr_t)host,
+    };
+    return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0 ? -errno : 0;
+}
+
+/* Called with host_slot_lock held; `self` is skipped (a move). */
+static int host_slot_check(struct vm *vm, int self, uint64_t gpa, uint64_t size)
+{
+    struct vm_core *c = core_of(vm);
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (!size || (gpa | size) & (page - 1) || gpa + size < gpa)
+        return -EINVAL;
+    if (ranges_overlap(gpa, size, 0, vm->ram_below_4g) ||
+        ranges_overlap(gpa, size, VM_HIGH_RAM_BASE, vm->ram_above_4g))
+        return -EEXIST;
+    for (int i = 0; i < VM_MAX_HOST_SLOTS; i++)
+        if (i != self && c->host_slots[i].used &&
+            ranges_overlap(gpa, size, c->host_slots[i].gpa, c->host_slots[i].size))
+            return -EEXIST;
+    return 0;
+}
+
+int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host)
+{
+    struct vm_core *c = core_of(vm);
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (!host || (uintptr_t)host & (page - 1))
+        return -EINVAL;
+    pthread_mutex_lock(&c->host_slot_lock);
+    int r = host_slot_check(vm, -1, gpa, size);
+    if (r < 0)
+        goto out;
+    r = -ENOSPC;
+    for (int i = 0; i < VM_MAX_HOST_SLOTS; i++) {
+        if (c->host_slots[i].used)
+            continue;
+        r = host_slot_commit(vm, (unsigned)i, gpa, size, host);
+        if (r == 0) {
+            c->host_slots[i] = (struct host_slot){ .used = true, .gpa = gpa, .size = size, .host = host };
+            r = i;
+        }
+        break;
+    }
+out:
+    pthread_mutex_unlock(&c->host_slot_lock);
+    return r;
+}
+
+int vm_host_slot_move(struct vm *vm, int handle, uint64_t gpa)
+{
+    struct vm_core *c = core_of(vm);
+    if (handle < 0 || handle >= VM_MAX_HOST_SLOTS)
+        return -EINVAL;
+    pthread_mutex_lock(&c->host_slot_lock);
+    struct host_slot *hs = &c->host_slots[handle];
+    int r = -ENOENT;
+    if (hs->used && (r = host_slot_check(vm, handle, gpa, hs->size)) == 0 &&
+        (r = host_slot_commit(vm, (unsigned)handle, gpa, hs->size, hs->host)) == 0)
+        hs->gpa = gpa;
+    pthread_mutex_unlock(&c->host_slot_lock);
+    return r;
+}
+
+void vm_host_slot_remove(struct vm *vm, int handle)
+{
+    struct vm_core *c = core_of(vm);
+    if (handle < 0 || handle >= VM_MAX_HOST_SLOTS)
+        return;
+    pthread_mutex_lock(&c->host_slot_lock);
+    struct host_slot *hs = &c->host_slots[handle];
+    if (hs->used) {
+        int r = host_slot_commit(vm, (unsigned)handle, hs->gpa, 0, hs->host);
+        if (r < 0)
+            log_warn("removing the KVM memory slot at 0x%llx: %s", (unsigned long long)hs->gpa,
+                     strerror(-r));
+        *hs = (struct host_slot){ 0 };
+    }
+    pthread_mutex_unlock(&c->host_slot_lock);
+}
+
+bool vm_host_slot_get(struct vm *vm, int handle, uint64_t *gpa, uint64_t *size, uint32_t *kvm_slot)
+{
+    struct vm_core *c = core_of(vm);
+    if (handle < 0 || handle >= VM_MAX_HOST_SLOTS)
+        return false;
+    pthread_mutex_lock(&c->host_slot_lock);
+    const struct host_slot *hs = &c->host_slots[handle];
+    bool used = hs->used;
+    if (used) {
+        if (gpa)
+            *gpa = hs->gpa;
+        if (size)
+            *size = hs->size;
+        if (kvm_slot)
+            *kvm_slot = HOST_SLOT_BASE + (uint32_t)handle;
+    }
+    pthread_mutex_unlock(&c->host_slot_lock);
+    return used;
+}
+
+unsigned vm_host_slot_count(struct vm *vm)
+{
+    struct vm_core *c = core_of(vm);
+    unsigned n = 0;
+    pthread_mutex_lock(&c->host_slot_lock);
+    for (int i = 0; i < VM_MAX_HOST_SLOTS; i++)
+        n += c->host_slots[i].used;
+    pthread_mutex_unlock(&c->host_slot_lock);
+    return n;
 }

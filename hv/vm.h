@@ -88,3 +88,26 @@ int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 
 /* Inject one MSI directly (slow path, e.g. when no route is set up). */
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
+
+/* Extra KVM memory slots for host mappings that are not guest RAM, such
+ * as an assigned device's mmapped BAR: guest accesses inside such a slot
+ * go to the mapping without a VM exit. They are kept apart from the RAM
+ * slots and never enter vm->mem (device models cannot DMA into them).
+ * gpa, size and host must be page aligned; the range may overlap neither
+ * guest RAM nor another host slot (an MMIO bus registration underneath is
+ * fine: KVM looks at memory slots first, so the bus only sees accesses
+ * outside the slot, or all of them once the slot is removed).
+ * Thread-safe (vCPU threads call this from BAR programming). On a
+ * vm_create_for_test VM only the bookkeeping runs (no KVM ioctl). */
+#define VM_MAX_HOST_SLOTS 32
+/* Returns a handle >= 0, or -EINVAL (alignment, size 0, wraps), -EEXIST
+ * (overlap), -ENOSPC (all VM_MAX_HOST_SLOTS in use), -errno from KVM. */
+int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host);
+/* Move a slot to another guest address (same mapping, same size). */
+int vm_host_slot_move(struct vm *vm, int handle, uint64_t gpa);
+/* Remove it; the guest range falls back to the MMIO bus. */
+void vm_host_slot_remove(struct vm *vm, int handle);
+/* Where a slot is (false when the handle is not in use), and how many
+ * are in use: for logs, the monitor and tests. */
+bool vm_host_slot_get(struct vm *vm, int handle, uint64_t *gpa, uint64_t *size, uint32_t *kvm_slot);
+unsigned vm_host_slot_count(struct vm *vm);

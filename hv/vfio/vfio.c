@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -50,6 +51,7 @@ struct hostdev {
     uint64_t cfg_off;               /* config region offset in fd */
     uint64_t bar_off[PCI_NUM_BARS];
     uint64_t bar_size[PCI_NUM_BARS];
+    int bar_prot[PCI_NUM_BARS];     /* mmap protection from the region flags */
     pthread_mutex_t irq_lock;       /* mode and vectors (vCPU threads) */
     enum vfio_irq_mode mode;
     unsigned nvec;
@@ -258,6 +260,24 @@ static void device_reset(struct hostdev *hd)
 
 static void be_reset(void *opaque) { device_reset(opaque); }
 
+static void *be_bar_mmap(void *opaque, int bar, uint64_t off, uint64_t size)
+{
+    struct hostdev *hd = opaque;
+    void *p = mmap(NULL, size, hd->bar_prot[bar], MAP_SHARED, hd->fd, (off_t)(hd->bar_off[bar] + off));
+    if (p == MAP_FAILED) {
+        log_warn("%s: mmap of BAR%d 0x%llx-0x%llx: %s; those accesses stay trapped", hd->vp.id, bar,
+                 (unsigned long long)off, (unsigned long long)(off + size), strerror(errno));
+        return NULL;
+    }
+    return p;
+}
+
+static void be_bar_munmap(void *opaque, void *host, uint64_t size)
+{
+    (void)opaque;
+    munmap(host, size);
+}
+
 static const struct vfio_pci_backend_ops backend_ops = {
     .cfg_read = be_cfg_read,
     .cfg_write = be_cfg_write,
@@ -265,6 +285,8 @@ static const struct vfio_pci_backend_ops backend_ops = {
     .irq_mode = be_irq_mode,
     .irq_vector = be_irq_vector,
     .reset = be_reset,
+    .bar_mmap = be_bar_mmap,
+    .bar_munmap = be_bar_munmap,
 };
 
 /* ---- container, groups ---- */
@@ -444,6 +466,54 @@ static bool region_info(struct hostdev *hd, uint32_t index, struct vfio_region_i
     return ioctl(hd->fd, VFIO_DEVICE_GET_REGION_INFO, ri) == 0;
 }
 
+/* The ranges of BAR region `index` that VFIO lets us mmap
+ * (VFIO_REGION_INFO_FLAG_MMAP): its sparse mmap areas when the region
+ * carries a VFIO_REGION_INFO_CAP_SPARSE_MMAP capability, else all of it.
+ * Newer kernels let the MSI-X table page be mapped too
+ * (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE); vfio_pci.c keeps it trapped
+ * either way. */
+static unsigned mmappable_areas(struct hostdev *hd, uint32_t index, const struct vfio_region_info *ri,
+                                struct vfio_bar_area *areas)
+{
+    if (!(ri->flags & VFIO_REGION_INFO_FLAG_MMAP))
+        return 0;
+    areas[0] = (struct vfio_bar_area){ 0, ri->size };
+    if (!(ri->flags & VFIO_REGION_INFO_FLAG_CAPS) || ri->argsz <= sizeof(*ri) || ri->argsz > 65536)
+        return 1;
+    uint32_t argsz = ri->argsz;
+    struct vfio_region_info *full = calloc(1, argsz);
+    if (!full)
+        return 1;
+    full->argsz = argsz;
+    full->index = index;
+    unsigned n = 1;
+    if (ioctl(hd->fd, VFIO_DEVICE_GET_REGION_INFO, full) < 0 || !(full->flags & VFIO_REGION_INFO_FLAG_CAPS))
+        goto out;
+    /* Capability chain: offsets from the start of the info (vfio.h). */
+    uint32_t at = full->cap_offset;
+    for (unsigned steps = 0; at >= sizeof(*full) && steps < 16; steps++) {
+        if (at > argsz - sizeof(struct vfio_info_cap_header))
+            break;
+        const struct vfio_info_cap_header *h = (const void *)((const uint8_t *)full + at);
+        if (h->id == VFIO_REGION_INFO_CAP_SPARSE_MMAP &&
+            at + sizeof(struct vfio_region_info_cap_sparse_mmap) <= argsz) {
+            const struct vfio_region_info_cap_sparse_mmap *sp = (const void *)h;
+            uint64_t room = (argsz - at - sizeof(*sp)) / sizeof(sp->areas[0]);
+            n = 0;
+            for (uint32_t i = 0; i < sp->nr_areas && i < room && n < VFIO_BAR_MAX_AREAS; i++)
+                if (sp->areas[i].size)
+                    areas[n++] = (struct vfio_bar_area){ sp->areas[i].offset, sp->areas[i].size };
+            break;
+        }
+        if (h->next <= at)
+            break;
+        at = h->next;
+    }
+out:
+    free(full);
+    return n;
+}
+
 static unsigned irq_count(struct hostdev *hd, uint32_t index)
 {
     struct vfio_irq_info ii = { .argsz = sizeof(ii), .index = index };
@@ -505,7 +575,12 @@ static struct hostdev *hostdev_open(struct vm *vm, const struct hv_hostdev_confi
         hd->bar_off[i] = ri.offset;
         hd->bar_size[i] = ri.size;
         layout.bar_size[i] = ri.size;
+        hd->bar_prot[i] = (ri.flags & VFIO_REGION_INFO_FLAG_READ ? PROT_READ : 0) |
+                          (ri.flags & VFIO_REGION_INFO_FLAG_WRITE ? PROT_WRITE : 0);
+        layout.nmmappable[i] = mmappable_areas(hd, VFIO_PCI_BAR0_REGION_INDEX + (uint32_t)i, &ri,
+                                               layout.mmappable[i]);
     }
+    layout.page_size = (uint64_t)sysconf(_SC_PAGESIZE);
     layout.intx_count = irq_count(hd, VFIO_PCI_INTX_IRQ_INDEX);
     layout.msi_count = irq_count(hd, VFIO_PCI_MSI_IRQ_INDEX);
     layout.msix_count = irq_count(hd, VFIO_PCI_MSIX_IRQ_INDEX);
@@ -576,6 +651,7 @@ void hv_vfio_destroy_all(void)
     for (unsigned i = 0; i < st.ndevs; i++) {
         struct hostdev *hd = st.devs[i];
         vfio_pci_stop(&hd->vp);
+        vfio_pci_unmap_bars(&hd->vp);
         device_reset(hd);
         /* The PCI function stays registered (the bus lives until exit);
          * only the kernel resources go. */

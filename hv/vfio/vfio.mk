@@ -18,3 +18,10 @@ TESTS += tests/unit/test-vfio-config
 dist_check_SCRIPTS += tests/integration/vfio-suite.sh
 TESTS += tests/integration/vfio-suite.sh
 EXTRA_DIST += docs/vfio.md
+
+check_PROGRAMS += tests/unit/test-vfio-mmap
+tests_unit_test_vfio_mmap_SOURCES = tests/unit/test-vfio-mmap.c tests/tap.h \
+	hv/vfio/vfio_pci.c hv/pci/msix.c
+tests_unit_test_vfio_mmap_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a \
+	$(JSONC_LIBS) -lpthread
+TESTS += tests/unit/test-vfio-mmap

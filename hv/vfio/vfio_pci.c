@@ -81,6 +81,158 @@ static void bar_trap(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bo
     vp->ops->bar_access(vp->opaque, ctx->bar, off, data, len, is_write);
 }
 
+/* ---- mmapped BAR ranges ---- */
+
+unsigned vfio_bar_split(const struct vfio_bar_area *mmappable, unsigned nmmappable,
+                        const struct vfio_bar_area *trapped, unsigned ntrapped, uint64_t page,
+                        struct vfio_bar_area *out, unsigned max)
+{
+    if (!page || (page & (page - 1)))
+        page = 4096;
+    unsigned n = 0;
+    for (unsigned a = 0; a < nmmappable; a++) {
+        uint64_t off = mmappable[a].off, size = mmappable[a].size;
+        if (!size || off + size < off || off > UINT64_MAX - page)
+            continue;
+        /* Only whole pages can become a KVM memory slot. */
+        uint64_t pos = (off + page - 1) & ~(page - 1), end = (off + size) & ~(page - 1);
+        while (pos < end) {
+            /* The first trapped range (widened to pages) that reaches into [pos, end). */
+            uint64_t hole_start = UINT64_MAX, hole_end = 0;
+            for (unsigned t = 0; t < ntrapped; t++) {
+                if (!trapped[t].size)
+                    continue;
+                uint64_t hs = trapped[t].off & ~(page - 1);
+                uint64_t te = trapped[t].off + trapped[t].size;
+                uint64_t he = te < trapped[t].off || te > UINT64_MAX - page ? UINT64_MAX
+                                                                           : (te + page - 1) & ~(page - 1);
+                if (he > pos && hs < end && hs < hole_start) {
+                    hole_start = hs;
+                    hole_end = he;
+                }
+            }
+            if (hole_start == UINT64_MAX) {
+                if (n < max)
+                    out[n++] = (struct vfio_bar_area){ pos, end - pos };
+                break;
+            }
+            if (hole_start > pos && n < max)
+                out[n++] = (struct vfio_bar_area){ pos, hole_start - pos };
+            pos = hole_end > pos ? hole_end : end;
+        }
+    }
+    return n;
+}
+
+static void log_bar_maps(const struct vfio_pci *vp, int bar, bool mmappable, unsigned nparts)
+{
+    char text[256];
+    size_t len = 0;
+    text[0] = 0;
+    for (unsigned i = 0; i < vp->nmaps[bar] && len < sizeof(text); i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s0x%llx-0x%llx", i ? ", " : "",
+                                (unsigned long long)vp->maps[bar][i].off,
+                                (unsigned long long)(vp->maps[bar][i].off + vp->maps[bar][i].size));
+    uint64_t mapped = 0;
+    for (unsigned i = 0; i < vp->nmaps[bar]; i++)
+        mapped += vp->maps[bar][i].size;
+    const struct pci_bar *b = &vp->pci.bars[bar];
+    bool msix_here = vp->has_msix && vp->msix.bar == bar;
+    if (!vp->nmaps[bar])
+        log_info("%s: BAR%d (0x%llx bytes): all accesses trapped (%s)", vp->id, bar,
+                 (unsigned long long)b->size,
+                 !mmappable ? "VFIO allows no mmap"
+                 : nparts ? "mmap failed"
+                 : msix_here ? "only MSI-X table/PBA pages or partial pages"
+                             : "no whole page mmappable");
+    else
+        log_info("%s: BAR%d (0x%llx bytes): mmapped %s%s%s", vp->id, bar, (unsigned long long)b->size,
+                 text, mapped == b->size ? "" : "; the rest trapped",
+                 msix_here ? " (MSI-X table/PBA emulated)" : "");
+}
+
+/* Decide and map the direct ranges of each memory BAR (after the
+ * capabilities, so the MSI-X table and PBA are known). */
+static void setup_bar_maps(struct vfio_pci *vp, const struct vfio_pci_layout *layout)
+{
+    uint64_t page = layout->page_size ? layout->page_size : 4096;
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        struct pci_bar *b = &vp->pci.bars[i];
+        vp->nmaps[i] = 0;
+        for (unsigned k = 0; k < VFIO_BAR_MAX_AREAS; k++)
+            vp->maps[i][k].slot = -1;
+        if (b->type != PCI_BAR_MEM32 && b->type != PCI_BAR_MEM64)
+            continue;
+        unsigned nm = layout->nmmappable[i] < VFIO_BAR_MAX_AREAS ? layout->nmmappable[i] : VFIO_BAR_MAX_AREAS;
+        struct vfio_bar_area holes[2];
+        unsigned nholes = 0;
+        if (vp->has_msix && vp->msix.bar == i) {
+            holes[nholes++] = (struct vfio_bar_area){ vp->msix.table_off, msix_table_bytes(vp->msix.nvec) };
+            holes[nholes++] = (struct vfio_bar_area){ vp->msix.pba_off, msix_pba_bytes(vp->msix.nvec) };
+        }
+        struct vfio_bar_area parts[VFIO_BAR_MAX_AREAS];
+        unsigned nparts = 0;
+        if (vp->ops->bar_mmap && nm)
+            nparts = vfio_bar_split(layout->mmappable[i], nm, holes, nholes, page, parts, VFIO_BAR_MAX_AREAS);
+        for (unsigned k = 0; k < nparts; k++) {
+            if (parts[k].off + parts[k].size > b->size)
+                continue;  /* VFIO's areas lie outside the region: ignore */
+            void *host = vp->ops->bar_mmap(vp->opaque, i, parts[k].off, parts[k].size);
+            if (!host)
+                continue;
+            vp->maps[i][vp->nmaps[i]++] = (struct vfio_bar_map){
+                .off = parts[k].off, .size = parts[k].size, .host = host, .slot = -1,
+            };
+        }
+        log_bar_maps(vp, i, nm > 0 && vp->ops->bar_mmap, nparts);
+    }
+}
+
+/* The PCI core (un)mapped BAR `bar` on the bus: the direct ranges follow
+ * (a move is an unmap at the old address and a map at the new one;
+ * meanwhile the trap on the bus serves every access). Called with the
+ * core's config lock held. */
+static void vp_bar_changed(struct pci_device *pci, int bar, bool mapped, uint64_t addr)
+{
+    struct vfio_pci *vp = pci->opaque;
+    for (unsigned k = 0; k < vp->nmaps[bar]; k++) {
+        struct vfio_bar_map *m = &vp->maps[bar][k];
+        if (m->slot >= 0) {
+            vm_host_slot_remove(pci->vm, m->slot);
+            m->slot = -1;
+        }
+        if (!mapped)
+            continue;
+        int r = vm_host_slot_add(pci->vm, addr + m->off, m->size, m->host);
+        if (r < 0) {
+            log_warn("%s: BAR%d 0x%llx-0x%llx at guest 0x%llx: no memory slot (%s); trapped", vp->id, bar,
+                     (unsigned long long)m->off, (unsigned long long)(m->off + m->size),
+                     (unsigned long long)(addr + m->off), strerror(-r));
+            continue;
+        }
+        m->slot = r;
+    }
+    if (vp->nmaps[bar])
+        log_debug("%s: BAR%d %s at guest 0x%llx", vp->id, bar, mapped ? "direct" : "unmapped",
+                  (unsigned long long)addr);
+}
+
+void vfio_pci_unmap_bars(struct vfio_pci *vp)
+{
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        for (unsigned k = 0; k < vp->nmaps[i]; k++) {
+            struct vfio_bar_map *m = &vp->maps[i][k];
+            if (m->slot >= 0 && vp->pci.vm)
+                vm_host_slot_remove(vp->pci.vm, m->slot);
+            m->slot = -1;
+            if (m->host && vp->ops->bar_munmap)
+                vp->ops->bar_munmap(vp->opaque, m->host, m->size);
+            m->host = NULL;
+        }
+        vp->nmaps[i] = 0;
+    }
+}
+
 /* BAR types from the device's own BAR registers (§6.2.5.1), sizes from
  * VFIO's region sizes (the device's registers hold host addresses). */
 static void setup_bars(struct vfio_pci *vp, const struct vfio_pci_layout *layout)
@@ -419,6 +571,7 @@ static const struct pci_device_ops vfio_pci_ops = {
     .cfg_read = vp_cfg_read,
     .command_changed = vp_command_changed,
     .reset = vp_reset,
+    .bar_changed = vp_bar_changed,
 };
 
 /* ---- construction ---- */
@@ -460,6 +613,7 @@ int vfio_pci_init(struct vfio_pci *vp, const char *id, const struct vfio_pci_lay
 
     setup_bars(vp, layout);
     setup_caps(vp, layout);
+    setup_bar_maps(vp, layout);
     return 0;
 }
 
@@ -483,6 +637,7 @@ void vfio_pci_stop(struct vfio_pci *vp)
 
 void vfio_pci_free(struct vfio_pci *vp)
 {
+    vfio_pci_unmap_bars(vp);
     if (vp->has_msix) {
         msix_free(&vp->msix);
         pthread_mutex_destroy(&vp->msix.lock);

@@ -13,8 +13,12 @@
  *    command register's I/O, memory, bus-master and INTx-disable bits are
  *    mirrored to the device (DMA needs bus master on the real function);
  *  - BARs: type and prefetchable bit from the device's BAR registers, size
- *    from the VFIO region size; guest accesses are trapped and forwarded
- *    to the region (pread/pwrite), except the MSI-X table and PBA;
+ *    from the VFIO region size. Whole pages that VFIO lets us mmap
+ *    (VFIO_REGION_INFO_FLAG_MMAP, sparse mmap areas) and that hold neither
+ *    the MSI-X table nor the PBA are mapped into the guest with KVM memory
+ *    slots (vm_host_slot_*) while the BAR decodes; every other access is
+ *    trapped and forwarded to the region (pread/pwrite), except the MSI-X
+ *    table and PBA, which are emulated;
  *  - expansion ROM: absent (reads 0);
  *  - capabilities: power management and PCI Express are read and written
  *    through to the device; MSI and MSI-X are emulated (kept at their
@@ -46,12 +50,43 @@ struct vfio_pci_backend_ops {
     void (*irq_vector)(void *opaque, unsigned vec, uint64_t addr, uint32_t data, bool active);
     /* Function reset of the real device (VM reset). Optional. */
     void (*reset)(void *opaque);
+    /* Map `size` bytes of BAR `bar` at `off` (page aligned) into the
+     * worker: the host address, or NULL (the range stays trapped).
+     * Optional: without it every access is trapped. */
+    void *(*bar_mmap)(void *opaque, int bar, uint64_t off, uint64_t size);
+    void (*bar_munmap)(void *opaque, void *host, uint64_t size);
 };
+
+/* A range of a BAR, as an offset from its start. */
+struct vfio_bar_area {
+    uint64_t off, size;
+};
+#define VFIO_BAR_MAX_AREAS 8
 
 /* What VFIO reports about the device (region and irq infos). */
 struct vfio_pci_layout {
     uint64_t bar_size[PCI_NUM_BARS];  /* region sizes, 0 = no BAR */
     unsigned intx_count, msi_count, msix_count;   /* VFIO irq info counts */
+    /* Ranges VFIO allows to mmap, per BAR (the whole region, or its sparse
+     * mmap areas); none = trap every access. */
+    struct vfio_bar_area mmappable[PCI_NUM_BARS][VFIO_BAR_MAX_AREAS];
+    unsigned nmmappable[PCI_NUM_BARS];
+    uint64_t page_size;             /* host page size; 0 = 4096 */
+};
+
+/* The parts of a BAR to map into the guest: the mmappable areas cut to
+ * whole pages, minus the trapped ranges (each widened to whole pages; the
+ * MSI-X table and PBA). Fills out[] in offset order and returns how many
+ * (at most max; what does not fit stays trapped). Pure: unit-tested. */
+unsigned vfio_bar_split(const struct vfio_bar_area *mmappable, unsigned nmmappable,
+                        const struct vfio_bar_area *trapped, unsigned ntrapped, uint64_t page,
+                        struct vfio_bar_area *out, unsigned max);
+
+/* One mapped part of a BAR. */
+struct vfio_bar_map {
+    uint64_t off, size;
+    void *host;                     /* backend's mapping */
+    int slot;                       /* vm_host_slot handle while the BAR decodes, else -1 */
 };
 
 #define VFIO_MSI_MAX_VECTORS 32
@@ -69,6 +104,8 @@ struct vfio_pci {
     uint8_t phys_cfg[PCI_CFG_SIZE];     /* the device's config space at init */
     uint8_t through[PCI_CFG_SIZE];      /* 1: byte read/written through to the device */
     struct vfio_pci_bar_ctx bar_ctx[PCI_NUM_BARS];
+    struct vfio_bar_map maps[PCI_NUM_BARS][VFIO_BAR_MAX_AREAS];
+    unsigned nmaps[PCI_NUM_BARS];
     enum vfio_irq_mode mode;
     bool has_intx;
     /* MSI-X (emulated table, hv/pci/msix.c) */
@@ -95,6 +132,9 @@ int vfio_pci_register(struct vm *vm, struct vfio_pci *vp);
 
 /* Leave MSI/MSI-X/INTx (backend told: mode none). */
 void vfio_pci_stop(struct vfio_pci *vp);
+/* Remove the BARs' memory slots and unmap them (worker exit, vCPUs
+ * stopped); accesses are trapped again afterwards. Also done by free. */
+void vfio_pci_unmap_bars(struct vfio_pci *vp);
 void vfio_pci_free(struct vfio_pci *vp);
 
 /* MSI capability offsets (PCI Local Bus 3.0 §6.8.1). */
