@@ -7,7 +7,11 @@
 # show it running, suspend/resume, qemu-monitor-command (QMP and HMP),
 # dommemstat (and --period), setmem through the balloon, every dumpxml
 # against libvirt's schema, virsh shutdown (the guest's power button) and
-# a guest that powers off by itself end as "shut off (shutdown)". Unnumbered TAP for tests/integration/suite.sh.
+# a guest that powers off by itself end as "shut off (shutdown)". Devices
+# (issue 6): attach/detach --config with stock virsh (part 1), live
+# attach refused and isUpdated (part 2); vcpuinfo and python dom.vcpus()
+# with the vCPU thread's CPU time (part 2), getCPUMap. Unnumbered TAP for
+# tests/integration/suite.sh.
 set -uo pipefail
 
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -125,6 +129,73 @@ check "list --autostart shows d1" grep -qx d1 <<< "$out"
 out=$(v vcpucount d1 2>&1)
 check "vcpucount: maximum config 2" grep -qE '^maximum +config +2' <<< "$out"
 
+# Devices in the persistent config (virDomainAttachDeviceFlags and
+# DetachDeviceFlags with --config), as stock virsh drives them.
+cat > "$dir/vdb.xml" << 'EOF'
+<disk type='file' device='disk'><source file='/tmp/hvd-test-vdb.img'/><target dev='vdb' bus='virtio'/></disk>
+EOF
+out=$(v attach-device d1 "$dir/vdb.xml" --config 2>&1)
+check "attach-device --config" grep -q "Device attached successfully" <<< "$out"
+out=$(v domblklist d1 2>&1)
+check "domblklist shows vda and vdb" \
+    test "$(grep -cE '^ *(vda +/tmp/none.img|vdb +/tmp/hvd-test-vdb.img) *$' <<< "$out")" = 2
+check "vdb persisted in qemu/d1.xml" grep -q "hvd-test-vdb.img" "$state/qemu/d1.xml"
+out=$(v attach-device d1 "$dir/vdb.xml" --config 2>&1)
+check "attaching vdb twice: libvirt's text" \
+    grep -q "Requested operation is not valid: target vdb already exists" <<< "$out"
+out=$(v attach-device d1 "$dir/vdb.xml" --live 2>&1)
+check "attach --live to a shut off domain: not running" \
+    grep -q "Requested operation is not valid: domain is not running" <<< "$out"
+out=$(v attach-interface d1 bridge br-hvd-none --model virtio --mac 52:54:00:12:34:56 --config 2>&1)
+check "attach-interface --config" grep -q "Interface attached successfully" <<< "$out"
+out=$(v domiflist d1 2>&1)
+check "domiflist shows the new interface" grep -qE 'bridge +br-hvd-none +virtio +52:54:00:12:34:56' <<< "$out"
+v dumpxml --inactive d1 > "$dir/d1-devs.xml" 2>&1
+validate_domxml "dumpxml after attach --config" "$dir/d1-devs.xml"
+out=$(v detach-interface d1 bridge --mac 52:54:00:12:34:99 --config 2>&1)
+check "detach-interface of an unknown MAC refused" grep -q "52:54:00:12:34:99" <<< "$out"
+out=$(v detach-interface d1 bridge --mac 52:54:00:12:34:56 --config 2>&1)
+check "detach-interface --config" grep -q "Interface detached successfully" <<< "$out"
+out=$(v detach-device d1 "$dir/vdb.xml" --config 2>&1)
+check "detach-device --config" grep -q "Device detached successfully" <<< "$out"
+out=$(v detach-device d1 "$dir/vdb.xml" --config 2>&1)
+check "detach of a disk not there: device not found" \
+    grep -q "device not found: no target device vdb" <<< "$out"
+out=$(v domblklist d1 2>&1)
+check "domblklist: only vda again" test "$(grep -cE '^ *vd[a-z] ' <<< "$out")" = 1
+out=$(v domiflist d1 2>&1)
+check "domiflist: no interface left" test "$(grep -c 52:54:00 <<< "$out")" = 0
+echo "<memballoon model='virtio'/>" > "$dir/balloon.xml"
+out=$(v attach-device d1 "$dir/balloon.xml" --config 2>&1)
+check "memballoon attach: libvirt's unsupported text" \
+    grep -q "persistent attach of device 'memballoon' is not supported" <<< "$out"
+
+# Host CPU map and vCPUs of a shut off domain.
+out=$(v vcpuinfo d1 2>&1)
+check "vcpuinfo of a shut off domain lists 2 vCPUs with affinity" \
+    test "$(grep -c '^CPU Affinity: ' <<< "$out")" = 2
+out=$($py - "$uri" 2>&1 << 'EOF'
+import sys, libvirt
+libvirt.registerErrorHandler(lambda ctx, err: None, None)
+c = libvirt.open(sys.argv[1])
+cpus, cpumap, online = c.getCPUMap()
+print(cpus, sum(cpumap), online, len(cpumap))
+d = c.lookupByName("d1")
+try:
+    d.vcpus()
+except libvirt.libvirtError as e:
+    print(e.get_error_code(), e.get_error_message())
+print(d.isUpdated())
+EOF
+)
+present=$(( $(sed 's/.*[-,]//' /sys/devices/system/cpu/present) + 1 ))
+n_online=$(getconf _NPROCESSORS_ONLN)
+expect="$present $n_online $n_online $present
+55 Requested operation is not valid: cannot list vcpus for an inactive domain
+0"
+check "python getCPUMap, vcpus() of a shut off domain, isUpdated" test "$out" = "$expect"
+[ "$out" = "$expect" ] || echo "$out" | sed 's/^/# got: /'
+
 out=$(timeout 30 virsh -c "qemu+unix:///system?socket=$sock-ro" undefine d1 2>&1)
 check "read-only socket refuses undefine" grep -q "read only access prevents" <<< "$out"
 
@@ -208,6 +279,53 @@ out=$(v qemu-monitor-command g1 --hmp 'info status' 2>&1)
 check "qemu-monitor-command --hmp 'info status'" grep -q "VM status: running" <<< "$out"
 out=$(v qemu-monitor-command g1 '{"execute":"no-such"}' 2>&1)
 check "a QMP error is passed through" grep -q "CommandNotFound" <<< "$out"
+
+# vCPUs of the running guest: its worker's vCPU thread (query-cpus-fast
+# thread-id) with the thread's own CPU time and host CPU from /proc.
+out=$(v vcpuinfo g1 2>&1)
+echo "$out" | sed 's/^/# vcpuinfo: /'
+check "vcpuinfo: VCPU 0 running" grep -qE '^State: +running' <<< "$out"
+vcpu_time=$(awk -F': *' '/^CPU time/ { sub(/s$/, "", $2); print $2 }' <<< "$out")
+check "vcpuinfo: the vCPU thread has CPU time ($vcpu_time s)" \
+    awk -v t="${vcpu_time:-0}" 'BEGIN { exit !(t > 0) }'
+check "vcpuinfo: a host CPU and an affinity" grep -qE '^CPU Affinity: +y' <<< "$out"
+out=$(v vcpucount g1 --live 2>&1)
+check "vcpucount --live: current 1" grep -qE '^current +live +1' <<< "$out"
+out=$($py - "$uri" 2>&1 << 'EOF'
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+d = c.lookupByName("g1")
+info, maps = d.vcpus()
+cpus = c.getCPUMap()[0]
+(num, state, cpu_time, cpu), = info
+print(len(info), num, state, "time>0" if cpu_time > 0 else "time=0",
+      "cpu-ok" if 0 <= cpu < cpus else "cpu=%d" % cpu, len(maps[0]) == cpus and any(maps[0]))
+EOF
+)
+check "python dom.vcpus(): one running vCPU with CPU time, CPU and affinity ($out)" \
+    test "$out" = "1 0 1 time>0 cpu-ok True"
+
+# No hotplug in the worker: live changes are refused with libvirt's words,
+# --config ones wait for the next start (isUpdated).
+out=$(v attach-device g1 "$dir/vdb.xml" 2>&1)
+check "live attach refused: libvirt's text" \
+    grep -q "Operation not supported: live attach of device 'disk' is not supported" <<< "$out"
+cat > "$dir/hostdev.xml" << 'EOF'
+<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x7'/></source></hostdev>
+EOF
+out=$(v attach-device g1 "$dir/hostdev.xml" --live 2>&1)
+check "live hostdev attach refused" grep -q "live attach of device 'hostdev' is not supported" <<< "$out"
+out=$(v attach-device g1 "$dir/vdb.xml" --config 2>&1)
+check "attach-device --config while running" grep -q "Device attached successfully" <<< "$out"
+updated() { $py -c 'import sys, libvirt; print(libvirt.open(sys.argv[1]).lookupByName("g1").isUpdated())' "$uri" 2>&1; }
+check "isUpdated after a --config change" test "$(updated)" = 1
+check "the live XML has no vdb" test "$(v dumpxml g1 | grep -c hvd-test-vdb)" = 0
+check "the next config has vdb" grep -q hvd-test-vdb <<< "$(v dumpxml g1 --inactive)"
+out=$(v detach-device g1 "$dir/vdb.xml" --live 2>&1)
+check "live detach of a disk not running there: device not found" grep -q "device not found" <<< "$out"
+out=$(v detach-device g1 "$dir/vdb.xml" --config 2>&1)
+check "detach-device --config while running" grep -q "Device detached successfully" <<< "$out"
+check "isUpdated is false again" test "$(updated)" = 0
 
 stat_of() { awk -v k="$1" '$1 == k { print $2 }'; }
 if wait_console g1 "balloon_driver=yes" 30; then

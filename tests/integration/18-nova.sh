@@ -136,6 +136,10 @@ check "get_info: cpu_time > 0" test "$(q "d('get_info')['cpu_time_ns'] > 0")" = 
 
 diag() { q "d('get_diagnostics')['diagnostics'].get('$1', -1)"; }
 check "diagnostics: memory (maxMemory) 524288" test "$(diag memory)" = 524288
+cpu0=$(diag cpu0_time)
+check "diagnostics: dom.vcpus() gives cpu0_time > 0 ($cpu0 ns)" test "${cpu0:--1}" -gt 0
+check "diagnostics: vcpus() is no longer unsupported" \
+    test "$(q "any(u.startswith('vcpus') for u in d('get_diagnostics')['unsupported'])")" = False
 check "diagnostics: memory-actual 524288" test "$(diag memory-actual)" = 524288
 rss=$(diag memory-rss)
 check "diagnostics: memory-rss > 0 ($rss)" test "$rss" -gt 0

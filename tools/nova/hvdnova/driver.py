@@ -222,10 +222,12 @@ class NovaDriver:
                 (unsupported if _unsupported(e) else errors).append("%s: %s" % (what, _err(e)))
                 return None
 
+        # nova: dom.vcpus()[0] -> cpuN_time (ns of each vCPU thread); hvd
+        # serves it since issue 6 (virNodeGetCPUMap + virDomainGetVcpus)
         vcpus = guarded("vcpus", dom.vcpus)
-        if vcpus:
-            for v in vcpus[0]:
-                out["cpu%d_time" % v[0]] = v[2]
+        vcpu_info = [list(v) for v in vcpus[0]] if vcpus else []
+        for v in vcpu_info:
+            out["cpu%d_time" % v[0]] = v[2]
         root = ET.fromstring(dom.XMLDesc(0))
         disks = [t.get("dev") for t in root.findall("devices/disk/target") if t.get("dev")]
         ifaces = [t.get("dev") for t in root.findall("devices/interface/target") if t.get("dev")]
@@ -245,7 +247,7 @@ class NovaDriver:
         for k, v in (mem or {}).items():
             out["memory-" + k] = v
         return {"diagnostics": out, "unsupported": unsupported, "errors": errors,
-                "disks": disks, "interfaces": ifaces}
+                "disks": disks, "interfaces": ifaces, "vcpus": vcpu_info}
 
     def diagnostics_step(self, dom, want_traffic=True, want_guest_stats=True, timeout=180):
         """get_diagnostics, polled until the guest has sent and received on
@@ -263,7 +265,9 @@ class NovaDriver:
             time.sleep(1)
         status = "failed" if d["errors"] else "ok"
         keys = sorted(k for k in diag if k.startswith("memory-"))
-        detail = "memory keys %s; %s; unsupported: %s" % (
+        detail = "vcpus %s; memory keys %s; %s; unsupported: %s" % (
+            ", ".join("cpu%d_time %d ns on CPU %d" % (v[0], v[2], v[3]) for v in d["vcpus"])
+            or "none",
             ",".join(k[7:] for k in keys),
             "; ".join("%s rx_packets %s tx_packets %s" % (i, diag.get(i + "_rx_packets"),
                                                           diag.get(i + "_tx_packets"))
