@@ -190,27 +190,49 @@ static const char *arg_name(struct json_object *args)
     return json_object_object_get_ex(args, "name", &v) ? json_object_get_string(v) : NULL;
 }
 
+static struct json_object *mac_array(const uint8_t (*macs)[6], uint32_t n)
+{
+    struct json_object *a = json_object_new_array();
+    for (uint32_t i = 0; i < n; i++) {
+        char mac[18];
+        format_mac(macs[i], mac);
+        json_object_array_add(a, json_object_new_string(mac));
+    }
+    return a;
+}
+
+/* QEMU's query-rx-filter shape (qmp.md) from the filter the driver set. */
 static struct json_object *rx_filter_entry(struct virtio_net *net)
 {
     struct virtio_net_info info;
     virtio_net_info(net, &info);
+    const struct net_filter *f = &info.filter;
     char mac[18];
-    format_mac(info.mac, mac);
+    format_mac(f->mac, mac);
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(info.id));
-    json_object_object_add(o, "promiscuous", json_object_new_boolean(info.promisc));
-    json_object_object_add(o, "multicast", json_object_new_string(info.allmulti ? "all" : "normal"));
+    json_object_object_add(o, "promiscuous", json_object_new_boolean(f->promisc));
+    json_object_object_add(o, "multicast", json_object_new_string(f->allmulti ? "all" : "normal"));
     json_object_object_add(o, "unicast", json_object_new_string("normal"));
-    json_object_object_add(o, "vlan", json_object_new_string("none"));
+    /* As QEMU: "all" without VLAN filtering, "none" with an empty table. */
+    bool any_vlan = false;
+    for (unsigned i = 0; i < sizeof(f->vlans); i++)
+        any_vlan |= f->vlans[i] != 0;
+    json_object_object_add(o, "vlan", json_object_new_string(!f->vlan_filtering ? "all"
+                                                             : any_vlan        ? "normal"
+                                                                               : "none"));
     /* QEMU reports false here for Linux guests (qmp.md, query-rx-filter). */
     json_object_object_add(o, "broadcast-allowed", json_object_new_boolean(false));
-    json_object_object_add(o, "multicast-overflow", json_object_new_boolean(false));
-    json_object_object_add(o, "unicast-overflow", json_object_new_boolean(false));
+    json_object_object_add(o, "multicast-overflow", json_object_new_boolean(f->multi_overflow));
+    json_object_object_add(o, "unicast-overflow", json_object_new_boolean(f->uni_overflow));
     json_object_object_add(o, "main-mac", json_object_new_string(mac));
-    json_object_object_add(o, "vlan-table", json_object_new_array());
-    /* The worker keeps only the table sizes, not the addresses. */
-    json_object_object_add(o, "unicast-table", json_object_new_array());
-    json_object_object_add(o, "multicast-table", json_object_new_array());
+    struct json_object *vlans = json_object_new_array();
+    for (unsigned vid = 0; f->vlan_filtering && vid < NET_FILTER_VLANS; vid++)
+        if (f->vlans[vid / 8] & (1u << (vid % 8)))
+            json_object_array_add(vlans, json_object_new_int((int)vid));
+    json_object_object_add(o, "vlan-table", vlans);
+    json_object_object_add(o, "unicast-table", mac_array(f->table, f->uni));
+    json_object_object_add(o, "multicast-table", mac_array(f->table + NET_FILTER_MACS, f->multi));
     return o;
 }
 

@@ -1185,10 +1185,7 @@ void virtio_net_info(const struct virtio_net *net, struct virtio_net_info *out)
     out->max_pairs = net->max_pairs;
     out->active_pairs = active_pairs(net);
     out->guest_features = net->dev.guest_features;
-    out->promisc = net->filter.promisc;
-    out->allmulti = net->filter.allmulti;
-    out->mac_table_uni = net->filter.uni;
-    out->mac_table_multi = net->filter.multi;
+    net_filter_snapshot(&net->filter, &out->filter);
     out->pci_slot = net->vp ? virtio_pci_slot(net->vp) : 0xff;
 }
 

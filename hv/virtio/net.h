@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "hv/backends/net.h"
+#include "hv/virtio/net_filter.h"
 
 struct vm;
 struct guest_mem;
@@ -76,8 +77,7 @@ struct virtio_net_info {
     unsigned max_pairs;         /* queue pairs offered (max_virtqueue_pairs) */
     unsigned active_pairs;      /* pairs the guest enabled (MQ VQ_PAIRS_SET) */
     uint64_t guest_features;
-    bool promisc, allmulti;     /* rx mode (CTRL_RX) */
-    unsigned mac_table_uni, mac_table_multi;   /* entries in the last TABLE_SET */
+    struct net_filter filter;   /* receive filter the driver set (CTRL_RX, CTRL_VLAN) */
     uint8_t pci_slot;           /* bus 0 device number; 0xff when not on PCI */
 };
 

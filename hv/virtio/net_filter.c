@@ -131,6 +131,19 @@ static bool decide(const struct net_filter *f, const uint8_t *frame, size_t len)
     return memcmp(frame, f->mac, 6) == 0 || f->uni_overflow || in_table(f, 0, f->uni, frame);
 }
 
+void net_filter_snapshot(const struct net_filter *f, struct net_filter *out)
+{
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&f->seq, __ATOMIC_ACQUIRE);
+        if (seq & 1)
+            continue;
+        memcpy(out, f, sizeof(*out));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&f->seq, __ATOMIC_RELAXED) == seq)
+            return;
+    }
+}
+
 bool net_filter_accepts(const struct net_filter *f, const uint8_t *frame, size_t len)
 {
     for (;;) {

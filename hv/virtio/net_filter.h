@@ -42,6 +42,9 @@ bool net_filter_set_mac_table(struct net_filter *f, const uint8_t *d, size_t len
 /* False for a VLAN id out of range. */
 bool net_filter_set_vlan(struct net_filter *f, uint16_t vid, bool on);
 
+/* A consistent copy for reporting (monitor). */
+void net_filter_snapshot(const struct net_filter *f, struct net_filter *out);
+
 /* Whether an Ethernet frame (destination MAC first) passes. */
 bool net_filter_accepts(const struct net_filter *f, const uint8_t *frame, size_t len);
 

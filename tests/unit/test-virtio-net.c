@@ -428,7 +428,7 @@ static void test_ctrl_and_mq(void)
     TAP_EQ_U64(ctrl(cq, 0, 0, &on, 1), 0, "ctrl: RX PROMISC on -> OK");
     TAP_EQ_U64(ctrl(cq, 0, 1, &on, 1), 0, "ctrl: RX ALLMULTI on -> OK");
     virtio_net_info(net, &info);
-    TAP_CHECK(info.promisc && info.allmulti, "ctrl: promisc and allmulti recorded");
+    TAP_CHECK(info.filter.promisc && info.filter.allmulti, "ctrl: promisc and allmulti recorded");
     TAP_EQ_U64(ctrl(cq, 0, 2, &on, 1), 1, "ctrl: RX ALLUNI (CTRL_RX_EXTRA not offered) -> ERR");
     TAP_EQ_U64(ctrl(cq, 0, 0, "\1\1", 2), 1, "ctrl: RX PROMISC with 2 data bytes -> ERR");
 
@@ -436,7 +436,7 @@ static void test_ctrl_and_mq(void)
                                       0x01, 0, 0x5e, 0, 0, 1, 0x33, 0x33, 0, 0, 0, 1 };
     TAP_EQ_U64(ctrl(cq, 1, 0, table, sizeof(table)), 0, "ctrl: MAC TABLE_SET 1 uni + 2 multi -> OK");
     virtio_net_info(net, &info);
-    TAP_CHECK(info.mac_table_uni == 1 && info.mac_table_multi == 2, "ctrl: MAC table sizes recorded");
+    TAP_CHECK(info.filter.uni == 1 && info.filter.multi == 2, "ctrl: MAC table sizes recorded");
     uint8_t lying[] = { 5, 0, 0, 0, 1, 2, 3, 4, 5, 6, 0, 0, 0, 0 };
     TAP_EQ_U64(ctrl(cq, 1, 0, lying, sizeof(lying)), 1, "ctrl: MAC table count larger than data -> ERR");
     uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0 };
