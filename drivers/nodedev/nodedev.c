@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "drivers/net/vf_netlink.h"
 #include "drivers/nodedev/vfio_bind.h"
 #include "drivers/virerror.h"
 
@@ -570,6 +571,21 @@ static void release_one(const HvdPciAddr *addr, bool managed)
         log_warn("managed host device %s: %s", sysfs, err->message);
 }
 
+/* <interface type='hostdev'>: the VF's MAC and VLAN through its PF, as
+ * libvirt does once the VF is detached. */
+static bool set_vf_net_config(const HvdNodedevHostdev *hd, const char *sysfs, GError **err)
+{
+    g_autofree char *pf = NULL, *pf_ifname = NULL;
+    int vf = -1;
+    if (!hvd_vf_lookup(nd.sysfs_root, sysfs, &pf, &pf_ifname, &vf, err))
+        return false;
+    if (!hvd_vf_set_mac_vlan(pf_ifname, vf, hd->mac, hd->vlan, err))
+        return false;
+    log_info("VF %s (VF %d of PF %s, %s): MAC %02x:%02x:%02x:%02x:%02x:%02x, VLAN %u", sysfs, vf, pf,
+              pf_ifname, hd->mac[0], hd->mac[1], hd->mac[2], hd->mac[3], hd->mac[4], hd->mac[5], hd->vlan);
+    return true;
+}
+
 bool hvd_nodedev_prepare_hostdevs(const char *dom_name, const HvdNodedevHostdev *devs, size_t n,
                                   GError **err)
 {
@@ -623,6 +639,8 @@ bool hvd_nodedev_prepare_hostdevs(const char *dom_name, const HvdNodedevHostdev 
         } else {
             ok = hvd_vfio_check_iommu(&ctx, dev, err) && hvd_vfio_check_group(&ctx, dev, err);
         }
+        if (ok && hd->is_net)
+            ok = set_vf_net_config(hd, sysfs, err);
         if (ok)
             ok = write_owner(&hd->addr, dom_name, hd->managed, err);
         if (!ok && hd->managed) {

@@ -15,6 +15,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "drivers/nodedev/sysfs.h"
 
@@ -75,6 +76,12 @@ bool hvd_nodedev_parse_pci_name(const char *name, HvdPciAddr *addr);
 typedef struct {
     HvdPciAddr addr;  /* <source><address .../></source> */
     bool managed;     /* managed='yes': detach now, reattach on release */
+    /* <interface type='hostdev'>: addr must be an SR-IOV VF; its MAC (and
+     * VLAN when vlan != 0) are set through the PF's network device
+     * (drivers/net/vf_netlink.h) once the VF is on vfio-pci. */
+    bool is_net;
+    uint8_t mac[6];
+    unsigned vlan;    /* <vlan><tag id=''/></vlan>, 0 = none */
 } HvdNodedevHostdev;
 
 /* Check every device exists, is not used by another domain and has a

@@ -6,6 +6,7 @@ drivers_nodedev_libhvdnodedev_a_SOURCES = \
 	drivers/nodedev/sysfs.c drivers/nodedev/sysfs.h \
 	drivers/nodedev/nodedev.c drivers/nodedev/nodedev.h \
 	drivers/nodedev/vfio_bind.c drivers/nodedev/vfio_bind.h \
+	drivers/net/vf_netlink.c drivers/net/vf_netlink.h \
 	daemon/remote_nodedev.c daemon/remote_nodedev.h
 
 # Users before providers (static libraries).
@@ -19,5 +20,12 @@ check_PROGRAMS += tests/unit/test-nodedev
 tests_unit_test_nodedev_SOURCES = tests/unit/test-nodedev.c tests/unit/rpc-test-util.h tests/tap.h
 tests_unit_test_nodedev_LDADD = $(HVD_NODEDEV_LIBS) $(LIBXML_LIBS) $(LIBVIRT_LIBS)
 TESTS += tests/unit/test-nodedev
+
+# <interface type='hostdev'>: the VF's MAC/VLAN request built and sent to a
+# fake kernel (socketpair), the VF -> PF lookup on a fake sysfs tree.
+check_PROGRAMS += tests/unit/test-vf-netlink
+tests_unit_test_vf_netlink_SOURCES = tests/unit/test-vf-netlink.c tests/tap.h
+tests_unit_test_vf_netlink_LDADD = $(HVD_NODEDEV_LIBS)
+TESTS += tests/unit/test-vf-netlink
 
 EXTRA_DIST += docs/nodedev.md tests/integration/13-nodedev.sh

@@ -10,6 +10,13 @@
 #  B. through hvd: a domain with <hostdev mode='subsystem' type='pci'
 #     managed='yes'> starts, the device is on vfio-pci while it runs, the
 #     guest's e1000e driver binds it, and after destroy it is back on e1000e.
+#  Both: hv maps the BARs' directly reachable pages into the guest (KVM
+#     memory slots) and logs them; the MSI-X table and PBA pages stay
+#     trapped (the e1000e's BAR3).
+#  C. SR-IOV node devices: 2 VFs enabled on the NVMe PF (sriov_numvfs);
+#     nodedev-list shows both, each VF's XML has phys_function naming the
+#     PF, the PF's virt_functions lists both; every XML validates with
+#     virt-xml-validate (libvirt's nodedev.rng); VFs disabled again.
 # Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
@@ -104,6 +111,13 @@ check "device interrupts reached the host through VFIO ($irqs)" test "${irqs:-0}
 check "hv logged the assignment (group $group)" grep -q "host $e1000e (8086:10d3) at 00:.*group $group" "$tmp/a.err"
 check "guest powered off and hv exited by itself (status $rc)" test "$rc" = 0
 check "balloon discard inhibited while assigned" grep -q "not returned to the host (VFIO" "$tmp/a.err"
+# QEMU's e1000e: BAR0 128 KiB registers (no MSI-X table), BAR3 16 KiB with
+# the MSI-X table at 0 and the PBA at 0x2000.
+grep -E "hostdev0: BAR[0-9]" "$tmp/a.err" | sed 's/^/# a hv: /'
+check "hv mmapped all of BAR0 (128 KiB)" grep -q "hostdev0: BAR0 (0x20000 bytes): mmapped 0x0-0x20000$" "$tmp/a.err"
+check "hv mmapped BAR3 around the MSI-X table and PBA pages" \
+    grep -q "hostdev0: BAR3 (0x4000 bytes): mmapped 0x1000-0x2000, 0x3000-0x4000; the rest trapped (MSI-X table/PBA emulated)" "$tmp/a.err"
+check "no memory slot was refused" test "$(grep -c 'no memory slot' "$tmp/a.err")" = 0
 check "give $e1000e back to e1000e" to_driver e1000e
 
 # ---- B. hvd: <hostdev managed='yes'>
@@ -148,6 +162,7 @@ for _ in $(seq 1200); do grep -q '^HVTEST scenario.info' "$tmp/b.log" 2> /dev/nu
 cp "$tmp/state/log/vfio1.log" "$tmp/b.err" 2> /dev/null || touch "$tmp/b.err"
 show b
 check "guest under hvd sees 8086:10d3 bound to e1000e" console_says b '^HVTEST pci=.* 8086:10d3 class=020000 driver=e1000e'
+check "hv under hvd mmapped BAR0" grep -q "hostdev0: BAR0 (0x20000 bytes): mmapped 0x0-0x20000$" "$tmp/b.err"
 out=$(v dumpxml vfio1 2>&1)
 check "live XML keeps the hostdev" grep -q "<hostdev mode='subsystem' type='pci' managed='yes'>" <<< "$out"
 out=$(v nodedev-detach "pci_$(tr ':.' '__' <<< "$e1000e")" 2>&1)
@@ -157,4 +172,67 @@ check "virsh destroy ($out)" grep -q "destroyed" <<< "$out"
 for _ in $(seq 50); do [ "$(drv_of)" = e1000e ] && break; sleep 0.2; done
 check "device back on e1000e after destroy (driver $(drv_of))" test "$(drv_of)" = e1000e
 grep -i "hostdev\|vfio\|nodedev" "$tmp/hvd.log" | tail -n 10 | sed 's/^/# hvd: /'
+
+# ---- C. SR-IOV: the NVMe PF's VFs as node devices
+name_of() { echo "pci_$(tr ':.' '__' <<< "$1")"; }
+xml_addr() { # DDDD:BB:SS.F -> libvirt's <address .../> line
+    IFS=':.' read -r a_dom a_bus a_slot a_fn <<< "$1"
+    echo "<address domain='0x$a_dom' bus='0x$a_bus' slot='0x$a_slot' function='0x$a_fn'/>"
+}
+vf_list() { # FILE: the lines inside the PF's virt_functions capability
+    awk '/virt_functions/ { on = !/\/>/; next } on && /<\/capability>/ { on = 0 } on' "$1"
+}
+validate_nodedev() { # DESCRIPTION FILE
+    local out
+    if out=$(virt-xml-validate "$2" nodedev 2>&1); then ok "$1"; else nok "$1"; echo "$out" | tail -n 5 | sed 's/^/# /'; fi
+}
+modprobe nvme 2> /dev/null
+pf=""
+for d in /sys/bus/pci/devices/*; do
+    [ -e "$d/sriov_totalvfs" ] && [ "$(cat "$d/sriov_totalvfs")" -ge 2 ] && pf=$(basename "$d")
+done
+if [ -z "$pf" ]; then
+    nok "an SR-IOV PF with 2 VFs (tests/testbed/run --iommu adds an NVMe with sriov_max_vfs=2)"
+    exit 0
+fi
+pfdev=/sys/bus/pci/devices/$pf
+echo "# SR-IOV PF $pf ($(cat "$pfdev/vendor"):$(cat "$pfdev/device")), driver $(basename "$(readlink "$pfdev/driver" 2> /dev/null)" 2> /dev/null), sriov_totalvfs $(cat "$pfdev/sriov_totalvfs")"
+v nodedev-dumpxml "$(name_of "$pf")" > "$tmp/pf0.xml" 2>&1
+check "PF before: virt_functions maxCount='2', no VF listed" \
+    test "$(grep -c "<capability type='virt_functions' maxCount='2'/\?>" "$tmp/pf0.xml")" = 1 -a \
+    "$(vf_list "$tmp/pf0.xml" | grep -c '<address')" = 0
+echo 0 > "$pfdev/sriov_numvfs" 2> /dev/null
+if ! err=$(echo 2 2>&1 > "$pfdev/sriov_numvfs") || [ "$(cat "$pfdev/sriov_numvfs")" != 2 ]; then
+    ok "# SKIP SR-IOV node devices: the PF refused 2 VFs (${err:-sriov_numvfs stayed $(cat "$pfdev/sriov_numvfs")})"
+    exit 0
+fi
+for _ in $(seq 50); do [ -e "$pfdev/virtfn1" ] && break; sleep 0.2; done
+vf0=$(basename "$(readlink "$pfdev/virtfn0")")
+vf1=$(basename "$(readlink "$pfdev/virtfn1")")
+echo "# VFs: $vf0 $vf1"
+out=$(v nodedev-list --cap pci 2>&1)
+check "nodedev-list --cap pci shows VF $vf0" grep -qx "$(name_of "$vf0")" <<< "$out"
+check "nodedev-list --cap pci shows VF $vf1" grep -qx "$(name_of "$vf1")" <<< "$out"
+v nodedev-dumpxml "$(name_of "$pf")" > "$tmp/pf.xml" 2>&1
+vf_list "$tmp/pf.xml" > "$tmp/pf-vfs.txt"
+check "PF: virt_functions maxCount='2'" grep -q "<capability type='virt_functions' maxCount='2'>" "$tmp/pf.xml"
+check "PF: virt_functions lists $vf0" grep -qF "$(xml_addr "$vf0")" "$tmp/pf-vfs.txt"
+check "PF: virt_functions lists $vf1" grep -qF "$(xml_addr "$vf1")" "$tmp/pf-vfs.txt"
+check "PF: exactly two VF addresses" test "$(grep -c '<address' "$tmp/pf-vfs.txt")" = 2
+validate_nodedev "PF XML validates (virt-xml-validate nodedev)" "$tmp/pf.xml"
+n=0
+for vf in "$vf0" "$vf1"; do
+    v nodedev-dumpxml "$(name_of "$vf")" > "$tmp/vf$n.xml" 2>&1
+    sed -n "/phys_function/,/<\/capability>/p" "$tmp/vf$n.xml" > "$tmp/vf$n-pf.txt"
+    check "VF $vf: <capability type='phys_function'>" grep -q "<capability type='phys_function'>" "$tmp/vf$n.xml"
+    check "VF $vf: phys_function names the PF $pf" grep -qF "$(xml_addr "$pf")" "$tmp/vf$n-pf.txt"
+    check "VF $vf: no virt_functions of its own" test "$(grep -c virt_functions "$tmp/vf$n.xml")" = 0
+    validate_nodedev "VF $vf XML validates (virt-xml-validate nodedev)" "$tmp/vf$n.xml"
+    n=$((n + 1))
+done
+[ -s "$tmp/vf0.xml" ] && sed 's/^/# vf0: /' "$tmp/vf0.xml" | head -n 40
+echo 0 > "$pfdev/sriov_numvfs" 2> /dev/null
+for _ in $(seq 50); do [ -e "$pfdev/virtfn0" ] || break; sleep 0.2; done
+out=$(v nodedev-list --cap pci 2>&1)
+check "VFs gone from nodedev-list after sriov_numvfs=0" test "$(grep -cx "$(name_of "$vf0")\|$(name_of "$vf1")" <<< "$out")" = 0
 exit 0
