@@ -831,22 +831,38 @@ static const char *shutoff_reason_name(int reason)
  * managed ones back to their host drivers once the worker is gone. */
 static bool hostdevs_prepare(const DomainDef *def, GError **err)
 {
-    if (def->hostdevs->len == 0)
-        return true;
-    g_autofree HvdNodedevHostdev *devs = g_new0(HvdNodedevHostdev, def->hostdevs->len);
+    /* <interface type='hostdev'> VFs too: their MAC/VLAN go through the PF. */
+    guint n = 0;
+    g_autofree HvdNodedevHostdev *devs = g_new0(HvdNodedevHostdev, def->hostdevs->len + def->nets->len + 1);
+    for (guint i = 0; i < def->nets->len; i++) {
+        const DomainNet *net = g_ptr_array_index(def->nets, i);
+        if (net->type != DOMAIN_NET_HOSTDEV)
+            continue;
+        devs[n].addr = (HvdPciAddr){ net->host_addr.domain, net->host_addr.bus, net->host_addr.slot,
+                                     net->host_addr.function };
+        devs[n].managed = net->managed == DOMAIN_TRISTATE_ON;
+        devs[n].is_net = true;
+        memcpy(devs[n].mac, net->mac, sizeof devs[n].mac);
+        devs[n].vlan = net->has_vlan ? net->vlan_tag : 0;
+        n++;
+    }
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const DomainHostdev *h = g_ptr_array_index(def->hostdevs, i);
-        devs[i].addr = (HvdPciAddr){ h->source.domain, h->source.bus, h->source.slot,
+        devs[n].addr = (HvdPciAddr){ h->source.domain, h->source.bus, h->source.slot,
                                      h->source.function };
         /* libvirt's default for <hostdev> is managed='no' */
-        devs[i].managed = h->managed == DOMAIN_TRISTATE_ON;
+        devs[n].managed = h->managed == DOMAIN_TRISTATE_ON;
+        n++;
     }
-    return hvd_nodedev_prepare_hostdevs(def->name, devs, def->hostdevs->len, err);
+    return n == 0 || hvd_nodedev_prepare_hostdevs(def->name, devs, n, err);
 }
 
 static void hostdevs_release(const DomainDef *def)
 {
-    if (def->hostdevs->len > 0)
+    bool any = def->hostdevs->len > 0;
+    for (guint i = 0; i < def->nets->len; i++)
+        any |= ((const DomainNet *)g_ptr_array_index(def->nets, i))->type == DOMAIN_NET_HOSTDEV;
+    if (any)
         hvd_nodedev_release_hostdevs(def->name);
 }
 

@@ -42,6 +42,8 @@ static bool check_supported(const DomainDef *def, guint index, GError **err)
     case DOMAIN_NET_ETHERNET:
     case DOMAIN_NET_BRIDGE:
         break;
+    case DOMAIN_NET_HOSTDEV:
+        return true;  /* no tap: an assigned VF (the node-device driver prepares it) */
     case DOMAIN_NET_NETWORK:
         hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
                           "interface %s: type 'network' is not supported by hvd (it has no "
@@ -132,6 +134,8 @@ HvdInterfaces *hvd_interfaces_open(const DomainDef *def, const char *vhost_path,
     for (guint i = 0; i < ifs->n; i++) {
         const DomainNet *net = g_ptr_array_index(def->nets, i);
         HvdInterface *ifc = &ifs->ifaces[i];
+        if (net->type == DOMAIN_NET_HOSTDEV)
+            continue;  /* tap stays NULL */
         g_autofree char *alias = domain_net_alias(def, i);
         bool virtio = net->model == DOMAIN_NET_MODEL_VIRTIO;
         HvdTapOptions opts = {

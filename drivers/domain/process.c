@@ -56,6 +56,8 @@ static json_object *nics_json(const DomainDef *def, const HvdInterfaces *ifs)
     for (guint i = 0; i < ifs->n; i++) {
         const DomainNet *net = g_ptr_array_index(def->nets, i);
         const HvdInterface *ifc = &ifs->ifaces[i];
+        if (!ifc->tap)
+            continue;  /* <interface type='hostdev'>: in "hostdevs" */
         json_object *jn = json_object_new_object();
         char mac[DOMAIN_MAC_STRING_LEN];
         domain_mac_format(net->mac, mac);
@@ -85,12 +87,33 @@ static json_object *nics_json(const DomainDef *def, const HvdInterfaces *ifs)
 /* hv's "hostdevs" (hv/vfio/config_hostdev.c): the host address and the
  * alias; hv finds the IOMMU group in sysfs and opens /dev/vfio/N itself.
  * Aliases as libvirt's: interfaces of type hostdev take the first numbers. */
+static guint offset_of_net_hostdevs(const DomainDef *def)
+{
+    guint n = 0;
+    for (guint i = 0; i < def->nets->len; i++)
+        n += ((const DomainNet *)g_ptr_array_index(def->nets, i))->type == DOMAIN_NET_HOSTDEV;
+    return n;
+}
+
 static json_object *hostdevs_json(const DomainDef *def)
 {
     guint offset = 0;
     for (guint i = 0; i < def->nets->len; i++)
         offset += ((const DomainNet *)g_ptr_array_index(def->nets, i))->type == DOMAIN_NET_HOSTDEV;
     json_object *arr = json_object_new_array();
+    /* <interface type='hostdev'> VFs first, with their hostdevN aliases. */
+    for (guint i = 0; i < def->nets->len; i++) {
+        const DomainNet *n = g_ptr_array_index(def->nets, i);
+        if (n->type != DOMAIN_NET_HOSTDEV)
+            continue;
+        json_object *jh = json_object_new_object();
+        g_autofree char *host = g_strdup_printf("%04x:%02x:%02x.%x", n->host_addr.domain, n->host_addr.bus,
+                                                n->host_addr.slot, n->host_addr.function);
+        g_autofree char *alias = domain_net_alias(def, i);
+        add_str(jh, "host", host);
+        add_str(jh, "id", alias);
+        json_object_array_add(arr, jh);
+    }
     for (guint i = 0; i < def->hostdevs->len; i++) {
         const DomainHostdev *h = g_ptr_array_index(def->hostdevs, i);
         json_object *jh = json_object_new_object();
@@ -166,7 +189,7 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     json_object_object_add(o, "disks", disks);
     if (def->nets->len > 0)
         json_object_object_add(o, "nics", nics_json(def, ifs));
-    if (def->hostdevs->len > 0)
+    if (def->hostdevs->len > 0 || offset_of_net_hostdevs(def) > 0)
         json_object_object_add(o, "hostdevs", hostdevs_json(def));
     /* <memballoon model='virtio'> (libvirt's default): the worker's
      * virtio-balloon, driven by `balloon` on the monitor (virsh setmem). */
