@@ -35,7 +35,9 @@ typedef struct {
 /* Create the taps for every interface of def, in order:
  *  - type ethernet: tap named by <target dev> (or the next vnetN);
  *  - type bridge: the same, attached to <source bridge>;
- *  - type network / hostdev: VIR_ERR_CONFIG_UNSUPPORTED naming the type;
+ *  - type network: VIR_ERR_CONFIG_UNSUPPORTED naming the type;
+ *  - type hostdev: no tap (tap NULL): an assigned VF, prepared by the
+ *    node-device driver and handed to the worker as a hostdev;
  *  - <driver queues=N>: a multiqueue tap with N fds (virtio only);
  *  - <driver name='vhost'>: one /dev/vhost-net fd per queue or an error
  *    naming /dev/vhost-net; name='qemu': none (worker data plane);
