@@ -53,6 +53,11 @@ if ! ip tuntap add dev "$tap" mode tap || ! ip addr add "$host_ip/24" dev "$tap"
     fail "create tap $tap with $host_ip/24"
     exit 0
 fi
+# The host knows the guest's MAC from the start: the host -> guest pinger's
+# ARP requests fail while the guest boots, and Linux drops the packets
+# queued on a failed resolution, which could be the reply to the guest's
+# first ping. The guest still resolves the host by ARP.
+ip neigh replace "$guest_ip" lladdr "$mac" dev "$tap" nud permanent
 iperf3 -s -B "$host_ip" > "$tmp/iperf-server.log" 2>&1 &
 iperf_pid=$!
 
