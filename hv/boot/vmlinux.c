@@ -215,15 +215,18 @@ uint8_t *payload_unxz(const uint8_t *payload, size_t len, size_t max_out, size_t
     s.avail_in = len - 4;
     s.next_out = out;
     s.avail_out = want;
-    r = lzma_code(&s, LZMA_FINISH);
+    /* LZMA_OK means progress; LZMA_BUF_ERROR that no more is possible:
+     * the input ran out (truncated) or the output is full (too large). */
+    do
+        r = lzma_code(&s, LZMA_FINISH);
+    while (r == LZMA_OK);
     size_t got = (size_t)s.total_out;
+    bool out_full = s.avail_out == 0;
     lzma_end(&s);
     if (r != LZMA_STREAM_END) {
         const char *why = r == LZMA_DATA_ERROR ? "corrupt data"
                         : r == LZMA_FORMAT_ERROR ? "not xz data"
-                        : r == LZMA_BUF_ERROR ? (s.avail_out == 0 ? "larger than its size trailer says"
-                                                                  : "truncated")
-                        : r == LZMA_OK ? "larger than its size trailer says"
+                        : r == LZMA_BUF_ERROR ? (out_full ? "larger than its size trailer says" : "truncated")
                         : r == LZMA_OPTIONS_ERROR ? "unsupported options"
                         : r == LZMA_MEMLIMIT_ERROR ? "needs too much memory"
                         : "decoder error";

@@ -203,7 +203,7 @@ int main(void)
     memcpy(xbad, xz, xzlen);
     memmove(xbad + xzlen / 2, xz + xzlen - 4, 4);   /* truncated stream, trailer kept */
     out = payload_unxz(xbad, xzlen / 2 + 4, 1 << 20, &outlen, err, sizeof(err));
-    TAP_CHECK(!out && strstr(err, "xz payload"), "truncated xz stream refused: %s", err);
+    TAP_CHECK(!out && strstr(err, "truncated"), "truncated xz stream refused: %s", err);
     free(out);
     free(xbad);
     TAP_CHECK(vmlinux_hash(elf, ELF_LEN) != vmlinux_hash(elf, ELF_LEN - 1), "hash depends on the length");
