@@ -44,6 +44,7 @@ tmp=$(mktemp -d)
 tap=hvvnet0
 host_ip=10.77.0.1
 guest_ip=10.77.0.2
+foreign_ip=10.77.0.99
 cleanup() {
     [ -n "${iperf_pid:-}" ] && kill "$iperf_pid" 2>/dev/null
     ip link del "$tap" 2>/dev/null
@@ -59,6 +60,11 @@ run() {
     [ "$queues" -gt 1 ] && mq=multi_queue
     ip tuntap add dev "$tap" mode tap vnet_hdr $mq || { fail "$name: create tap"; return 1; }
     ip addr add "$host_ip/24" dev "$tap" && ip link set "$tap" up
+    # The host knows the guest's MAC from the start: the host -> guest
+    # pinger's ARP requests fail while the guest boots, and Linux drops the
+    # packets queued on a failed resolution, which could be the reply to the
+    # guest's first ping. The guest still resolves the host by ARP.
+    ip neigh replace "$guest_ip" lladdr 52:54:00:12:34:56 dev "$tap" nud permanent
     # Not one-off: the guest runs guest->host, then host->guest (-R).
     iperf3 -s -B "$host_ip" > "$tmp/$name.iperf" 2>&1 &
     iperf_pid=$!
@@ -79,7 +85,7 @@ run() {
     fi
     env "${envs[@]}" timeout "${HVD_BOOT_TIMEOUT:-300}" "$hv" \
         --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M --cpus "$cpus" \
-        "${nic[@]}" --serial stdio --append "$append" \
+        "${nic[@]}" --serial stdio --monitor "$tmp/$name.qmp" --append "$append" \
         < /dev/null > "$tmp/$name.log" 2> "$tmp/$name.err" &
     local hv_pid=$!
     # vhost-net names its worker thread vhost-<owner pid> (after the timeout wrapper: hv's pid).
@@ -105,10 +111,17 @@ run() {
           sleep 0.5
       done ) &
     local sampler=$!
+    qmp_sample "$tmp/$name.qmp" "$tmp/$name.nicstate" &
+    local qmp_sampler=$!
+    # Frames to a MAC that is not the guest's: the worker's receive filter
+    # refuses them once the guest driver has turned promiscuous mode off.
+    ip neigh replace "$foreign_ip" lladdr 52:54:00:de:ad:99 dev "$tap" nud permanent
+    ( for _ in $(seq 1 240); do "${pingcmd[@]}" -c 1 -W 1 "$foreign_ip" > /dev/null 2>&1; done ) &
+    local foreign=$!
     wait "$hv_pid"
     local rc=$?
-    kill "$pinger" "$watcher" 2>/dev/null
-    wait "$pinger" "$watcher" "$sampler" 2>/dev/null
+    kill "$pinger" "$watcher" "$foreign" 2>/dev/null
+    wait "$pinger" "$watcher" "$sampler" "$qmp_sampler" "$foreign" 2>/dev/null
     kill "$iperf_pid" 2>/dev/null
     wait "$iperf_pid" 2>/dev/null
     iperf_pid=
@@ -118,6 +131,49 @@ run() {
     return $rc
 }
 result() { sed -n "s/^HVTEST $2=//p" "$tmp/$1.log" | tr -d '\r' | head -n 1; }
+
+# qmp_sample SOCKET OUT: until the monitor closes, keep net0's latest
+# x-hvd-query-netstats and query-rx-filter replies in OUT (one JSON object).
+qmp_sample() {
+    /usr/bin/python3 - "$1" "$2" << 'EOF' > /dev/null 2>&1
+import json, os, socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+for _ in range(1200):
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit(1)
+f = s.makefile("r")
+f.readline()
+def cmd(command, **args):
+    s.sendall((json.dumps({"execute": command, "arguments": args}) + "\n").encode())
+    while True:
+        line = f.readline()
+        if not line:
+            raise EOFError
+        reply = json.loads(line)
+        if "event" not in reply:
+            return reply.get("return")
+try:
+    cmd("qmp_capabilities")
+    while True:
+        state = {"stats": cmd("x-hvd-query-netstats", name="net0")[0],
+                 "rxfilter": cmd("query-rx-filter", name="net0")[0]}
+        with open(out + ".new", "w") as o:
+            json.dump(state, o)
+        os.replace(out + ".new", out)
+        time.sleep(0.5)
+except (EOFError, OSError, ValueError, TypeError, IndexError):
+    pass
+EOF
+}
+nicstate() { # NAME PYTHON-EXPRESSION over the last sample s
+    /usr/bin/python3 -c "import json,sys; s = json.load(open(sys.argv[1])); print($2)" "$tmp/$1.nicstate" 2> /dev/null
+}
 
 scenario() {
     local name=$1 queues=$2 vhost=$3 cpus=$4 plane=$5
@@ -152,6 +208,17 @@ scenario() {
             bash -c '[[ $1 =~ ^[0-9]+$ ]] && [ "$1" -lt 300 ]' _ "$csw"
     else
         check "$name: no vhost kernel thread for hv" test ! -e "$tmp/$name.vhostthread"
+        # The Linux driver sets its receive filter through the control
+        # queue (promiscuous off, multicast table) when the link comes up.
+        local promisc filtered
+        promisc=$(nicstate "$name" 's["rxfilter"]["promiscuous"]')
+        check "$name: query-rx-filter: the guest turned promiscuous mode off (promiscuous=${promisc:-none})" \
+            test "$promisc" = False
+        check "$name: query-rx-filter: the guest's multicast table ($(nicstate "$name" 's["rxfilter"]["multicast-table"]'))" \
+            test -n "$(nicstate "$name" 's["rxfilter"]["multicast-table"] or ""')"
+        filtered=$(nicstate "$name" 's["stats"]["rx-filtered"]')
+        check "$name: frames to a foreign MAC refused by the receive filter (rx-filtered ${filtered:-none})" \
+            bash -c '[[ $1 =~ ^[0-9]+$ ]] && [ "$1" -gt 0 ]' _ "$filtered"
         # The sampler sees the worker's per-packet wake-ups (so a low vhost
         # figure means something).
         check "$name: sampler saw hv's net0-* threads working (${csw:-none} context switches > 300)" \
@@ -166,8 +233,9 @@ if [ -e /dev/vhost-net ]; then
 else
     echo "ok - # SKIP no /dev/vhost-net here (vhost scenario)"
 fi
-scenario mq 2 auto 2 "$( [ -e /dev/vhost-net ] && echo vhost-net || echo worker)"
-grep -q 'net0: 2 queue pair(s) enabled' "$tmp/mq.err" &&
-    pass "mq: guest enabled 2 queue pairs (MQ VQ_PAIRS_SET 2)" ||
-    fail "mq: guest enabled 2 queue pairs (MQ VQ_PAIRS_SET 2)"
+# queues=4 with 4 vCPUs: the driver enables one pair per vCPU.
+scenario mq 4 auto 4 "$( [ -e /dev/vhost-net ] && echo vhost-net || echo worker)"
+check "mq: guest enabled 4 queue pairs (MQ VQ_PAIRS_SET 4)" grep -q 'net0: 4 queue pair(s) enabled' "$tmp/mq.err"
+check "mq: guest stack has 4 rx and 4 tx queues (got $(result mq net_queues))" \
+    test "$(result mq net_queues)" = rx:4,tx:4
 exit 0
