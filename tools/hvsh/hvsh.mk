@@ -57,3 +57,7 @@ TESTS += tests/unit/test-hvsh-bench
 tests_unit_test_hvsh_bench_SOURCES = tests/unit/test-hvsh-bench.c tests/tap.h
 tests_unit_test_hvsh_bench_LDADD = $(HVSH_LIBS) -lm
 EXTRA_DIST += bench/net.sh
+
+# host-validate on the real machine the tests run on.
+TESTS += tests/hvsh-host-validate.sh
+dist_check_SCRIPTS += tests/hvsh-host-validate.sh
