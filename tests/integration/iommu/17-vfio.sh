@@ -16,7 +16,10 @@
 #  C. SR-IOV node devices: 2 VFs enabled on the NVMe PF (sriov_numvfs);
 #     nodedev-list shows both, each VF's XML has phys_function naming the
 #     PF, the PF's virt_functions lists both; every XML validates with
-#     virt-xml-validate (libvirt's nodedev.rng); VFs disabled again.
+#     virt-xml-validate (libvirt's nodedev.rng); an <interface type='hostdev'>
+#     on a VF is kept in the XML and its start refused with the reason (the
+#     NVMe PF has no netdev to set the VF's MAC through), the VF given
+#     back to the host; VFs disabled again.
 # Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
@@ -231,6 +234,55 @@ for vf in "$vf0" "$vf1"; do
     n=$((n + 1))
 done
 [ -s "$tmp/vf0.xml" ] && sed 's/^/# vf0: /' "$tmp/vf0.xml" | head -n 40
+
+# <interface type='hostdev'> on a VF: kept in the XML; at start the VF's
+# MAC/VLAN go through the PF's netdev. The NVMe PF has none (this testbed
+# has no SR-IOV NIC), so the start must be refused with that reason and
+# the managed VF must not stay on vfio-pci (all or nothing).
+vf_drv() { if [ -e "/sys/bus/pci/devices/$1/driver" ]; then basename "$(readlink "/sys/bus/pci/devices/$1/driver")"; else echo none; fi; }
+IFS=':.' read -r d b s f <<< "$vf0"
+cat > "$tmp/vfnet.xml" <<EOF
+<domain type='kvm'>
+  <name>vfnet1</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64'>hvm</type>
+    <kernel>$kit/vmlinuz</kernel>
+  </os>
+  <devices>
+    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:6b:00:01'/>
+      <source><address type='pci' domain='0x$d' bus='0x$b' slot='0x$s' function='0x$f'/></source>
+      <vlan><tag id='42'/></vlan>
+    </interface>
+  </devices>
+</domain>
+EOF
+drv_before=$(vf_drv "$vf0")
+out=$(v define "$tmp/vfnet.xml" 2>&1)
+check "define a domain with <interface type='hostdev'> ($out)" grep -q "defined" <<< "$out"
+v dumpxml vfnet1 > "$tmp/vfnet-dump.xml" 2>&1
+check "XML keeps <interface type='hostdev' managed='yes'>" grep -q "<interface type='hostdev' managed='yes'>" "$tmp/vfnet-dump.xml"
+check "XML keeps the MAC and the VLAN tag" grep -q "<tag id='42'/>" "$tmp/vfnet-dump.xml"
+check "XML keeps the VF's source address" grep -qF "function='0x$f'" "$tmp/vfnet-dump.xml"
+if out=$(virt-xml-validate "$tmp/vfnet-dump.xml" domain 2>&1); then
+    ok "interface hostdev XML validates (domain.rng)"
+else
+    nok "interface hostdev XML validates (domain.rng)"
+    echo "$out" | tail -n 3 | sed 's/^/# /'
+fi
+out=$(v start vfnet1 2>&1)
+echo "# start: $out"
+check "start refused: the VF's PF has no network device to set the MAC through" grep -q "has no network device" <<< "$out"
+# The rollback reattaches the managed VF (driver_override cleared, reprobe):
+# a host driver may take it now even if none had it before; vfio-pci must not.
+drv_after=$(vf_drv "$vf0")
+check "VF $vf0 given back after the refused start (driver before: $drv_before, after: $drv_after)" \
+    test "$drv_after" != vfio-pci -a -z "$(cat "/sys/bus/pci/devices/$vf0/driver_override" 2> /dev/null | grep -v '(null)')"
+check "VF not recorded as in use" test ! -e "$tmp/state/nodedev/$vf0.owner"
+check "domain not running" test "$(v domstate vfnet1 2>&1 | head -n 1)" = "shut off"
+v undefine vfnet1 > /dev/null 2>&1
 echo 0 > "$pfdev/sriov_numvfs" 2> /dev/null
 for _ in $(seq 50); do [ -e "$pfdev/virtfn0" ] || break; sleep 0.2; done
 out=$(v nodedev-list --cap pci 2>&1)
