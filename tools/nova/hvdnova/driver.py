@@ -58,7 +58,10 @@ def _err(e):
 
 
 def _unsupported(e):
-    return e.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT
+    # NO_SUPPORT: the daemon lacks the call; OPERATION_UNSUPPORTED: it has
+    # it but not for this case (hvd: live attach, no hotplug). nova treats
+    # both as "this host cannot", not as a failure of the instance.
+    return e.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
 
 
 class NovaDriver:
