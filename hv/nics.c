@@ -10,6 +10,9 @@
 #include <json-c/json.h>
 
 #include "hv/config.h"
+#include "hv/loop.h"
+#include "hv/monitor/monitor.h"
+#include "hv/vm.h"
 #include "hv/devices/e1000.h"
 #include "hv/monitor/command.h"
 #include "hv/virtio/net.h"
@@ -19,6 +22,51 @@ struct nic_ref {
     struct e1000 *e1000;
     struct virtio_net *vnet;
 };
+
+/* NIC_RX_FILTER_CHANGED (qmp.md): raised when the driver changes a
+ * virtio-net NIC's receive filter, then not again for that NIC until
+ * query-rx-filter has been asked about it, as QEMU does. */
+struct rx_filter_event {
+    struct virtio_net *net;
+    bool armed;                  /* atomic */
+};
+static struct rx_filter_event rx_filter_events[HV_MAX_NICS];
+static unsigned rx_filter_nevents;
+static struct loop *nics_loop;
+static struct monitor *nics_monitor;
+
+static void emit_rx_filter_changed(void *opaque)
+{
+    struct rx_filter_event *e = opaque;
+    if (!nics_monitor)
+        return;
+    struct virtio_net_info info;
+    virtio_net_info(e->net, &info);
+    char path[128];
+    snprintf(path, sizeof(path), "/machine/peripheral/%s/virtio-backend", info.id);
+    struct json_object *data = json_object_new_object();
+    json_object_object_add(data, "name", json_object_new_string(info.id));
+    json_object_object_add(data, "path", json_object_new_string(path));
+    monitor_emit_event(nics_monitor, "NIC_RX_FILTER_CHANGED",
+                       json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
+    json_object_put(data);
+}
+
+/* Control-queue thread: hand the event to the main thread. */
+static void rx_filter_changed(struct virtio_net *net, void *opaque)
+{
+    (void)net;
+    struct rx_filter_event *e = opaque;
+    if (__atomic_exchange_n(&e->armed, false, __ATOMIC_ACQ_REL))
+        loop_call(nics_loop, emit_rx_filter_changed, e);
+}
+
+static void rx_filter_rearm(const struct virtio_net *net)
+{
+    for (unsigned i = 0; i < rx_filter_nevents; i++)
+        if (!net || rx_filter_events[i].net == net)
+            __atomic_store_n(&rx_filter_events[i].armed, true, __ATOMIC_RELEASE);
+}
 
 struct nic_view {
     const char *id;
@@ -131,6 +179,10 @@ bool hv_nics_create(struct vm *vm, const struct hv_config *cfg, char *err, size_
             struct virtio_net *net = virtio_net_create(vm, &vc, err, errlen);
             if (!net)
                 return false;
+            struct rx_filter_event *e = &rx_filter_events[rx_filter_nevents++];
+            *e = (struct rx_filter_event){ .net = net, .armed = true };
+            nics_loop = vm->loop;
+            virtio_net_set_filter_notifier(net, rx_filter_changed, e);
             if (n->link_down)
                 virtio_net_set_link(net, false);
         }
@@ -145,6 +197,8 @@ void hv_nics_destroy(void)
         e1000_destroy(nic);
     for (struct virtio_net *net; (net = virtio_net_nth(0)) != NULL;)
         virtio_net_destroy(net);
+    rx_filter_nevents = 0;
+    nics_monitor = NULL;
 }
 
 /* ---- QMP */
@@ -249,10 +303,12 @@ static struct json_object *qmp_query_rx_filter(void *opaque, struct json_object 
         if (!r.vnet)
             return monitor_error_set(err, MONITOR_ERR_GENERIC,
                                      "net client(%s) doesn't support rx-filter querying", name);
+        rx_filter_rearm(r.vnet);
         struct json_object *a = json_object_new_array();
         json_object_array_add(a, rx_filter_entry(r.vnet));
         return a;
     }
+    rx_filter_rearm(NULL);
     struct json_object *a = json_object_new_array();
     for (unsigned i = 0; virtio_net_nth(i); i++)
         json_object_array_add(a, rx_filter_entry(virtio_net_nth(i)));
@@ -364,6 +420,7 @@ static void hmp_set_link(void *opaque, const char *args, struct monitor_text *ou
 
 int hv_nics_attach_monitor(struct monitor *mon)
 {
+    nics_monitor = mon;
     int r = 0;
     r |= monitor_register_command(mon, "set_link", set_link_args, qmp_set_link, NULL);
     r |= monitor_register_command(mon, "query-rx-filter", name_opt_args, qmp_query_rx_filter, NULL);

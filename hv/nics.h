@@ -1,7 +1,8 @@
 /* The worker's NICs: creates the e1000 and virtio-net devices of the
  * config (hv/config.h "nics", --nic) and serves their monitor commands:
  *   set_link {"name", "up"}            QEMU's shape; DeviceNotFound for unknown ids
- *   query-rx-filter {"name"?}          virtio-net NICs (rx mode from the control queue)
+ *   query-rx-filter {"name"?}          virtio-net NICs (the receive filter the driver set;
+ *                                      re-arms NIC_RX_FILTER_CHANGED for them)
  *   x-hvd-query-netstats {"name"?}     the worker's per-NIC counters (net.h semantics;
  *                                      with vhost-net the kernel moves the data, so
  *                                      hvd reads the tap's counters for domifstat)

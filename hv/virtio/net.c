@@ -143,6 +143,8 @@ struct virtio_net {
     struct iovec *ctrl_iov;
     uint8_t *ctrl_buf;           /* CTRL_CMD_MAX */
     struct net_filter filter;    /* written by the control queue */
+    virtio_net_filter_fn filter_notify;
+    void *filter_notify_opaque;
 };
 
 static struct virtio_net *net_devices[NET_MAX_DEVICES];
@@ -657,8 +659,11 @@ static void process_ctrl(struct virtio_net *net)
                     memcpy(net->ctrl_buf + got, c.iov[i].iov_base, c.iov[i].iov_len);
                     got += c.iov[i].iov_len;
                 }
-                ack = ctrl_command(net, net->ctrl_buf[0], net->ctrl_buf[1], net->ctrl_buf + 2,
-                                   got - 2);
+                uint8_t cls = net->ctrl_buf[0];
+                ack = ctrl_command(net, cls, net->ctrl_buf[1], net->ctrl_buf + 2, got - 2);
+                if (ack == CTRL_OK && net->filter_notify &&
+                    (cls == CTRL_CLASS_RX || cls == CTRL_CLASS_MAC || cls == CTRL_CLASS_VLAN))
+                    net->filter_notify(net, net->filter_notify_opaque);
             }
             iov_fill(c.iov + c.nread, c.nwrite, &ack, 1);
             virtq_push(vq, c.head, 1);
@@ -1171,6 +1176,12 @@ void virtio_net_get_stats(const struct virtio_net *net, struct net_stats *out)
         ADD(tx_bytes); ADD(tx_packets); ADD(tx_errs); ADD(tx_drop);
 #undef ADD
     }
+}
+
+void virtio_net_set_filter_notifier(struct virtio_net *net, virtio_net_filter_fn fn, void *opaque)
+{
+    net->filter_notify_opaque = opaque;
+    net->filter_notify = fn;
 }
 
 void virtio_net_info(const struct virtio_net *net, struct virtio_net_info *out)

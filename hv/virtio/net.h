@@ -81,6 +81,12 @@ struct virtio_net_info {
     uint8_t pci_slot;           /* bus 0 device number; 0xff when not on PCI */
 };
 
+/* Called on the control-queue thread after the driver changed the
+ * receive filter (RX mode, MAC table or address, VLAN table), so the
+ * monitor can raise NIC_RX_FILTER_CHANGED. Set before the guest runs. */
+typedef void (*virtio_net_filter_fn)(struct virtio_net *net, void *opaque);
+void virtio_net_set_filter_notifier(struct virtio_net *net, virtio_net_filter_fn fn, void *opaque);
+
 /* Identity and state snapshot; safe from any thread. */
 void virtio_net_info(const struct virtio_net *net, struct virtio_net_info *out);
 

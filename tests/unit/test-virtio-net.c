@@ -419,13 +419,25 @@ static int ctrl(unsigned cq, uint8_t cls, uint8_t cmd, const void *data, uint32_
     return ram[a];
 }
 
+static unsigned filter_changes;
+static void count_filter_change(struct virtio_net *n, void *opaque)
+{
+    (void)opaque;
+    if (n == net)
+        filter_changes++;
+}
+
 static void test_ctrl_and_mq(void)
 {
     TAP_CHECK(setup(2, base_features() | (1ull << F_MQ) | (1ull << F_MRG_RXBUF)), "ctrl: 2-pair device up");
     unsigned cq = 4;
     struct virtio_net_info info;
     uint8_t on = 1;
+    virtio_net_set_filter_notifier(net, count_filter_change, NULL);
     TAP_EQ_U64(ctrl(cq, 0, 0, &on, 1), 0, "ctrl: RX PROMISC on -> OK");
+    TAP_EQ_U64(filter_changes, 1, "ctrl: the filter notifier ran for RX PROMISC");
+    TAP_EQ_U64(ctrl(cq, 0, 0, "\1\1", 2), 1, "ctrl: a refused RX command ...");
+    TAP_EQ_U64(filter_changes, 1, "... does not notify");
     TAP_EQ_U64(ctrl(cq, 0, 1, &on, 1), 0, "ctrl: RX ALLMULTI on -> OK");
     virtio_net_info(net, &info);
     TAP_CHECK(info.filter.promisc && info.filter.allmulti, "ctrl: promisc and allmulti recorded");
@@ -467,6 +479,7 @@ static void test_ctrl_and_mq(void)
     TAP_EQ_U64(ctrl(cq, 4, 0, &pairs, 1), 1, "mq: VQ_PAIRS_SET with 1 data byte -> ERR");
     pairs = 2;
     TAP_EQ_U64(ctrl(cq, 4, 0, &pairs, 2), 0, "mq: VQ_PAIRS_SET 2 -> OK");
+    TAP_EQ_U64(filter_changes, 4, "ctrl: notified for PROMISC, ALLMULTI, MAC table, VLAN; not for MQ");
     virtio_net_info(net, &info);
     TAP_EQ_U64(info.active_pairs, 2, "mq: two pairs active");
     kick(3);
