@@ -75,3 +75,8 @@ check_PROGRAMS += tests/unit/test-mptable
 tests_unit_test_mptable_SOURCES = tests/unit/test-mptable.c tests/tap.h
 tests_unit_test_mptable_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-mptable
+
+check_PROGRAMS += tests/unit/test-vm-ram
+tests_unit_test_vm_ram_SOURCES = tests/unit/test-vm-ram.c tests/tap.h
+tests_unit_test_vm_ram_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-vm-ram
