@@ -133,7 +133,8 @@ run() {
 result() { sed -n "s/^HVTEST $2=//p" "$tmp/$1.log" | tr -d '\r' | head -n 1; }
 
 # qmp_sample SOCKET OUT: until the monitor closes, keep net0's latest
-# x-hvd-query-netstats and query-rx-filter replies in OUT (one JSON object).
+# x-hvd-query-netstats and query-rx-filter replies and the events seen so
+# far in OUT (one JSON object).
 qmp_sample() {
     /usr/bin/python3 - "$1" "$2" << 'EOF' > /dev/null 2>&1
 import json, os, socket, sys, time
@@ -149,6 +150,7 @@ else:
     sys.exit(1)
 f = s.makefile("r")
 f.readline()
+events = []
 def cmd(command, **args):
     s.sendall((json.dumps({"execute": command, "arguments": args}) + "\n").encode())
     while True:
@@ -158,11 +160,12 @@ def cmd(command, **args):
         reply = json.loads(line)
         if "event" not in reply:
             return reply.get("return")
+        events.append(reply)
 try:
     cmd("qmp_capabilities")
     while True:
         state = {"stats": cmd("x-hvd-query-netstats", name="net0")[0],
-                 "rxfilter": cmd("query-rx-filter", name="net0")[0]}
+                 "rxfilter": cmd("query-rx-filter", name="net0")[0], "events": events}
         with open(out + ".new", "w") as o:
             json.dump(state, o)
         os.replace(out + ".new", out)
@@ -200,6 +203,10 @@ scenario() {
     csw=$(cat "$tmp/$name.netcsw" 2>/dev/null)
     echo "# $name: context switches of hv's net0-* threads over the run: ${csw:-none}"
     check "$name: hv logged data plane $plane" grep -q "net0: data plane: $plane" "$tmp/$name.err"
+    # The control queue is hv's in both data planes.
+    check "$name: NIC_RX_FILTER_CHANGED for net0 when the guest set its filter" \
+        test "$(nicstate "$name" '[e["data"] for e in s["events"] if e["event"] == "NIC_RX_FILTER_CHANGED"][0]')" \
+        = "{'name': 'net0', 'path': '/machine/peripheral/net0/virtio-backend'}"
     if [ "$plane" = vhost-net ]; then
         check "$name: a vhost kernel worker thread served hv" test -s "$tmp/$name.vhostthread"
         # Two 3 s iperf3 runs move >100k packets; with interrupts relayed
