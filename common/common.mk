@@ -1,6 +1,7 @@
 # common/: what both processes share and nothing else.
 noinst_LIBRARIES += common/libcommon.a
 common_libcommon_a_SOURCES = \
+	common/errbuf.c common/errbuf.h \
 	common/log.c common/log.h \
 	common/size.c common/size.h
 

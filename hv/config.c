@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +25,8 @@
 #include "common/size.h"
 #include <config.h>  /* autoconf: PACKAGE_VERSION (not hv/config.h) */
 
+#include "common/errbuf.h"
 #include "hv/config.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void replace_str(char **slot, const char *value)
 {
@@ -90,7 +81,7 @@ static bool valid_uuid(const char *s)
 static bool set_uuid(struct hv_config *cfg, const char *s, char *err, size_t errlen)
 {
     if (!valid_uuid(s)) {
-        set_err(err, errlen, "invalid UUID '%s' (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s);
+        errbuf_set(err, errlen, "invalid UUID '%s' (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", s);
         return false;
     }
     replace_str(&cfg->uuid, s);
@@ -102,7 +93,7 @@ static bool set_uuid(struct hv_config *cfg, const char *s, char *err, size_t err
 static bool set_cpus(struct hv_config *cfg, long long n, const char *text, char *err, size_t errlen)
 {
     if (n < 1 || n > HV_MAX_CPUS) {
-        set_err(err, errlen, "invalid vCPU count '%s' (1..%d)", text, HV_MAX_CPUS);
+        errbuf_set(err, errlen, "invalid vCPU count '%s' (1..%d)", text, HV_MAX_CPUS);
         return false;
     }
     cfg->cpus = (unsigned)n;
@@ -112,12 +103,12 @@ static bool set_cpus(struct hv_config *cfg, long long n, const char *text, char 
 static bool set_memory(struct hv_config *cfg, uint64_t bytes, const char *text, char *err, size_t errlen)
 {
     if (bytes < HV_MIN_MEMORY) {
-        set_err(err, errlen, "memory size '%s' is too small (at least %llu MiB)", text,
+        errbuf_set(err, errlen, "memory size '%s' is too small (at least %llu MiB)", text,
                 (unsigned long long)(HV_MIN_MEMORY >> 20));
         return false;
     }
     if (bytes > (1ULL << 46)) {
-        set_err(err, errlen, "memory size '%s' is too large", text);
+        errbuf_set(err, errlen, "memory size '%s' is too large", text);
         return false;
     }
     cfg->memory = bytes;
@@ -148,7 +139,7 @@ static bool set_on_reboot(struct hv_config *cfg, const char *v, char *err, size_
     else if (strcmp(v, "exit") == 0 || strcmp(v, "destroy") == 0)
         cfg->on_reboot = HV_ON_REBOOT_EXIT;
     else {
-        set_err(err, errlen, "invalid on_reboot '%s' (reset or exit)", v);
+        errbuf_set(err, errlen, "invalid on_reboot '%s' (reset or exit)", v);
         return false;
     }
     return true;
@@ -169,7 +160,7 @@ bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *er
         cfg->serial.type = HV_SERIAL_UNIX;
         replace_str(&cfg->serial.path, spec + 5);
     } else {
-        set_err(err, errlen, "invalid serial '%s' (stdio, none, file:PATH or unix:PATH)", spec);
+        errbuf_set(err, errlen, "invalid serial '%s' (stdio, none, file:PATH or unix:PATH)", spec);
         return false;
     }
     return true;
@@ -178,7 +169,7 @@ bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *er
 static struct hv_disk_config *new_disk(struct hv_config *cfg, char *err, size_t errlen)
 {
     if (cfg->ndisks >= HV_MAX_DISKS) {
-        set_err(err, errlen, "too many disks (at most %d)", HV_MAX_DISKS);
+        errbuf_set(err, errlen, "too many disks (at most %d)", HV_MAX_DISKS);
         return NULL;
     }
     struct hv_disk_config *d = &cfg->disks[cfg->ndisks];
@@ -203,7 +194,7 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
     size_t n = strlen(spec);
     char *buf = malloc(n + 1);
     if (!buf) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return false;
     }
     const char *p = spec;
@@ -227,7 +218,7 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
         char *eq = strchr(buf, '=');
         if (!eq) {
             if (d->path) {
-                set_err(err, errlen, "invalid disk option '%s' in '%s'", buf, spec);
+                errbuf_set(err, errlen, "invalid disk option '%s' in '%s'", buf, spec);
                 ok = false;
             } else {
                 d->path = strdup(buf);  /* bare FILE */
@@ -240,7 +231,7 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
             replace_str(&d->path, val);
         } else if (strcmp(key, "readonly") == 0) {
             if (!parse_bool_word(val, &d->readonly)) {
-                set_err(err, errlen, "invalid readonly value '%s' in disk '%s' (on or off)", val, spec);
+                errbuf_set(err, errlen, "invalid readonly value '%s' in disk '%s' (on or off)", val, spec);
                 ok = false;
             }
         } else if (strcmp(key, "serial") == 0) {
@@ -248,13 +239,13 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
         } else if (strcmp(key, "id") == 0) {
             replace_str(&d->id, val);
         } else {
-            set_err(err, errlen, "unknown disk option '%s' in '%s'", key, spec);
+            errbuf_set(err, errlen, "unknown disk option '%s' in '%s'", key, spec);
             ok = false;
         }
     }
     free(buf);
     if (ok && (!d->path || !*d->path)) {
-        set_err(err, errlen, "disk '%s' has no path", spec);
+        errbuf_set(err, errlen, "disk '%s' has no path", spec);
         ok = false;
     }
     if (!ok) {
@@ -276,7 +267,7 @@ static bool json_want(json_object *v, json_type t, const char *key, char *err, s
 {
     if (json_object_get_type(v) == t)
         return true;
-    set_err(err, errlen, "machine description: '%s' must be %s, not %s", key,
+    errbuf_set(err, errlen, "machine description: '%s' must be %s, not %s", key,
             t == json_type_string ? "a string" : t == json_type_int ? "an integer"
             : t == json_type_boolean ? "a boolean" : t == json_type_object ? "an object" : "an array",
             json_type_of(v));
@@ -310,18 +301,18 @@ static bool json_serial(struct hv_config *cfg, json_object *v, char *err, size_t
                 return false;
             path = json_object_get_string(val);
         } else {
-            set_err(err, errlen, "machine description: unknown key 'serial.%s'", key);
+            errbuf_set(err, errlen, "machine description: unknown key 'serial.%s'", key);
             return false;
         }
     }
     if (!type) {
-        set_err(err, errlen, "machine description: 'serial.type' is missing");
+        errbuf_set(err, errlen, "machine description: 'serial.type' is missing");
         return false;
     }
     char spec[4096];
     if (strcmp(type, "file") == 0 || strcmp(type, "unix") == 0) {
         if (!path || !*path) {
-            set_err(err, errlen, "machine description: serial type '%s' needs 'path'", type);
+            errbuf_set(err, errlen, "machine description: serial type '%s' needs 'path'", type);
             return false;
         }
         snprintf(spec, sizeof(spec), "%s:%s", type, path);
@@ -356,7 +347,7 @@ bool hv_config_set_balloon_spec(struct hv_config *cfg, const char *spec, char *e
     }
     char *copy = strdup(spec);
     if (!copy) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return false;
     }
     bool ok = true;
@@ -375,13 +366,13 @@ bool hv_config_set_balloon_spec(struct hv_config *cfg, const char *spec, char *e
         } else if (strcmp(item, "stats-period") == 0) {
             ok = balloon_period(val, &b->stats_period);
         } else {
-            set_err(err, errlen, "unknown balloon option '%s' in '%s' (id, deflate-on-oom, "
+            errbuf_set(err, errlen, "unknown balloon option '%s' in '%s' (id, deflate-on-oom, "
                     "free-page-reporting, stats-period)", item, spec);
             free(copy);
             return false;
         }
         if (!ok)
-            set_err(err, errlen, "invalid value '%s' for balloon option '%s'", val, item);
+            errbuf_set(err, errlen, "invalid value '%s' for balloon option '%s'", val, item);
     }
     free(copy);
     return ok;
@@ -408,12 +399,12 @@ static bool json_balloon(struct hv_config *cfg, json_object *v, char *err, size_
             ok = json_want(val, json_type_int, name, err, errlen);
             int64_t p = ok ? json_object_get_int64(val) : 0;
             if (ok && (p < 0 || p > 0xFFFFFFFFll)) {
-                set_err(err, errlen, "machine description: invalid %s %lld", name, (long long)p);
+                errbuf_set(err, errlen, "machine description: invalid %s %lld", name, (long long)p);
                 ok = false;
             }
             b->stats_period = (unsigned)p;
         } else {
-            set_err(err, errlen, "machine description: unknown key '%s'", name);
+            errbuf_set(err, errlen, "machine description: unknown key '%s'", name);
             ok = false;
         }
         if (!ok)
@@ -446,14 +437,14 @@ static bool json_disk(struct hv_config *cfg, json_object *v, size_t idx, char *e
             if (ok)
                 d->readonly = json_object_get_boolean(val);
         } else {
-            set_err(err, errlen, "machine description: unknown key '%s'", name);
+            errbuf_set(err, errlen, "machine description: unknown key '%s'", name);
             ok = false;
         }
         if (!ok)
             break;
     }
     if (ok && (!d->path || !*d->path)) {
-        set_err(err, errlen, "machine description: '%s.path' is missing", where);
+        errbuf_set(err, errlen, "machine description: '%s.path' is missing", where);
         ok = false;
     }
     if (!ok) {
@@ -468,7 +459,7 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
 {
     json_tokener *tok = json_tokener_new();
     if (!tok) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return false;
     }
     json_object *root = json_tokener_parse_ex(tok, text, (int)strlen(text));
@@ -476,14 +467,14 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
     size_t consumed = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     if (!root || jerr != json_tokener_success) {
-        set_err(err, errlen, "machine description is not valid JSON: %s",
+        errbuf_set(err, errlen, "machine description is not valid JSON: %s",
                 jerr == json_tokener_continue ? "unexpected end of input" : json_tokener_error_desc(jerr));
         json_object_put(root);
         return false;
     }
     for (const char *p = text + consumed; *p; p++) {
         if (!isspace((unsigned char)*p)) {
-            set_err(err, errlen, "machine description: trailing data after the JSON object");
+            errbuf_set(err, errlen, "machine description: trailing data after the JSON object");
             json_object_put(root);
             return false;
         }
@@ -511,7 +502,7 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
                     char text_mib[32];
                     snprintf(text_mib, sizeof(text_mib), "%lldM", (long long)mib);
                     if (mib <= 0 || mib > (1LL << 26)) {
-                        set_err(err, errlen, "machine description: invalid memory_mib %lld", (long long)mib);
+                        errbuf_set(err, errlen, "machine description: invalid memory_mib %lld", (long long)mib);
                         ok = false;
                     } else {
                         ok = set_memory(cfg, (uint64_t)mib << 20, text_mib, err, errlen);
@@ -548,7 +539,7 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
                 for (size_t i = 0; ok && i < json_object_array_length(val); i++)
                     ok = json_disk(cfg, json_object_array_get_idx(val, i), i, err, errlen);
             } else {
-                set_err(err, errlen, "machine description: unknown key '%s'", key);
+                errbuf_set(err, errlen, "machine description: unknown key '%s'", key);
                 ok = false;
             }
             if (!ok)
@@ -563,7 +554,7 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, "cannot open machine description %s: %m", path);
+        errbuf_set(err, errlen, "cannot open machine description %s: %m", path);
         return false;
     }
     size_t cap = 4096, len = 0;
@@ -571,7 +562,7 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
     while (buf) {
         if (len + 1 >= cap) {
             if (cap >= (16u << 20)) {
-                set_err(err, errlen, "machine description %s is too large", path);
+                errbuf_set(err, errlen, "machine description %s is too large", path);
                 free(buf);
                 fclose(f);
                 return false;
@@ -592,19 +583,19 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
     }
     fclose(f);
     if (!buf) {
-        set_err(err, errlen, "out of memory reading %s", path);
+        errbuf_set(err, errlen, "out of memory reading %s", path);
         return false;
     }
     buf[len] = 0;
     if (strlen(buf) != len) {
-        set_err(err, errlen, "machine description %s contains a NUL byte", path);
+        errbuf_set(err, errlen, "machine description %s contains a NUL byte", path);
         free(buf);
         return false;
     }
     char inner[512];
     bool ok = hv_config_apply_json(cfg, buf, inner, sizeof(inner));
     if (!ok)
-        set_err(err, errlen, "%s: %s", path, inner);
+        errbuf_set(err, errlen, "%s: %s", path, inner);
     free(buf);
     return ok;
 }
@@ -612,34 +603,34 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
 bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
 {
     if (!cfg->kernel || !*cfg->kernel) {
-        set_err(err, errlen, "no kernel given (use --kernel FILE)");
+        errbuf_set(err, errlen, "no kernel given (use --kernel FILE)");
         return false;
     }
     if (access(cfg->kernel, R_OK) < 0) {
-        set_err(err, errlen, "cannot read kernel %s: %m", cfg->kernel);
+        errbuf_set(err, errlen, "cannot read kernel %s: %m", cfg->kernel);
         return false;
     }
     if (cfg->initrd && access(cfg->initrd, R_OK) < 0) {
-        set_err(err, errlen, "cannot read initrd %s: %m", cfg->initrd);
+        errbuf_set(err, errlen, "cannot read initrd %s: %m", cfg->initrd);
         return false;
     }
     if (cfg->append && strlen(cfg->append) > 2047) {
-        set_err(err, errlen, "kernel command line is longer than 2047 bytes");
+        errbuf_set(err, errlen, "kernel command line is longer than 2047 bytes");
         return false;
     }
     if (cfg->cpus < 1 || cfg->cpus > HV_MAX_CPUS) {
-        set_err(err, errlen, "invalid vCPU count %u (1..%d)", cfg->cpus, HV_MAX_CPUS);
+        errbuf_set(err, errlen, "invalid vCPU count %u (1..%d)", cfg->cpus, HV_MAX_CPUS);
         return false;
     }
     if (cfg->memory < HV_MIN_MEMORY) {
-        set_err(err, errlen, "memory size too small (at least %llu MiB)",
+        errbuf_set(err, errlen, "memory size too small (at least %llu MiB)",
                 (unsigned long long)(HV_MIN_MEMORY >> 20));
         return false;
     }
     for (unsigned i = 0; i < cfg->ndisks; i++)
         for (unsigned j = 0; j < i; j++)
             if (cfg->disks[i].id && cfg->disks[j].id && strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
-                set_err(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
+                errbuf_set(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
                 return false;
             }
     return hv_config_validate_nics(cfg, err, errlen) && hv_config_validate_hostdevs(cfg, err, errlen);
@@ -736,7 +727,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
         case OPT_MEMORY: {
             uint64_t bytes;
             if (!size_parse(arg, 1ULL << 20, &bytes)) {
-                set_err(err, errlen, "invalid memory size '%s' (e.g. 512M, 2G)", arg);
+                errbuf_set(err, errlen, "invalid memory size '%s' (e.g. 512M, 2G)", arg);
                 return HV_ARGS_ERROR;
             }
             if (!set_memory(cfg, bytes, arg, err, errlen))
@@ -746,7 +737,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
         case OPT_CPUS: {
             long long n = strtoll(arg, &end, 10);
             if (!*arg || *end || !isdigit((unsigned char)arg[0])) {
-                set_err(err, errlen, "invalid vCPU count '%s'", arg);
+                errbuf_set(err, errlen, "invalid vCPU count '%s'", arg);
                 return HV_ARGS_ERROR;
             }
             if (!set_cpus(cfg, n, arg, err, errlen))
@@ -788,15 +779,15 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
             printf("hv (hvd) %s\n", PACKAGE_VERSION);
             return HV_ARGS_EXIT;
         case ':':
-            set_err(err, errlen, "option '%s' needs a value", argv[prev]);
+            errbuf_set(err, errlen, "option '%s' needs a value", argv[prev]);
             return HV_ARGS_ERROR;
         default:
-            set_err(err, errlen, "unknown option '%s' (see hv --help)", argv[prev]);
+            errbuf_set(err, errlen, "unknown option '%s' (see hv --help)", argv[prev]);
             return HV_ARGS_ERROR;
         }
     }
     if (optind < argc) {
-        set_err(err, errlen, "unexpected argument '%s' (see hv --help)", argv[optind]);
+        errbuf_set(err, errlen, "unexpected argument '%s' (see hv --help)", argv[optind]);
         return HV_ARGS_ERROR;
     }
     return HV_ARGS_OK;

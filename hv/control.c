@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/config.h"
 #include "hv/devices/platform.h"
@@ -30,15 +30,6 @@
 
 #define ACPI_AREA_SIZE (0x100000 - BOOT_BIOS_AREA)
 #define DEFAULT_APPEND "console=ttyS0"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void emit(struct control *ctl, const char *event)
 {
@@ -66,7 +57,7 @@ bool control_load_guest(struct control *ctl, char *err, size_t errlen)
     struct bzimage_info info;
     char why[256];
     if (!bzimage_parse(kernel, klen, &info, why, sizeof(why))) {
-        set_err(err, errlen, "kernel %s: %s", cfg->kernel, why);
+        errbuf_set(err, errlen, "kernel %s: %s", cfg->kernel, why);
         goto out;
     }
     if (cfg->initrd) {
@@ -77,14 +68,14 @@ bool control_load_guest(struct control *ctl, char *err, size_t errlen)
 
     acpi = calloc(1, ACPI_AREA_SIZE);
     if (!acpi) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto out;
     }
     struct acpi_config acfg = { .ncpus = vm->ncpus, .intx_gsi = pci_intx_gsi };
     struct acpi_layout layout;
     if (!acpi_build(acpi, ACPI_AREA_SIZE, BOOT_BIOS_AREA, &acfg, &layout) ||
         !gm_write(&vm->mem, BOOT_BIOS_AREA, acpi, ACPI_AREA_SIZE)) {
-        set_err(err, errlen, "cannot build the ACPI tables");
+        errbuf_set(err, errlen, "cannot build the ACPI tables");
         goto out;
     }
 
@@ -100,7 +91,7 @@ bool control_load_guest(struct control *ctl, char *err, size_t errlen)
     };
     struct boot_result boot;
     if (!bzimage_load(&vm->mem, &in, &boot, why, sizeof(why))) {
-        set_err(err, errlen, "kernel %s: %s", cfg->kernel, why);
+        errbuf_set(err, errlen, "kernel %s: %s", cfg->kernel, why);
         goto out;
     }
     if (vcpus_load_boot_state(vm, &boot, err, errlen) < 0)
@@ -252,7 +243,7 @@ int control_init(struct control *ctl, char *err, size_t errlen)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     ctl->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (ctl->signal_fd < 0 || loop_add_fd(ctl->loop, ctl->signal_fd, EPOLLIN, on_signal, ctl) < 0) {
-        set_err(err, errlen, "signalfd: %s", strerror(errno));
+        errbuf_set(err, errlen, "signalfd: %s", strerror(errno));
         return -1;
     }
     return 0;
@@ -297,7 +288,7 @@ static int op_cont(void *opaque, char *err, size_t errlen)
 {
     struct control *ctl = opaque;
     if (ctl->state == HV_STATE_SHUTDOWN || ctl->state == HV_STATE_INTERNAL_ERROR) {
-        set_err(err, errlen, "Resetting the Virtual Machine is required");
+        errbuf_set(err, errlen, "Resetting the Virtual Machine is required");
         return -EINVAL;
     }
     if (ctl->state == HV_STATE_RUNNING)
@@ -312,7 +303,7 @@ static int op_system_reset(void *opaque, char *err, size_t errlen)
     struct control *ctl = opaque;
     vcpus_pause(ctl->vm);
     if (!control_reset_machine(ctl)) {
-        set_err(err, errlen, "reset failed (see the worker's log)");
+        errbuf_set(err, errlen, "reset failed (see the worker's log)");
         return -EIO;
     }
     emit_cause(ctl, "RESET", "host-qmp-system-reset");

@@ -6,7 +6,6 @@
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 #include <stdatomic.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/boot/bzimage.h"
 #include "hv/vm.h"
@@ -57,15 +57,6 @@ struct vcpus {
     vcpu_fatal_fn fatal_fn;
     void *fatal_opaque;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void kick_handler(int sig) { (void)sig; }
 
@@ -136,27 +127,27 @@ static int vcpu_init_one(struct vm *vm, struct vcpu *v, unsigned id, const struc
     v->id = id;
     v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
     if (v->fd < 0) {
-        set_err(err, errlen, "KVM_CREATE_VCPU %u: %s", id, strerror(errno));
+        errbuf_set(err, errlen, "KVM_CREATE_VCPU %u: %s", id, strerror(errno));
         return -1;
     }
     fcntl(v->fd, F_SETFD, FD_CLOEXEC);
     int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (sz <= 0) {
-        set_err(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
         return -1;
     }
     v->run_size = (size_t)sz;
     v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
     if (v->run == MAP_FAILED) {
         v->run = NULL;
-        set_err(err, errlen, "mmap of vCPU %u's kvm_run: %s", id, strerror(errno));
+        errbuf_set(err, errlen, "mmap of vCPU %u's kvm_run: %s", id, strerror(errno));
         return -1;
     }
 
     size_t bytes = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
     struct kvm_cpuid2 *cpuid = malloc(bytes);
     if (!cpuid) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     memcpy(cpuid, supported, bytes);
@@ -164,26 +155,26 @@ static int vcpu_init_one(struct vm *vm, struct vcpu *v, unsigned id, const struc
     int r = ioctl(v->fd, KVM_SET_CPUID2, cpuid);
     free(cpuid);
     if (r < 0) {
-        set_err(err, errlen, "KVM_SET_CPUID2 (vCPU %u): %s", id, strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_CPUID2 (vCPU %u): %s", id, strerror(errno));
         return -1;
     }
     reset_msrs(v);
 
     struct kvm_lapic_state lapic;
     if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0) {
-        set_err(err, errlen, "KVM_GET_LAPIC: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_GET_LAPIC: %s", strerror(errno));
         return -1;
     }
     /* Virtual-wire mode as a BIOS leaves it: LINT0 ExtINT, LINT1 NMI. */
     lapic_set(&lapic, APIC_LVT_LINT0, lvt_mode(lapic_get(&lapic, APIC_LVT_LINT0), APIC_MODE_EXTINT));
     lapic_set(&lapic, APIC_LVT_LINT1, lvt_mode(lapic_get(&lapic, APIC_LVT_LINT1), APIC_MODE_NMI));
     if (ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0) {
-        set_err(err, errlen, "KVM_SET_LAPIC: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_LAPIC: %s", strerror(errno));
         return -1;
     }
     v->lapic0 = lapic;
     if (ioctl(v->fd, KVM_GET_REGS, &v->regs0) < 0 || ioctl(v->fd, KVM_GET_SREGS, &v->sregs0) < 0) {
-        set_err(err, errlen, "reading vCPU %u's initial state: %s", id, strerror(errno));
+        errbuf_set(err, errlen, "reading vCPU %u's initial state: %s", id, strerror(errno));
         return -1;
     }
     return 0;
@@ -193,13 +184,13 @@ int vcpus_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
 {
     struct vcpus *m = calloc(1, sizeof(*m));
     if (!m) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     m->v = calloc(ncpus, sizeof(*m->v));
     if (!m->v) {
         free(m);
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     pthread_mutex_init(&m->lock, NULL);
@@ -213,7 +204,7 @@ int vcpus_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
 
     struct kvm_cpuid2 *supported = cpuid_get_supported(vm->kvm_fd);
     if (!supported) {
-        set_err(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
         return -1;
     }
     for (unsigned i = 0; i < ncpus; i++) {
@@ -254,7 +245,7 @@ static int set_boot_regs(struct vcpu *v, const struct boot_result *boot, char *e
     s.cr4 = 0x20;        /* PAE */
     s.efer = 0x500;      /* LME | LMA */
     if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0) {
-        set_err(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
         return -1;
     }
     struct kvm_regs r;
@@ -264,7 +255,7 @@ static int set_boot_regs(struct vcpu *v, const struct boot_result *boot, char *e
     r.rsp = BOOT_STACK_TOP;
     r.rflags = 0x2;
     if (ioctl(v->fd, KVM_SET_REGS, &r) < 0) {
-        set_err(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
         return -1;
     }
     return 0;
@@ -278,7 +269,7 @@ int vcpus_load_boot_state(struct vm *vm, const struct boot_result *boot, char *e
         /* sregs first: it carries the APIC base, which decides how the
          * LAPIC state is interpreted. */
         if (ioctl(v->fd, KVM_SET_SREGS, &v->sregs0) < 0 || ioctl(v->fd, KVM_SET_REGS, &v->regs0) < 0) {
-            set_err(err, errlen, "restoring vCPU %u state: %s", i, strerror(errno));
+            errbuf_set(err, errlen, "restoring vCPU %u state: %s", i, strerror(errno));
             return -1;
         }
         struct kvm_fpu fpu;
@@ -477,7 +468,7 @@ int vcpus_start(struct vm *vm, char *err, size_t errlen)
         int r = pthread_create(&m->v[i].thread, NULL, vcpu_thread, &m->v[i]);
         if (r != 0) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
-            set_err(err, errlen, "cannot start vCPU thread %u: %s", i, strerror(r));
+            errbuf_set(err, errlen, "cannot start vCPU thread %u: %s", i, strerror(r));
             return -1;
         }
         m->v[i].started = true;

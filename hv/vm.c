@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/pci/pci.h"
 
@@ -50,16 +50,6 @@ struct vm_core {
 #define HOST_SLOT_BASE 16
 
 static struct vm_core *core_of(struct vm *vm) { return vm->core; }
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* The default routing QEMU's PC machine installs: ISA IRQs to both PICs
  * and the IOAPIC, except that IRQ0 (PIT) goes to IOAPIC pin 2, matching
@@ -107,7 +97,7 @@ static bool check_cap(int kvm_fd, int cap, const char *name, char *err, size_t e
 {
     int r = ioctl(kvm_fd, KVM_CHECK_EXTENSION, cap);
     if (r <= 0) {
-        set_err(err, errlen, "/dev/kvm lacks the capability %s", name);
+        errbuf_set(err, errlen, "/dev/kvm lacks the capability %s", name);
         return false;
     }
     return true;
@@ -202,7 +192,7 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
     struct vm_core *c = core_of(vm);
     uint64_t limit = host_memory_limit();
     if (p->ram_size > limit) {
-        set_err(err, errlen, "memory size %llu MiB exceeds what the host has (%llu MiB RAM+swap)",
+        errbuf_set(err, errlen, "memory size %llu MiB exceeds what the host has (%llu MiB RAM+swap)",
                 (unsigned long long)(p->ram_size >> 20), (unsigned long long)(limit >> 20));
         return -ENOMEM;
     }
@@ -210,7 +200,7 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
     if (p->hugepages) {
         uint64_t huge = hugepage_size();
         if (p->ram_size % huge) {
-            set_err(err, errlen, "memory size must be a multiple of the %llu KiB hugepage size with --hugepages",
+            errbuf_set(err, errlen, "memory size must be a multiple of the %llu KiB hugepage size with --hugepages",
                     (unsigned long long)(huge >> 10));
             return -EINVAL;
         }
@@ -224,12 +214,12 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
     if (map == MAP_FAILED) {
         int e = errno;
         if (p->hugepages && e == ENOMEM)
-            set_err(err, errlen, "cannot allocate %llu MiB of guest memory from hugepages: not enough "
+            errbuf_set(err, errlen, "cannot allocate %llu MiB of guest memory from hugepages: not enough "
                     "free %llu KiB hugepages (%s; reserve more in /proc/sys/vm/nr_hugepages)",
                     (unsigned long long)(p->ram_size >> 20), (unsigned long long)(hugepage_size() >> 10),
                     hugepages_free_text());
         else
-            set_err(err, errlen, "cannot allocate %llu MiB of guest memory%s: %s",
+            errbuf_set(err, errlen, "cannot allocate %llu MiB of guest memory%s: %s",
                     (unsigned long long)(p->ram_size >> 20), p->hugepages ? " from hugepages" : "",
                     strerror(e));
         return -e;
@@ -264,11 +254,11 @@ static int map_ram(struct vm *vm, const struct vm_params *p, char *err, size_t e
         };
         if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
             int e = errno;
-            set_err(err, errlen, "KVM_SET_USER_MEMORY_REGION (slot %u): %s", i, strerror(e));
+            errbuf_set(err, errlen, "KVM_SET_USER_MEMORY_REGION (slot %u): %s", i, strerror(e));
             return -e;
         }
         if (!gm_add_region(&vm->mem, slots[i].gpa, slots[i].size, slots[i].host)) {
-            set_err(err, errlen, "guest memory map: region %u rejected", i);
+            errbuf_set(err, errlen, "guest memory map: region %u rejected", i);
             return -EINVAL;
         }
     }
@@ -309,7 +299,7 @@ struct vm *vm_create(const struct vm_params *p, char *err, size_t errlen)
     if (!vm || !c) {
         free(vm);
         free(c);
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     vm->core = c;
@@ -321,12 +311,12 @@ struct vm *vm_create(const struct vm_params *p, char *err, size_t errlen)
 
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
-        set_err(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
+        errbuf_set(err, errlen, "cannot open /dev/kvm: %s", strerror(errno));
         goto fail;
     }
     int api = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
     if (api != KVM_API_VERSION) {
-        set_err(err, errlen, "/dev/kvm API version %d, need %d", api, KVM_API_VERSION);
+        errbuf_set(err, errlen, "/dev/kvm API version %d, need %d", api, KVM_API_VERSION);
         goto fail;
     }
     static const struct { int cap; const char *name; } caps[] = {
@@ -350,37 +340,37 @@ struct vm *vm_create(const struct vm_params *p, char *err, size_t errlen)
     if (max_vcpus <= 0)
         max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
     if (max_vcpus > 0 && p->ncpus > (unsigned)max_vcpus) {
-        set_err(err, errlen, "%u vCPUs requested, KVM allows at most %d", p->ncpus, max_vcpus);
+        errbuf_set(err, errlen, "%u vCPUs requested, KVM allows at most %d", p->ncpus, max_vcpus);
         goto fail;
     }
 
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     if (vm->vm_fd < 0) {
-        set_err(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
         goto fail;
     }
     fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
     /* Both before any vCPU exists (x86-boot.md §4 step 3). */
     if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0) {
-        set_err(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
         goto fail;
     }
     uint64_t idmap = VM_IDMAP_ADDR;
     if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
-        set_err(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
         goto fail;
     }
     if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-        set_err(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
         goto fail;
     }
     struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
     if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-        set_err(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
         goto fail;
     }
     if (routing_init(c) < 0 || routing_commit(vm) < 0) {
-        set_err(err, errlen, "KVM_SET_GSI_ROUTING: %s", strerror(errno));
+        errbuf_set(err, errlen, "KVM_SET_GSI_ROUTING: %s", strerror(errno));
         goto fail;
     }
     snapshot_irqchip(vm);
@@ -388,7 +378,7 @@ struct vm *vm_create(const struct vm_params *p, char *err, size_t errlen)
         goto fail;
     vm->bus = bus_new();
     if (!vm->bus) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto fail;
     }
     return vm;

@@ -3,13 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/boot/vmlinux.h"
 #include "hv/guest_mem.h"
@@ -42,15 +42,6 @@
 #define BP_E820_TABLE      0x2D0
 #define XLF_KERNEL_64      0x1
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -61,39 +52,39 @@ bool bzimage_parse(const uint8_t *img, size_t len, struct bzimage_info *info, ch
 {
     memset(info, 0, sizeof(*info));
     if (len < 0x400) {
-        set_err(err, errlen, "not a bzImage (file is only %zu bytes)", len);
+        errbuf_set(err, errlen, "not a bzImage (file is only %zu bytes)", len);
         return false;
     }
     if (rd16(img + HDR_BOOT_FLAG) != 0xAA55 || rd32(img + HDR_MAGIC) != 0x53726448) {
-        set_err(err, errlen, "not a bzImage (no 0xAA55 boot flag / \"HdrS\" setup header)");
+        errbuf_set(err, errlen, "not a bzImage (no 0xAA55 boot flag / \"HdrS\" setup header)");
         return false;
     }
     info->version = rd16(img + HDR_VERSION);
     if (info->version < 0x020C) {
-        set_err(err, errlen, "bzImage boot protocol %u.%02u is too old (need 2.12 or later)",
+        errbuf_set(err, errlen, "bzImage boot protocol %u.%02u is too old (need 2.12 or later)",
                 info->version >> 8, info->version & 0xFF);
         return false;
     }
     info->xloadflags = rd16(img + HDR_XLOADFLAGS);
     if (!(info->xloadflags & XLF_KERNEL_64)) {
-        set_err(err, errlen, "bzImage has no 64-bit entry point (xloadflags 0x%x)", info->xloadflags);
+        errbuf_set(err, errlen, "bzImage has no 64-bit entry point (xloadflags 0x%x)", info->xloadflags);
         return false;
     }
     info->setup_sects = img[HDR_SETUP_SECTS];
     info->setup_len = (size_t)((info->setup_sects ? info->setup_sects : 4) + 1) * 512;
     info->header_end = 0x202 + img[HDR_JUMP + 1];
     if (img[HDR_JUMP] != 0xEB || info->header_end > 0x290 || info->header_end < HDR_INIT_SIZE + 4) {
-        set_err(err, errlen, "bzImage setup header has an unexpected layout");
+        errbuf_set(err, errlen, "bzImage setup header has an unexpected layout");
         return false;
     }
     if (info->setup_len >= len) {
-        set_err(err, errlen, "bzImage is truncated (setup %zu bytes, file %zu)", info->setup_len, len);
+        errbuf_set(err, errlen, "bzImage is truncated (setup %zu bytes, file %zu)", info->setup_len, len);
         return false;
     }
     /* syssize: the protected-mode payload in 16-byte units (boot.rst). */
     uint64_t payload = (uint64_t)rd32(img + HDR_SYSSIZE) * 16;
     if (payload > len - info->setup_len) {
-        set_err(err, errlen, "bzImage is truncated (payload %llu bytes, file has %zu)",
+        errbuf_set(err, errlen, "bzImage is truncated (payload %llu bytes, file has %zu)",
                 (unsigned long long)payload, len - info->setup_len);
         return false;
     }
@@ -173,7 +164,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     if (kernel_end > reloc_end)
         reloc_end = kernel_end;
     if (reloc_end > in->low_ram_end) {
-        set_err(err, errlen, "guest memory too small for this kernel (needs %llu MiB below 4 GiB)",
+        errbuf_set(err, errlen, "guest memory too small for this kernel (needs %llu MiB below 4 GiB)",
                 (unsigned long long)((reloc_end + (1 << 20) - 1) >> 20));
         return false;
     }
@@ -184,7 +175,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     enum vmlinux_prep prep = vmlinux_boot_prepare(in->kernel, in->kernel_len, info.setup_len, info.init_size,
                                                   &elf, why, sizeof(why));
     if (prep == VMLINUX_FAILED) {
-        set_err(err, errlen, "%s", why);
+        errbuf_set(err, errlen, "%s", why);
         return false;
     }
     uint64_t entry = BOOT_KERNEL_ADDR + 0x200;  /* startup_64 of the decompressor (boot.rst) */
@@ -195,7 +186,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
         bool cached = elf.from_cache;
         vmlinux_release(&elf);
         if (!ok) {
-            set_err(err, errlen, "%s", why);
+            errbuf_set(err, errlen, "%s", why);
             return false;
         }
         if (image.highest > reloc_end)
@@ -206,7 +197,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     } else {
         log_info("kernel: bzImage boot through its own decompressor (%s)", why);
         if (!gm_write(gm, BOOT_KERNEL_ADDR, payload, payload_len)) {
-            set_err(err, errlen, "kernel payload does not fit in guest memory");
+            errbuf_set(err, errlen, "kernel payload does not fit in guest memory");
             return false;
         }
     }
@@ -222,11 +213,11 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     size_t clen = strlen(cmdline);
     uint32_t cmax = info.cmdline_size ? info.cmdline_size : 255;
     if (clen > cmax || clen >= BOOT_CMDLINE_MAX) {
-        set_err(err, errlen, "kernel command line is %zu bytes, this kernel accepts %u", clen, cmax);
+        errbuf_set(err, errlen, "kernel command line is %zu bytes, this kernel accepts %u", clen, cmax);
         return false;
     }
     if (!gm_write(gm, BOOT_CMDLINE_ADDR, cmdline, clen + 1)) {
-        set_err(err, errlen, "cannot write the command line");
+        errbuf_set(err, errlen, "cannot write the command line");
         return false;
     }
     wr32(bp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
@@ -238,17 +229,17 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
         if (top > (uint64_t)info.initrd_addr_max + 1)
             top = (uint64_t)info.initrd_addr_max + 1;
         if (in->initrd_len > top) {
-            set_err(err, errlen, "initrd (%zu bytes) does not fit below the kernel's limit", in->initrd_len);
+            errbuf_set(err, errlen, "initrd (%zu bytes) does not fit below the kernel's limit", in->initrd_len);
             return false;
         }
         uint64_t addr = (top - in->initrd_len) & ~0xFFFULL;
         if (addr < reloc_end) {
-            set_err(err, errlen, "guest memory too small for kernel + initrd (initrd is %zu MiB)",
+            errbuf_set(err, errlen, "guest memory too small for kernel + initrd (initrd is %zu MiB)",
                     in->initrd_len >> 20);
             return false;
         }
         if (!gm_write(gm, addr, in->initrd, in->initrd_len)) {
-            set_err(err, errlen, "cannot place the initrd at 0x%llx", (unsigned long long)addr);
+            errbuf_set(err, errlen, "cannot place the initrd at 0x%llx", (unsigned long long)addr);
             return false;
         }
         wr32(bp + HDR_RAMDISK_IMAGE, (uint32_t)addr);
@@ -259,7 +250,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     }
 
     if (in->ne820 > E820_MAX) {
-        set_err(err, errlen, "too many e820 entries");
+        errbuf_set(err, errlen, "too many e820 entries");
         return false;
     }
     for (unsigned i = 0; i < in->ne820; i++) {
@@ -272,7 +263,7 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     wr64(bp + BP_ACPI_RSDP, in->rsdp_addr);
 
     if (!gm_write(gm, BOOT_PARAMS_ADDR, bp, sizeof(bp)) || !write_boot_cpu_tables(gm)) {
-        set_err(err, errlen, "guest memory too small for the boot structures");
+        errbuf_set(err, errlen, "guest memory too small for the boot structures");
         return false;
     }
     out->entry = entry;
@@ -284,7 +275,7 @@ bool bzimage_check_file(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "cannot open kernel %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "cannot open kernel %s: %s", path, strerror(errno));
         return false;
     }
     struct stat st = { 0 };
@@ -295,7 +286,7 @@ bool bzimage_check_file(const char *path, char *err, size_t errlen)
         n = pread(fd, head, sizeof(head), 0);
     close(fd);
     if (n < 0) {
-        set_err(err, errlen, "cannot read kernel %s: %s", path,
+        errbuf_set(err, errlen, "cannot read kernel %s: %s", path,
                 S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file");
         return false;
     }
@@ -304,7 +295,7 @@ bool bzimage_check_file(const char *path, char *err, size_t errlen)
     struct bzimage_info info;
     char why[256];
     if (!bzimage_parse(head, (size_t)st.st_size, &info, why, sizeof(why))) {
-        set_err(err, errlen, "kernel %s: %s", path, why);
+        errbuf_set(err, errlen, "kernel %s: %s", path, why);
         return false;
     }
     return true;
@@ -314,24 +305,24 @@ uint8_t *boot_read_file(const char *path, size_t *len, const char *what, char *e
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
+        errbuf_set(err, errlen, "cannot open %s %s: %s", what, path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s %s is not a regular file", what, path);
+        errbuf_set(err, errlen, "%s %s is not a regular file", what, path);
         close(fd);
         return NULL;
     }
     if ((uint64_t)st.st_size > (2ULL << 30)) {
-        set_err(err, errlen, "%s %s is too large", what, path);
+        errbuf_set(err, errlen, "%s %s is too large", what, path);
         close(fd);
         return NULL;
     }
     size_t size = (size_t)st.st_size;
     uint8_t *buf = malloc(size ? size : 1);
     if (!buf) {
-        set_err(err, errlen, "out of memory reading %s %s", what, path);
+        errbuf_set(err, errlen, "out of memory reading %s %s", what, path);
         close(fd);
         return NULL;
     }
@@ -341,7 +332,7 @@ uint8_t *boot_read_file(const char *path, size_t *len, const char *what, char *e
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            set_err(err, errlen, "cannot read %s %s: %s", what, path, n < 0 ? strerror(errno) : "short read");
+            errbuf_set(err, errlen, "cannot read %s %s: %s", what, path, n < 0 ? strerror(errno) : "short read");
             free(buf);
             close(fd);
             return NULL;

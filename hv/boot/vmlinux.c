@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lzma.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/guest_mem.h"
 
@@ -33,15 +33,6 @@
 
 #define MAX_KERNEL_OUT (1ULL << 30)   /* no sane vmlinux is larger */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
@@ -51,22 +42,22 @@ bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint6
 {
     memset(img, 0, sizeof(*img));
     if (len < EHDR_SIZE || memcmp(elf, "\x7f" "ELF", 4) != 0) {
-        set_err(err, errlen, "vmlinux is not an ELF file");
+        errbuf_set(err, errlen, "vmlinux is not an ELF file");
         return false;
     }
     if (elf[4] != ELFCLASS64 || elf[5] != ELFDATA2LSB) {
-        set_err(err, errlen, "vmlinux is not a little-endian 64-bit ELF (class %u, data %u)", elf[4], elf[5]);
+        errbuf_set(err, errlen, "vmlinux is not a little-endian 64-bit ELF (class %u, data %u)", elf[4], elf[5]);
         return false;
     }
     if (rd16(elf + 16) != ET_EXEC || rd16(elf + 18) != EM_X86_64) {
-        set_err(err, errlen, "vmlinux is not an x86-64 executable (type %u, machine %u)", rd16(elf + 16),
+        errbuf_set(err, errlen, "vmlinux is not an x86-64 executable (type %u, machine %u)", rd16(elf + 16),
                 rd16(elf + 18));
         return false;
     }
     uint64_t phoff = rd64(elf + 32);
     uint16_t phentsize = rd16(elf + 54), phnum = rd16(elf + 56);
     if (phentsize != PHDR_SIZE || phnum == 0 || phoff > len || (uint64_t)phnum * PHDR_SIZE > len - phoff) {
-        set_err(err, errlen, "vmlinux program headers are malformed (offset %llu, %u x %u bytes, file %zu)",
+        errbuf_set(err, errlen, "vmlinux program headers are malformed (offset %llu, %u x %u bytes, file %zu)",
                 (unsigned long long)phoff, phnum, phentsize, len);
         return false;
     }
@@ -81,19 +72,19 @@ bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint6
             .offset = rd64(ph + 8), .paddr = rd64(ph + 24), .filesz = rd64(ph + 32), .memsz = rd64(ph + 40),
         };
         if (s.offset > len || s.filesz > len - s.offset) {
-            set_err(err, errlen, "vmlinux segment %u lies outside the file (offset %llu + %llu, file %zu)", i,
+            errbuf_set(err, errlen, "vmlinux segment %u lies outside the file (offset %llu + %llu, file %zu)", i,
                     (unsigned long long)s.offset, (unsigned long long)s.filesz, len);
             return false;
         }
         if (s.filesz > s.memsz) {
-            set_err(err, errlen, "vmlinux segment %u has filesz %llu > memsz %llu", i,
+            errbuf_set(err, errlen, "vmlinux segment %u has filesz %llu > memsz %llu", i,
                     (unsigned long long)s.filesz, (unsigned long long)s.memsz);
             return false;
         }
         if (s.memsz == 0)
             continue;
         if (s.paddr < min_paddr || s.paddr > max_paddr || s.memsz > max_paddr - s.paddr) {
-            set_err(err, errlen, "vmlinux segment %u at 0x%llx+0x%llx is outside guest RAM [0x%llx, 0x%llx)", i,
+            errbuf_set(err, errlen, "vmlinux segment %u at 0x%llx+0x%llx is outside guest RAM [0x%llx, 0x%llx)", i,
                     (unsigned long long)s.paddr, (unsigned long long)s.memsz, (unsigned long long)min_paddr,
                     (unsigned long long)max_paddr);
             return false;
@@ -101,12 +92,12 @@ bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint6
         for (unsigned j = 0; j < img->nsegs; j++) {
             const struct vmlinux_segment *o = &img->segs[j];
             if (s.paddr < o->paddr + o->memsz && o->paddr < s.paddr + s.memsz) {
-                set_err(err, errlen, "vmlinux segments %u and %u overlap", j, i);
+                errbuf_set(err, errlen, "vmlinux segments %u and %u overlap", j, i);
                 return false;
             }
         }
         if (img->nsegs == VMLINUX_MAX_SEGMENTS) {
-            set_err(err, errlen, "vmlinux has more than %d loadable segments", VMLINUX_MAX_SEGMENTS);
+            errbuf_set(err, errlen, "vmlinux has more than %d loadable segments", VMLINUX_MAX_SEGMENTS);
             return false;
         }
         if (img->entry >= s.paddr && img->entry < s.paddr + s.memsz)
@@ -118,12 +109,12 @@ bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint6
         img->segs[img->nsegs++] = s;
     }
     if (img->nsegs == 0) {
-        set_err(err, errlen, "vmlinux has no loadable segments");
+        errbuf_set(err, errlen, "vmlinux has no loadable segments");
         return false;
     }
     /* vmlinux.lds.S sets ENTRY(phys_startup_64): a physical address. */
     if (!entry_inside) {
-        set_err(err, errlen, "vmlinux entry point 0x%llx is not inside a loaded segment",
+        errbuf_set(err, errlen, "vmlinux entry point 0x%llx is not inside a loaded segment",
                 (unsigned long long)img->entry);
         return false;
     }
@@ -136,7 +127,7 @@ bool vmlinux_elf_load(struct guest_mem *gm, const uint8_t *elf, const struct vml
     for (unsigned i = 0; i < img->nsegs; i++) {
         const struct vmlinux_segment *s = &img->segs[i];
         if (s->filesz && !gm_write(gm, s->paddr, elf + s->offset, s->filesz)) {
-            set_err(err, errlen, "vmlinux segment at 0x%llx does not fit in guest memory",
+            errbuf_set(err, errlen, "vmlinux segment at 0x%llx does not fit in guest memory",
                     (unsigned long long)s->paddr);
             return false;
         }
@@ -146,7 +137,7 @@ bool vmlinux_elf_load(struct guest_mem *gm, const uint8_t *elf, const struct vml
         /* Guest RAM is one host mapping per region; zero it in place. */
         uint8_t *host = gm_ptr(gm, s->paddr + s->filesz, bss);
         if (!host) {
-            set_err(err, errlen, "vmlinux segment at 0x%llx does not fit in guest memory",
+            errbuf_set(err, errlen, "vmlinux segment at 0x%llx does not fit in guest memory",
                     (unsigned long long)s->paddr);
             return false;
         }
@@ -189,25 +180,25 @@ uint8_t *payload_unxz(const uint8_t *payload, size_t len, size_t max_out, size_t
                       char *err, size_t errlen)
 {
     if (len < 4 + 12) {
-        set_err(err, errlen, "xz payload is too short (%zu bytes)", len);
+        errbuf_set(err, errlen, "xz payload is too short (%zu bytes)", len);
         return NULL;
     }
     /* scripts/Makefile.lib size_append: the decompressed size, LE32. */
     size_t want = rd32(payload + len - 4);
     if (want == 0 || want > max_out) {
-        set_err(err, errlen, "xz payload claims a decompressed size of %zu bytes (limit %zu)", want, max_out);
+        errbuf_set(err, errlen, "xz payload claims a decompressed size of %zu bytes (limit %zu)", want, max_out);
         return NULL;
     }
     uint8_t *out = malloc(want);
     if (!out) {
-        set_err(err, errlen, "out of memory for the %zu-byte decompressed kernel", want);
+        errbuf_set(err, errlen, "out of memory for the %zu-byte decompressed kernel", want);
         return NULL;
     }
     lzma_stream s = LZMA_STREAM_INIT;
     /* One stream; the 4 size bytes after it are not xz data. */
     lzma_ret r = lzma_stream_decoder(&s, 256ULL << 20, 0);
     if (r != LZMA_OK) {
-        set_err(err, errlen, "cannot start the xz decoder (liblzma error %d)", (int)r);
+        errbuf_set(err, errlen, "cannot start the xz decoder (liblzma error %d)", (int)r);
         free(out);
         return NULL;
     }
@@ -230,12 +221,12 @@ uint8_t *payload_unxz(const uint8_t *payload, size_t len, size_t max_out, size_t
                         : r == LZMA_OPTIONS_ERROR ? "unsupported options"
                         : r == LZMA_MEMLIMIT_ERROR ? "needs too much memory"
                         : "decoder error";
-        set_err(err, errlen, "xz payload: %s (liblzma %d after %zu bytes)", why, (int)r, got);
+        errbuf_set(err, errlen, "xz payload: %s (liblzma %d after %zu bytes)", why, (int)r, got);
         free(out);
         return NULL;
     }
     if (got != want) {
-        set_err(err, errlen, "xz payload decompressed to %zu bytes, its size trailer says %zu", got, want);
+        errbuf_set(err, errlen, "xz payload decompressed to %zu bytes, its size trailer says %zu", got, want);
         free(out);
         return NULL;
     }
@@ -370,28 +361,28 @@ enum vmlinux_prep vmlinux_boot_prepare(const uint8_t *img, size_t len, size_t se
     memset(elf, 0, sizeof(*elf));
     const char *env = getenv("HV_DIRECT_KERNEL");
     if (env && strcmp(env, "0") == 0) {
-        set_err(err, errlen, "HV_DIRECT_KERNEL=0");
+        errbuf_set(err, errlen, "HV_DIRECT_KERNEL=0");
         return VMLINUX_FALLBACK;
     }
     if (rd16(img + HDR_VERSION) < 0x0208) {
-        set_err(err, errlen, "boot protocol before 2.08 has no payload fields");
+        errbuf_set(err, errlen, "boot protocol before 2.08 has no payload fields");
         return VMLINUX_FALLBACK;
     }
     uint64_t off = rd32(img + HDR_PAYLOAD_OFFSET), plen = rd32(img + HDR_PAYLOAD_LENGTH);
     if (plen == 0) {
-        set_err(err, errlen, "the setup header names no payload");
+        errbuf_set(err, errlen, "the setup header names no payload");
         return VMLINUX_FALLBACK;
     }
     /* payload_offset counts from the start of the protected-mode code. */
     if (off > len - setup_len || plen > len - setup_len - off) {
-        set_err(err, errlen, "bzImage payload (offset %llu, %llu bytes) lies outside the file",
+        errbuf_set(err, errlen, "bzImage payload (offset %llu, %llu bytes) lies outside the file",
                 (unsigned long long)off, (unsigned long long)plen);
         return VMLINUX_FAILED;
     }
     const uint8_t *payload = img + setup_len + off;
     enum payload_format fmt = payload_format_of(payload, plen);
     if (fmt != PAYLOAD_XZ) {
-        set_err(err, errlen, "%s payload (hv decompresses xz only)", payload_format_name(fmt));
+        errbuf_set(err, errlen, "%s payload (hv decompresses xz only)", payload_format_name(fmt));
         return VMLINUX_FALLBACK;
     }
     size_t want = rd32(payload + plen - 4);

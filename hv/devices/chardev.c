@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/config.h"
 #include "hv/loop.h"
@@ -39,15 +39,6 @@ struct chardev {
     bool out_watch_armed;
     atomic_bool arm_queued;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void ring_push(struct chardev *c, const uint8_t *buf, size_t len)
 {
@@ -272,7 +263,7 @@ struct chardev *chardev_create(struct loop *loop, const struct hv_serial_config 
 {
     struct chardev *c = calloc(1, sizeof(*c));
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     c->loop = loop;
@@ -297,7 +288,7 @@ struct chardev *chardev_create(struct loop *loop, const struct hv_serial_config 
     case HV_SERIAL_FILE:
         c->out_fd = open(cfg->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (c->out_fd < 0) {
-            set_err(err, errlen, "cannot open serial log %s: %s", cfg->path, strerror(errno));
+            errbuf_set(err, errlen, "cannot open serial log %s: %s", cfg->path, strerror(errno));
             free(c);
             return NULL;
         }
@@ -305,7 +296,7 @@ struct chardev *chardev_create(struct loop *loop, const struct hv_serial_config 
     case HV_SERIAL_UNIX: {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(cfg->path) >= sizeof(sa.sun_path)) {
-            set_err(err, errlen, "serial socket path %s is too long", cfg->path);
+            errbuf_set(err, errlen, "serial socket path %s is too long", cfg->path);
             free(c);
             return NULL;
         }
@@ -314,12 +305,12 @@ struct chardev *chardev_create(struct loop *loop, const struct hv_serial_config 
         c->path = strdup(cfg->path);
         c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (!c->ring || !c->path || c->listen_fd < 0) {
-            set_err(err, errlen, "cannot create serial socket: %s", strerror(errno));
+            errbuf_set(err, errlen, "cannot create serial socket: %s", strerror(errno));
             goto fail;
         }
         unlink(cfg->path);
         if (bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(c->listen_fd, 4) < 0) {
-            set_err(err, errlen, "cannot listen on serial socket %s: %s", cfg->path, strerror(errno));
+            errbuf_set(err, errlen, "cannot listen on serial socket %s: %s", cfg->path, strerror(errno));
             goto fail;
         }
         loop_add_fd(loop, c->listen_fd, EPOLLIN, listen_ready, c);

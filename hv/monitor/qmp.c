@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/loop.h"
 
@@ -1266,18 +1267,6 @@ void monitor_emit_shutdown(struct monitor *mon, const char *event, const char *r
 /* ------------------------------------------------------------------ */
 /* Lifecycle                                                           */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 struct monitor *monitor_create(struct loop *loop, const char *socket_path,
                                const struct monitor_info *info,
                                const struct monitor_ops *ops, void *opaque,
@@ -1285,11 +1274,11 @@ struct monitor *monitor_create(struct loop *loop, const char *socket_path,
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (!socket_path || !*socket_path) {
-        set_err(err, errlen, "monitor socket path is empty");
+        errbuf_set(err, errlen, "monitor socket path is empty");
         return NULL;
     }
     if (strlen(socket_path) >= sizeof(addr.sun_path)) {
-        set_err(err, errlen, "monitor socket path %s is too long (max %zu bytes)", socket_path,
+        errbuf_set(err, errlen, "monitor socket path %s is too long (max %zu bytes)", socket_path,
                 sizeof(addr.sun_path) - 1);
         return NULL;
     }
@@ -1298,7 +1287,7 @@ struct monitor *monitor_create(struct loop *loop, const char *socket_path,
     struct stat st;
     if (lstat(socket_path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            set_err(err, errlen, "monitor socket path %s exists and is not a socket",
+            errbuf_set(err, errlen, "monitor socket path %s exists and is not a socket",
                     socket_path);
             return NULL;
         }
@@ -1307,7 +1296,7 @@ struct monitor *monitor_create(struct loop *loop, const char *socket_path,
 
     struct monitor *mon = calloc(1, sizeof(*mon));
     if (!mon) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     mon->loop = loop;
@@ -1322,20 +1311,20 @@ struct monitor *monitor_create(struct loop *loop, const char *socket_path,
     mon->ram_size = info ? info->ram_size : 0;
     mon->kvm_enabled = info ? info->kvm_enabled : false;
     if (!mon->socket_path || !mon->uuid || (info && info->name && *info->name && !mon->name)) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         monitor_free(mon);
         return NULL;
     }
 
     mon->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (mon->listen_fd < 0) {
-        set_err(err, errlen, "monitor socket: %s", strerror(errno));
+        errbuf_set(err, errlen, "monitor socket: %s", strerror(errno));
         monitor_free(mon);
         return NULL;
     }
     if (bind(mon->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(mon->listen_fd, 8) < 0) {
-        set_err(err, errlen, "monitor socket %s: %s", socket_path, strerror(errno));
+        errbuf_set(err, errlen, "monitor socket %s: %s", socket_path, strerror(errno));
         close(mon->listen_fd);
         mon->listen_fd = -1;
         free(mon->socket_path);
@@ -1347,7 +1336,7 @@ struct monitor *monitor_create(struct loop *loop, const char *socket_path,
     monitor_hmp_register_builtins(mon);
     listen_watch(mon, true);
     if (!mon->listen_watched) {
-        set_err(err, errlen, "monitor socket %s: cannot watch it in the event loop",
+        errbuf_set(err, errlen, "monitor socket %s: cannot watch it in the event loop",
                 socket_path);
         monitor_free(mon);
         return NULL;

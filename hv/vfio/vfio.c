@@ -9,7 +9,6 @@
 #include <linux/kvm.h>
 #include <linux/vfio.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/config.h"
 #include "hv/vfio/vfio_pci.h"
@@ -71,15 +71,6 @@ static struct {
     unsigned ndevs;
     int kvm_vfio;                   /* KVM's VFIO pseudo device, -1 = none */
 } st = { .container = -1, .kvm_vfio = -1 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- backend for vfio_pci.c ---- */
 
@@ -300,17 +291,17 @@ static bool container_open(char *err, size_t errlen)
         return true;
     int fd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "cannot open /dev/vfio/vfio: %s (is the vfio module loaded?)", strerror(errno));
+        errbuf_set(err, errlen, "cannot open /dev/vfio/vfio: %s (is the vfio module loaded?)", strerror(errno));
         return false;
     }
     if (ioctl(fd, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
-        set_err(err, errlen, "/dev/vfio/vfio: unknown VFIO API version");
+        errbuf_set(err, errlen, "/dev/vfio/vfio: unknown VFIO API version");
         close(fd);
         return false;
     }
     if (ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0 &&
         ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) <= 0) {
-        set_err(err, errlen, "/dev/vfio/vfio: no type-1 IOMMU support (vfio_iommu_type1 not loaded?)");
+        errbuf_set(err, errlen, "/dev/vfio/vfio: no type-1 IOMMU support (vfio_iommu_type1 not loaded?)");
         close(fd);
         return false;
     }
@@ -331,7 +322,7 @@ static bool map_guest_ram(struct vm *vm, char *err, size_t errlen)
             .size = r->size,
         };
         if (ioctl(st.container, VFIO_IOMMU_MAP_DMA, &map) < 0) {
-            set_err(err, errlen, "VFIO_IOMMU_MAP_DMA of guest RAM 0x%llx+0x%llx: %s%s",
+            errbuf_set(err, errlen, "VFIO_IOMMU_MAP_DMA of guest RAM 0x%llx+0x%llx: %s%s",
                     (unsigned long long)r->gpa, (unsigned long long)r->size, strerror(errno),
                     errno == ENOMEM ? " (locked memory limit: raise RLIMIT_MEMLOCK)" : "");
             return false;
@@ -359,7 +350,7 @@ static struct vfio_group *group_get(struct vm *vm, const struct hv_hostdev_confi
 {
     int num = hc->group >= 0 ? hc->group : (hc->groupfd < 0 ? group_of_device(hc->host) : -1);
     if (hc->groupfd < 0 && num < 0) {
-        set_err(err, errlen, "hostdev %s: no IOMMU group (device missing, or the host has no IOMMU: "
+        errbuf_set(err, errlen, "hostdev %s: no IOMMU group (device missing, or the host has no IOMMU: "
                 "boot it with intel_iommu=on / amd_iommu=on)", hc->host);
         return NULL;
     }
@@ -367,7 +358,7 @@ static struct vfio_group *group_get(struct vm *vm, const struct hv_hostdev_confi
         if (num >= 0 && st.groups[i].num == num)
             return &st.groups[i];
     if (st.ngroups >= MAX_GROUPS) {
-        set_err(err, errlen, "too many IOMMU groups");
+        errbuf_set(err, errlen, "too many IOMMU groups");
         return NULL;
     }
     int fd = hc->groupfd;
@@ -376,7 +367,7 @@ static struct vfio_group *group_get(struct vm *vm, const struct hv_hostdev_confi
         snprintf(path, sizeof(path), "/dev/vfio/%d", num);
         fd = open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
-            set_err(err, errlen, "hostdev %s: cannot open %s: %s%s", hc->host, path, strerror(errno),
+            errbuf_set(err, errlen, "hostdev %s: cannot open %s: %s%s", hc->host, path, strerror(errno),
                     errno == ENOENT ? " (bind the device to vfio-pci first: virsh nodedev-detach)" :
                     errno == EBUSY ? " (the group is in use by another process)" : "");
             return NULL;
@@ -384,25 +375,25 @@ static struct vfio_group *group_get(struct vm *vm, const struct hv_hostdev_confi
     }
     struct vfio_group_status status = { .argsz = sizeof(status) };
     if (ioctl(fd, VFIO_GROUP_GET_STATUS, &status) < 0) {
-        set_err(err, errlen, "hostdev %s: VFIO_GROUP_GET_STATUS: %s (is fd %d a VFIO group?)", hc->host,
+        errbuf_set(err, errlen, "hostdev %s: VFIO_GROUP_GET_STATUS: %s (is fd %d a VFIO group?)", hc->host,
                 strerror(errno), fd);
         goto fail;
     }
     if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-        set_err(err, errlen, "hostdev %s: IOMMU group %d is not viable: every device in the group "
+        errbuf_set(err, errlen, "hostdev %s: IOMMU group %d is not viable: every device in the group "
                 "must be bound to vfio-pci (or to no driver)", hc->host, num);
         goto fail;
     }
     if (!(status.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) &&
         ioctl(fd, VFIO_GROUP_SET_CONTAINER, &st.container) < 0) {
-        set_err(err, errlen, "hostdev %s: VFIO_GROUP_SET_CONTAINER: %s", hc->host, strerror(errno));
+        errbuf_set(err, errlen, "hostdev %s: VFIO_GROUP_SET_CONTAINER: %s", hc->host, strerror(errno));
         goto fail;
     }
     if (!st.iommu_set) {
         int type = ioctl(st.container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ? VFIO_TYPE1v2_IOMMU
                                                                                     : VFIO_TYPE1_IOMMU;
         if (ioctl(st.container, VFIO_SET_IOMMU, type) < 0) {
-            set_err(err, errlen, "VFIO_SET_IOMMU: %s", strerror(errno));
+            errbuf_set(err, errlen, "VFIO_SET_IOMMU: %s", strerror(errno));
             goto fail;
         }
         st.iommu_set = true;
@@ -530,7 +521,7 @@ static struct hostdev *hostdev_open(struct vm *vm, const struct hv_hostdev_confi
 {
     struct hostdev *hd = calloc(1, sizeof(*hd));
     if (!hd) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     hd->vm = vm;
@@ -548,18 +539,18 @@ static struct hostdev *hostdev_open(struct vm *vm, const struct hv_hostdev_confi
         goto fail;
     hd->fd = ioctl(hd->group->fd, VFIO_GROUP_GET_DEVICE_FD, hd->host);
     if (hd->fd < 0) {
-        set_err(err, errlen, "hostdev %s: VFIO_GROUP_GET_DEVICE_FD: %s (not in IOMMU group %d, "
+        errbuf_set(err, errlen, "hostdev %s: VFIO_GROUP_GET_DEVICE_FD: %s (not in IOMMU group %d, "
                 "not bound to vfio-pci, or already in use)", hd->host, strerror(errno), hd->group->num);
         goto fail;
     }
     struct vfio_device_info info = { .argsz = sizeof(info) };
     if (ioctl(hd->fd, VFIO_DEVICE_GET_INFO, &info) < 0) {
-        set_err(err, errlen, "hostdev %s: VFIO_DEVICE_GET_INFO: %s", hd->host, strerror(errno));
+        errbuf_set(err, errlen, "hostdev %s: VFIO_DEVICE_GET_INFO: %s", hd->host, strerror(errno));
         goto fail;
     }
     if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) || info.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX ||
         info.num_irqs <= VFIO_PCI_MSIX_IRQ_INDEX) {
-        set_err(err, errlen, "hostdev %s: not a VFIO PCI device", hd->host);
+        errbuf_set(err, errlen, "hostdev %s: not a VFIO PCI device", hd->host);
         goto fail;
     }
     hd->can_reset = info.flags & VFIO_DEVICE_FLAGS_RESET;
@@ -567,7 +558,7 @@ static struct hostdev *hostdev_open(struct vm *vm, const struct hv_hostdev_confi
     struct vfio_pci_layout layout = { 0 };
     struct vfio_region_info ri;
     if (!region_info(hd, VFIO_PCI_CONFIG_REGION_INDEX, &ri) || ri.size < PCI_CFG_SIZE) {
-        set_err(err, errlen, "hostdev %s: no config region", hd->host);
+        errbuf_set(err, errlen, "hostdev %s: no config region", hd->host);
         goto fail;
     }
     hd->cfg_off = ri.offset;
@@ -595,21 +586,21 @@ static struct hostdev *hostdev_open(struct vm *vm, const struct hv_hostdev_confi
     hd->vec_cap = layout.msix_count > layout.msi_count ? layout.msix_count : layout.msi_count;
     hd->vecs = calloc(hd->vec_cap ? hd->vec_cap : 1, sizeof(*hd->vecs));
     if (!hd->vecs) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         goto fail;
     }
     for (unsigned v = 0; v < hd->vec_cap; v++) {
         hd->vecs[v].gsi = -1;
         hd->vecs[v].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (hd->vecs[v].fd < 0) {
-            set_err(err, errlen, "hostdev %s: eventfd: %s", hd->host, strerror(errno));
+            errbuf_set(err, errlen, "hostdev %s: eventfd: %s", hd->host, strerror(errno));
             goto fail;
         }
     }
     hd->intx_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     hd->intx_resample_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (hd->intx_fd < 0 || hd->intx_resample_fd < 0) {
-        set_err(err, errlen, "hostdev %s: eventfd: %s", hd->host, strerror(errno));
+        errbuf_set(err, errlen, "hostdev %s: eventfd: %s", hd->host, strerror(errno));
         goto fail;
     }
 
@@ -618,7 +609,7 @@ static struct hostdev *hostdev_open(struct vm *vm, const struct hv_hostdev_confi
         goto fail;
     int r = vfio_pci_register(vm, &hd->vp);
     if (r < 0) {
-        set_err(err, errlen, "hostdev %s: cannot place it on PCI bus 0: %s", hd->host, strerror(-r));
+        errbuf_set(err, errlen, "hostdev %s: cannot place it on PCI bus 0: %s", hd->host, strerror(-r));
         goto fail;
     }
     kvm_vfio_add_group(vm, hd->group);

@@ -3,10 +3,10 @@
 #include "hv/vfio/vfio_pci.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/vm.h"
 
@@ -30,15 +30,6 @@
 #define MSI_CTRL_MASKABLE 0x0100
 
 #define MAX_CAPS 48   /* 192 bytes / 4: more links than that is a loop */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t get_le(const uint8_t *p, unsigned len)
 {
@@ -585,17 +576,17 @@ int vfio_pci_init(struct vfio_pci *vp, const char *id, const struct vfio_pci_lay
     vp->opaque = opaque;
     int r = ops->cfg_read(opaque, 0, vp->phys_cfg, PCI_CFG_SIZE);
     if (r < 0) {
-        set_err(err, errlen, "%s: cannot read config space: %s", vp->id, strerror(-r));
+        errbuf_set(err, errlen, "%s: cannot read config space: %s", vp->id, strerror(-r));
         return r;
     }
     uint16_t vendor = (uint16_t)get_le(vp->phys_cfg, 2);
     if (vendor == 0xFFFF || vendor == 0) {
-        set_err(err, errlen, "%s: config space reads vendor 0x%04x (device gone or powered off)",
+        errbuf_set(err, errlen, "%s: config space reads vendor 0x%04x (device gone or powered off)",
                 vp->id, vendor);
         return -ENODEV;
     }
     if ((vp->phys_cfg[CFG_HEADER_TYPE] & 0x7F) != 0) {
-        set_err(err, errlen, "%s: header type %u: only type-0 functions (endpoints) can be assigned",
+        errbuf_set(err, errlen, "%s: header type %u: only type-0 functions (endpoints) can be assigned",
                 vp->id, vp->phys_cfg[CFG_HEADER_TYPE] & 0x7F);
         return -EINVAL;
     }
