@@ -63,6 +63,17 @@ void hv_config_free(struct hv_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
 }
 
+bool hv_config_parse_count(const char *s, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || !isdigit((unsigned char)s[0]) || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 static bool valid_uuid(const char *s)
 {
     if (strlen(s) != 36)
@@ -326,10 +337,8 @@ static bool json_serial(struct hv_config *cfg, json_object *v, char *err, size_t
 
 static bool balloon_period(const char *val, unsigned *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(val, &end, 10);
-    if (!*val || *end || errno || !isdigit((unsigned char)val[0]) || v > 0xFFFFFFFFul)
+    long v;
+    if (!hv_config_parse_count(val, 0xFFFFFFFFL, &v))
         return false;
     *out = (unsigned)v;
     return true;

@@ -105,6 +105,10 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
 bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, size_t errlen);
 bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, size_t errlen);
 
+/* A count written as decimal digits only, 0..max ("", "+1", "-1", "1x"
+ * and overflow refused); the option parsers' common number form. */
+bool hv_config_parse_count(const char *s, long max, long *out);
+
 /* Parse one --disk value: path=FILE[,readonly=on|off][,serial=STR][,id=ID]
  * (",," is a literal comma). */
 bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);

@@ -2,24 +2,14 @@
  * (see hv/config.h, struct hv_nic_config). Both end in nic_finish(),
  * which checks the combination once for either form. */
 #include <ctype.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errbuf.h"
 #include "hv/config.h"
-
-static void nic_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void nic_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void set_str(char **slot, const char *value)
 {
@@ -44,7 +34,7 @@ void hv_config_free_nics(struct hv_config *cfg)
 static struct hv_nic_config *nic_new(struct hv_config *cfg, char *err, size_t errlen)
 {
     if (cfg->nnics >= HV_MAX_NICS) {
-        nic_err(err, errlen, "too many NICs (at most %d)", HV_MAX_NICS);
+        errbuf_set(err, errlen, "too many NICs (at most %d)", HV_MAX_NICS);
         return NULL;
     }
     struct hv_nic_config *n = &cfg->nics[cfg->nnics];
@@ -70,11 +60,11 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 static bool set_mac(struct hv_nic_config *n, const char *v, char *err, size_t errlen)
 {
     if (!parse_mac(v, n->mac)) {
-        nic_err(err, errlen, "invalid NIC mac '%s' (expected xx:xx:xx:xx:xx:xx)", v);
+        errbuf_set(err, errlen, "invalid NIC mac '%s' (expected xx:xx:xx:xx:xx:xx)", v);
         return false;
     }
     if (n->mac[0] & 1) {
-        nic_err(err, errlen, "invalid NIC mac '%s': a multicast address", v);
+        errbuf_set(err, errlen, "invalid NIC mac '%s': a multicast address", v);
         return false;
     }
     n->has_mac = true;
@@ -89,7 +79,7 @@ static bool set_model(struct hv_nic_config *n, const char *v, char *err, size_t 
     else if (strcmp(v, "e1000") == 0)
         n->model = HV_NIC_E1000;
     else {
-        nic_err(err, errlen, "invalid NIC model '%s' (virtio or e1000)", v);
+        errbuf_set(err, errlen, "invalid NIC model '%s' (virtio or e1000)", v);
         return false;
     }
     n->has_model = true;
@@ -105,7 +95,7 @@ static bool set_vhost(struct hv_nic_config *n, const char *v, char *err, size_t 
     else if (strcmp(v, "auto") == 0)
         n->vhost = HV_NIC_VHOST_AUTO;
     else {
-        nic_err(err, errlen, "invalid NIC vhost '%s' (on, off or auto)", v);
+        errbuf_set(err, errlen, "invalid NIC vhost '%s' (on, off or auto)", v);
         return false;
     }
     return true;
@@ -118,27 +108,16 @@ static bool set_link(struct hv_nic_config *n, const char *v, char *err, size_t e
     else if (strcmp(v, "off") == 0 || strcmp(v, "down") == 0)
         n->link_down = true;
     else {
-        nic_err(err, errlen, "invalid NIC link '%s' (on or off)", v);
+        errbuf_set(err, errlen, "invalid NIC link '%s' (on or off)", v);
         return false;
     }
-    return true;
-}
-
-static bool parse_count(const char *v, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || errno || !isdigit((unsigned char)v[0]) || n > max)
-        return false;
-    *out = n;
     return true;
 }
 
 static bool set_queues(struct hv_nic_config *n, long q, const char *text, char *err, size_t errlen)
 {
     if (q < 1 || q > HV_NIC_MAX_QUEUES) {
-        nic_err(err, errlen, "invalid NIC queues '%s' (1..%d)", text, HV_NIC_MAX_QUEUES);
+        errbuf_set(err, errlen, "invalid NIC queues '%s' (1..%d)", text, HV_NIC_MAX_QUEUES);
         return false;
     }
     n->queues = (unsigned)q;
@@ -149,11 +128,11 @@ static bool add_fd(int *fds, unsigned *nfds, long fd, const char *what, const ch
                    char *err, size_t errlen)
 {
     if (fd < 0 || fd > 65535) {
-        nic_err(err, errlen, "invalid NIC %s '%s' (file descriptor numbers)", what, text);
+        errbuf_set(err, errlen, "invalid NIC %s '%s' (file descriptor numbers)", what, text);
         return false;
     }
     if (*nfds >= HV_NIC_MAX_QUEUES) {
-        nic_err(err, errlen, "too many NIC %s in '%s' (at most %d)", what, text,
+        errbuf_set(err, errlen, "too many NIC %s in '%s' (at most %d)", what, text,
                 HV_NIC_MAX_QUEUES);
         return false;
     }
@@ -173,13 +152,13 @@ static bool parse_fd_list(const char *v, int *fds, unsigned *nfds, const char *w
         char num[16];
         long fd;
         if (len == 0 || len >= sizeof(num)) {
-            nic_err(err, errlen, "invalid NIC %s '%s' (numbers separated by ':')", what, v);
+            errbuf_set(err, errlen, "invalid NIC %s '%s' (numbers separated by ':')", what, v);
             return false;
         }
         memcpy(num, p, len);
         num[len] = 0;
-        if (!parse_count(num, 65535, &fd)) {
-            nic_err(err, errlen, "invalid NIC %s '%s' (numbers separated by ':')", what, v);
+        if (!hv_config_parse_count(num, 65535, &fd)) {
+            errbuf_set(err, errlen, "invalid NIC %s '%s' (numbers separated by ':')", what, v);
             return false;
         }
         if (!add_fd(fds, nfds, fd, what, v, err, errlen))
@@ -196,28 +175,28 @@ static bool nic_finish(struct hv_nic_config *n, const char *where, char *err, si
     char inner[384];
     bool ok = false;
     if (!n->has_model)
-        nic_err(inner, sizeof(inner), "no model (virtio or e1000)");
+        errbuf_set(inner, sizeof(inner), "no model (virtio or e1000)");
     else if (!n->nfds && (!n->ifname || !*n->ifname))
-        nic_err(inner, sizeof(inner), "needs ifname=TAP or fds=N[:N...]");
+        errbuf_set(inner, sizeof(inner), "needs ifname=TAP or fds=N[:N...]");
     else if (n->nfds && n->ifname)
-        nic_err(inner, sizeof(inner), "ifname and fds are exclusive");
+        errbuf_set(inner, sizeof(inner), "ifname and fds are exclusive");
     else if (n->ifname && strlen(n->ifname) > 15)
-        nic_err(inner, sizeof(inner), "ifname '%s' is longer than 15 characters", n->ifname);
+        errbuf_set(inner, sizeof(inner), "ifname '%s' is longer than 15 characters", n->ifname);
     else if (n->model == HV_NIC_E1000 && (n->queues > 1 || n->nfds > 1))
-        nic_err(inner, sizeof(inner), "e1000 has one queue (no queues=/several fds)");
+        errbuf_set(inner, sizeof(inner), "e1000 has one queue (no queues=/several fds)");
     else if (n->model == HV_NIC_E1000 && (n->nvhostfds || n->vhost == HV_NIC_VHOST_ON))
-        nic_err(inner, sizeof(inner), "vhost is only for model virtio");
+        errbuf_set(inner, sizeof(inner), "vhost is only for model virtio");
     else if (n->nfds && n->queues && n->queues != n->nfds)
-        nic_err(inner, sizeof(inner), "queues=%u but %u fds", n->queues, n->nfds);
+        errbuf_set(inner, sizeof(inner), "queues=%u but %u fds", n->queues, n->nfds);
     else if (n->nvhostfds && n->nvhostfds != (n->nfds ? n->nfds : (n->queues ? n->queues : 1)))
-        nic_err(inner, sizeof(inner), "%u vhostfds for %u queue pair(s)", n->nvhostfds,
+        errbuf_set(inner, sizeof(inner), "%u vhostfds for %u queue pair(s)", n->nvhostfds,
                 n->nfds ? n->nfds : (n->queues ? n->queues : 1));
     else if (n->nvhostfds && n->vhost == HV_NIC_VHOST_OFF)
-        nic_err(inner, sizeof(inner), "vhostfds with vhost=off");
+        errbuf_set(inner, sizeof(inner), "vhostfds with vhost=off");
     else
         ok = true;
     if (!ok)
-        nic_err(err, errlen, "%s: %s", where, inner);
+        errbuf_set(err, errlen, "%s: %s", where, inner);
     return ok;
 }
 
@@ -228,7 +207,7 @@ bool hv_config_add_nic_spec(struct hv_config *cfg, const char *spec, char *err, 
         return false;
     char *copy = strdup(spec);
     if (!copy) {
-        nic_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return false;
     }
     bool ok = true;
@@ -236,7 +215,7 @@ bool hv_config_add_nic_spec(struct hv_config *cfg, const char *spec, char *err, 
     for (char *item = strtok_r(copy, ",", &save); ok && item; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         if (!eq || !eq[1]) {
-            nic_err(err, errlen, "invalid NIC option '%s' in '%s' (key=value)", item, spec);
+            errbuf_set(err, errlen, "invalid NIC option '%s' in '%s' (key=value)", item, spec);
             ok = false;
             break;
         }
@@ -260,14 +239,14 @@ bool hv_config_add_nic_spec(struct hv_config *cfg, const char *spec, char *err, 
         else if (strcmp(key, "vhostfds") == 0 || strcmp(key, "vhostfd") == 0)
             ok = parse_fd_list(val, n->vhostfds, &n->nvhostfds, "vhostfds", err, errlen);
         else if (strcmp(key, "queues") == 0) {
-            if (!parse_count(val, 1L << 20, &q)) {
-                nic_err(err, errlen, "invalid NIC queues '%s' (1..%d)", val, HV_NIC_MAX_QUEUES);
+            if (!hv_config_parse_count(val, 1L << 20, &q)) {
+                errbuf_set(err, errlen, "invalid NIC queues '%s' (1..%d)", val, HV_NIC_MAX_QUEUES);
                 ok = false;
             } else {
                 ok = set_queues(n, q, val, err, errlen);
             }
         } else {
-            nic_err(err, errlen, "unknown NIC option '%s' in '%s' (model, ifname, fds, vhostfds, "
+            errbuf_set(err, errlen, "unknown NIC option '%s' in '%s' (model, ifname, fds, vhostfds, "
                     "queues, vhost, mac, id, link)", key, spec);
             ok = false;
         }
@@ -292,7 +271,7 @@ static bool want(json_object *v, json_type t, const char *name, char *err, size_
 {
     if (json_object_get_type(v) == t)
         return true;
-    nic_err(err, errlen, "machine description: '%s' must be %s, not %s", name,
+    errbuf_set(err, errlen, "machine description: '%s' must be %s, not %s", name,
             t == json_type_string ? "a string" : t == json_type_int ? "an integer" : "an array",
             json_type_to_name(json_object_get_type(v)));
     return false;
@@ -323,7 +302,7 @@ static bool json_nic(struct hv_config *cfg, json_object *v, size_t idx, char *er
     char where[32];
     snprintf(where, sizeof(where), "nics[%zu]", idx);
     if (json_object_get_type(v) != json_type_object) {
-        nic_err(err, errlen, "machine description: '%s' must be an object, not %s", where,
+        errbuf_set(err, errlen, "machine description: '%s' must be an object, not %s", where,
                 json_type_to_name(json_object_get_type(v)));
         return false;
     }
@@ -369,10 +348,10 @@ static bool json_nic(struct hv_config *cfg, json_object *v, size_t idx, char *er
                 else
                     ok = set_link(n, s, inner, sizeof(inner));
                 if (!ok)
-                    nic_err(err, errlen, "machine description: %s: %s", where, inner);
+                    errbuf_set(err, errlen, "machine description: %s: %s", where, inner);
             }
         } else {
-            nic_err(err, errlen, "machine description: unknown key '%s'", name);
+            errbuf_set(err, errlen, "machine description: unknown key '%s'", name);
             ok = false;
         }
         if (!ok)
@@ -407,7 +386,7 @@ bool hv_config_validate_nics(const struct hv_config *cfg, char *err, size_t errl
         const struct hv_nic_config *n = &cfg->nics[i];
         for (unsigned j = 0; j < i; j++)
             if (n->id && cfg->nics[j].id && strcmp(n->id, cfg->nics[j].id) == 0) {
-                nic_err(err, errlen, "duplicate NIC id '%s'", n->id);
+                errbuf_set(err, errlen, "duplicate NIC id '%s'", n->id);
                 return false;
             }
         /* Handed-in fds must be open now (the daemon passes them). */
@@ -416,7 +395,7 @@ bool hv_config_validate_nics(const struct hv_config *cfg, char *err, size_t errl
         for (int l = 0; l < 2; l++)
             for (unsigned k = 0; k < counts[l]; k++)
                 if (fcntl(lists[l][k], F_GETFD) < 0) {
-                    nic_err(err, errlen, "NIC %s: %s %d is not an open file descriptor",
+                    errbuf_set(err, errlen, "NIC %s: %s %d is not an open file descriptor",
                             n->id ? n->id : "(no id)", l ? "vhostfd" : "fd", lists[l][k]);
                     return false;
                 }

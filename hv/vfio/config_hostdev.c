@@ -1,25 +1,15 @@
 /* Assigned host devices in hv's configuration: --hostdev values and the
  * JSON "hostdevs" array (hv/config.h, struct hv_hostdev_config). */
 #include <ctype.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/errbuf.h"
 #include "hv/config.h"
-
-static void hd_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void hd_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void hv_config_free_hostdevs(struct hv_config *cfg)
 {
@@ -67,12 +57,10 @@ static bool parse_host(const char *s, char out[16])
     return true;
 }
 
-static bool parse_int(const char *s, long long max, int *out)
+static bool parse_int(const char *s, int *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < 0 || v > max || !isdigit((unsigned char)s[0]))
+    long v;
+    if (!hv_config_parse_count(s, INT_MAX, &v))
         return false;
     *out = (int)v;
     return true;
@@ -81,7 +69,7 @@ static bool parse_int(const char *s, long long max, int *out)
 static struct hv_hostdev_config *hostdev_new(struct hv_config *cfg, char *err, size_t errlen)
 {
     if (cfg->nhostdevs >= HV_MAX_HOSTDEVS) {
-        hd_err(err, errlen, "too many host devices (at most %d)", HV_MAX_HOSTDEVS);
+        errbuf_set(err, errlen, "too many host devices (at most %d)", HV_MAX_HOSTDEVS);
         return NULL;
     }
     struct hv_hostdev_config *h = &cfg->hostdevs[cfg->nhostdevs];
@@ -95,7 +83,7 @@ static bool hostdev_finish(struct hv_config *cfg, struct hv_hostdev_config *h, c
                            char *err, size_t errlen)
 {
     if (!h->host[0]) {
-        hd_err(err, errlen, "%s: host=DDDD:BB:SS.F is required", what);
+        errbuf_set(err, errlen, "%s: host=DDDD:BB:SS.F is required", what);
         free(h->id);
         h->id = NULL;
         return false;
@@ -111,7 +99,7 @@ bool hv_config_add_hostdev_spec(struct hv_config *cfg, const char *spec, char *e
         return false;
     char *copy = strdup(spec);
     if (!copy) {
-        hd_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return false;
     }
     bool ok = true;
@@ -124,20 +112,20 @@ bool hv_config_add_hostdev_spec(struct hv_config *cfg, const char *spec, char *e
         if (strcmp(item, "host") == 0) {
             ok = parse_host(val, h->host);
             if (!ok)
-                hd_err(err, errlen, "invalid hostdev address '%s' (DDDD:BB:SS.F)", val);
+                errbuf_set(err, errlen, "invalid hostdev address '%s' (DDDD:BB:SS.F)", val);
         } else if (strcmp(item, "group") == 0) {
-            ok = parse_int(val, INT_MAX, &h->group);
+            ok = parse_int(val, &h->group);
             if (!ok)
-                hd_err(err, errlen, "invalid hostdev group '%s'", val);
+                errbuf_set(err, errlen, "invalid hostdev group '%s'", val);
         } else if (strcmp(item, "groupfd") == 0) {
-            ok = parse_int(val, INT_MAX, &h->groupfd);
+            ok = parse_int(val, &h->groupfd);
             if (!ok)
-                hd_err(err, errlen, "invalid hostdev groupfd '%s'", val);
+                errbuf_set(err, errlen, "invalid hostdev groupfd '%s'", val);
         } else if (strcmp(item, "id") == 0 && *val) {
             free(h->id);
             h->id = strdup(val);
         } else {
-            hd_err(err, errlen, "unknown hostdev option '%s' in '%s' (host, group, groupfd, id)", item, spec);
+            errbuf_set(err, errlen, "unknown hostdev option '%s' in '%s' (host, group, groupfd, id)", item, spec);
             ok = false;
         }
     }
@@ -153,7 +141,7 @@ bool hv_config_add_hostdev_spec(struct hv_config *cfg, const char *spec, char *e
 static bool json_hostdev(struct hv_config *cfg, json_object *o, size_t idx, char *err, size_t errlen)
 {
     if (!json_object_is_type(o, json_type_object)) {
-        hd_err(err, errlen, "machine description: hostdevs[%zu] must be an object", idx);
+        errbuf_set(err, errlen, "machine description: hostdevs[%zu] must be an object", idx);
         return false;
     }
     struct hv_hostdev_config *h = hostdev_new(cfg, err, errlen);
@@ -164,14 +152,14 @@ static bool json_hostdev(struct hv_config *cfg, json_object *o, size_t idx, char
         if (strcmp(key, "host") == 0) {
             ok = json_object_is_type(val, json_type_string) && parse_host(json_object_get_string(val), h->host);
             if (!ok)
-                hd_err(err, errlen, "machine description: hostdevs[%zu].host must be \"DDDD:BB:SS.F\"", idx);
+                errbuf_set(err, errlen, "machine description: hostdevs[%zu].host must be \"DDDD:BB:SS.F\"", idx);
         } else if (strcmp(key, "group") == 0 || strcmp(key, "groupfd") == 0) {
             int64_t v = json_object_is_type(val, json_type_int) ? json_object_get_int64(val) : -1;
             ok = v >= 0 && v <= INT_MAX;
             if (ok)
                 *(key[5] ? &h->groupfd : &h->group) = (int)v;
             else
-                hd_err(err, errlen, "machine description: hostdevs[%zu].%s must be a non-negative integer",
+                errbuf_set(err, errlen, "machine description: hostdevs[%zu].%s must be a non-negative integer",
                        idx, key);
         } else if (strcmp(key, "id") == 0) {
             ok = json_object_is_type(val, json_type_string) && *json_object_get_string(val);
@@ -179,10 +167,10 @@ static bool json_hostdev(struct hv_config *cfg, json_object *o, size_t idx, char
                 free(h->id);
                 h->id = strdup(json_object_get_string(val));
             } else {
-                hd_err(err, errlen, "machine description: hostdevs[%zu].id must be a non-empty string", idx);
+                errbuf_set(err, errlen, "machine description: hostdevs[%zu].id must be a non-empty string", idx);
             }
         } else {
-            hd_err(err, errlen, "machine description: unknown key 'hostdevs[%zu].%s'", idx, key);
+            errbuf_set(err, errlen, "machine description: unknown key 'hostdevs[%zu].%s'", idx, key);
             ok = false;
         }
         if (!ok)
@@ -201,7 +189,7 @@ static bool json_hostdev(struct hv_config *cfg, json_object *o, size_t idx, char
 bool hv_config_json_hostdevs(struct hv_config *cfg, struct json_object *hostdevs, char *err, size_t errlen)
 {
     if (!json_object_is_type(hostdevs, json_type_array)) {
-        hd_err(err, errlen, "machine description: 'hostdevs' must be an array");
+        errbuf_set(err, errlen, "machine description: 'hostdevs' must be an array");
         return false;
     }
     for (size_t i = 0; i < json_object_array_length(hostdevs); i++)
@@ -216,16 +204,16 @@ bool hv_config_validate_hostdevs(const struct hv_config *cfg, char *err, size_t 
         const struct hv_hostdev_config *h = &cfg->hostdevs[i];
         for (unsigned j = 0; j < i; j++) {
             if (strcmp(h->host, cfg->hostdevs[j].host) == 0) {
-                hd_err(err, errlen, "host device %s is assigned twice", h->host);
+                errbuf_set(err, errlen, "host device %s is assigned twice", h->host);
                 return false;
             }
             if (h->id && cfg->hostdevs[j].id && strcmp(h->id, cfg->hostdevs[j].id) == 0) {
-                hd_err(err, errlen, "duplicate hostdev id '%s'", h->id);
+                errbuf_set(err, errlen, "duplicate hostdev id '%s'", h->id);
                 return false;
             }
         }
         if (h->groupfd >= 0 && fcntl(h->groupfd, F_GETFD) < 0) {
-            hd_err(err, errlen, "hostdev %s: groupfd %d is not an open file descriptor", h->host, h->groupfd);
+            errbuf_set(err, errlen, "hostdev %s: groupfd %d is not an open file descriptor", h->host, h->groupfd);
             return false;
         }
     }
