@@ -171,10 +171,12 @@ check "balloon: the guest's own total (available) dropped below 300000 KiB" \
 check "get_info after the balloon: mem 262144" test "$(q "d('get_info', 1)['mem_kb']")" = 262144
 console=$state/log/$name.console.log
 low=$(grep -ao 'memtotal_kb:[0-9]*' "$console" 2> /dev/null | cut -d: -f2 | sort -n | head -n 1)
-first=$(grep -ao 'memtotal_kb:[0-9]*' "$console" 2> /dev/null | head -n 1 | cut -d: -f2)
-# 256 MiB taken: MemTotal falls by well over 100000 kB, below 300000 kB.
-check "the guest saw the balloon: MemTotal $first -> $low kB" \
-    test "${low:-999999}" -lt 300000 -a "$(( ${first:-0} - ${low:-0} ))" -gt 100000
+# A 512 MiB guest of the kit boots with MemTotal near 468000 kB; the
+# balloon may already have been inflated when the guest's balloon scenario
+# printed its first line (it runs after the net scenario), so compare with
+# that, not with the first line.
+check "the guest saw the balloon: MemTotal down to $low kB (< 300000)" \
+    test "${low:-999999}" -lt 300000
 check "the guest pinged the host through the bridge" \
     grep -aq "ping_loss_pct=[0-9]" "$console"
 

@@ -162,16 +162,22 @@ static int fake_query_block(void *opaque, struct monitor_block *blocks, int max)
 }
 
 /* query-cpus-fast: every pretend vCPU is the fake's main thread, which
- * burns some CPU time first so /proc shows a non-zero utime+stime. */
+ * burns some CPU time first so /proc shows a non-zero utime+stime. The
+ * thread's own CPU clock decides, not the wall clock: on a loaded machine
+ * 80 ms of wall time may be no CPU tick at all. /proc counts in ticks of
+ * 10 ms (USER_HZ 100), so 50 ms of CPU is several. */
 static int fake_query_cpus(void *opaque, struct monitor_cpu *cpus, int max)
 {
     struct fake_vm *vm = opaque;
     if (!vm->burned) {
         vm->burned = true;
         volatile uint64_t x = 0;
-        gint64 until = g_get_monotonic_time() + 80000;
-        while (g_get_monotonic_time() < until)
-            x += 1;
+        struct timespec ts;
+        do {
+            for (int i = 0; i < 100000; i++)
+                x += 1;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        } while (ts.tv_sec == 0 && ts.tv_nsec < 50000000);
     }
     int n = MIN(vm->cpus, max);
     for (int i = 0; i < n; i++) {

@@ -302,7 +302,12 @@ class NovaDriver:
             st = dom.memoryStats()
             got["actual"], got["available"] = st.get("actual"), st.get("available")
             got["mem_kb"] = dom.info()[2]
-            guest_saw = avail_before is None or (got["available"] or avail_before) < avail_before
+            # The guest's own total ('available', from its balloon driver's
+            # statistics, which the domain XML asks for) must come down to
+            # the target as well: the guest saw the balloon, not just the
+            # device. Statistics may start after the call when the guest is
+            # still booting, so wait for them rather than compare to before.
+            guest_saw = got["available"] is not None and got["available"] <= target_kib
             # info()'s memory follows the balloon events, which may trail
             # query-balloon by a few seconds; nova's get_info reads that one.
             return got["actual"] == target_kib and got["mem_kb"] == target_kib and guest_saw
