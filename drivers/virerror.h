@@ -62,6 +62,7 @@ static inline const char *hvd_vir_error_prefix(int number)
     case VIR_ERR_OVERFLOW: return "value too large: ";
     case VIR_ERR_OPERATION_UNSUPPORTED: return "Operation not supported: ";
     case VIR_ERR_XML_INVALID_SCHEMA: return "XML document failed to validate against schema: ";
+    case VIR_ERR_DEVICE_MISSING: return "device not found: ";
     default: return "";
     }
 }

@@ -12,21 +12,6 @@
  * interface lookup is conf code (VIR_FROM_DOMAIN). */
 #define qemu_error(err, code, ...) hvd_vir_error_set(err, VIR_FROM_QEMU, code, __VA_ARGS__)
 
-/* VIR_ERR_DEVICE_MISSING with libvirt's "device not found: " template
- * (virerror.c), which drivers/virerror.h does not list. */
-static void device_missing(GError **err, int from, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void device_missing(GError **err, int from, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *detail = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g_set_error(err, HVD_VIR_ERROR, HVD_VIR_ERROR_PACK(from, VIR_ERR_DEVICE_MISSING),
-                "device not found: %s", detail);
-}
-
 static bool same_pci(const DomainPciAddr *a, const DomainPciAddr *b)
 {
     return a->domain == b->domain && a->bus == b->bus && a->slot == b->slot &&
@@ -93,14 +78,17 @@ static int net_find(const DomainDef *def, const DomainDevice *dev, GError **err)
     g_autofree char *pci = pci_string(&want->addr);
     if (matches == 0) {
         if (by_mac && by_pci)
-            device_missing(err, VIR_FROM_DOMAIN, "no device matching MAC address %s found on %s",
-                           mac, pci);
+            hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_DEVICE_MISSING,
+                              "no device matching MAC address %s found on %s", mac, pci);
         else if (by_mac)
-            device_missing(err, VIR_FROM_DOMAIN, "no device matching MAC address %s found", mac);
+            hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_DEVICE_MISSING,
+                              "no device matching MAC address %s found", mac);
         else if (by_pci)
-            device_missing(err, VIR_FROM_DOMAIN, "no device found on %s", pci);
+            hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_DEVICE_MISSING,
+                              "no device found on %s", pci);
         else
-            device_missing(err, VIR_FROM_DOMAIN, "%s", "no matching device found");
+            hvd_vir_error_set(err, VIR_FROM_DOMAIN, VIR_ERR_DEVICE_MISSING,
+                              "%s", "no matching device found");
         return -1;
     }
     if (matches > 1) {
@@ -188,7 +176,7 @@ static bool device_locate(const DomainDef *def, const DomainDevice *dev, GPtrArr
         const DomainDisk *disk = g_ptr_array_index(h->disks, 0);
         int i = disk_index(def, disk->target_dev);
         if (i < 0) {
-            device_missing(err, VIR_FROM_QEMU, "no target device %s", disk->target_dev);
+            qemu_error(err, VIR_ERR_DEVICE_MISSING, "no target device %s", disk->target_dev);
             return false;
         }
         *list = def->disks;
@@ -208,7 +196,7 @@ static bool device_locate(const DomainDef *def, const DomainDevice *dev, GPtrArr
         bool is_net = false;
         int i = hostdev_index(def, &hd->source, &is_net);
         if (i < 0) {
-            device_missing(err, VIR_FROM_QEMU, "%s", "device not present in domain configuration");
+            qemu_error(err, VIR_ERR_DEVICE_MISSING, "%s", "device not present in domain configuration");
             return false;
         }
         *list = is_net ? def->nets : def->hostdevs;
