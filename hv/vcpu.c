@@ -56,6 +56,11 @@ struct vcpus {
     unsigned parked;
     vcpu_fatal_fn fatal_fn;
     void *fatal_opaque;
+    /* KVM's ring of coalesced writes (shared by the VM, mapped after any
+     * vCPU's kvm_run); NULL when KVM has none. */
+    struct kvm_coalesced_mmio_ring *coalesced;
+    unsigned coalesced_max;
+    pthread_mutex_t coalesced_lock;
 };
 
 static void kick_handler(int sig) { (void)sig; }
@@ -217,7 +222,40 @@ int vcpus_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen)
         m->n = i + 1;
     }
     free(supported);
+    /* KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO) is the ring's page
+     * offset in the vCPU mapping. */
+    long page = sysconf(_SC_PAGESIZE);
+    int off = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+    if (off > 0 && page > 0 && (size_t)(off + 1) * (size_t)page <= m->v[0].run_size) {
+        m->coalesced = (void *)((char *)m->v[0].run + (size_t)off * (size_t)page);
+        m->coalesced_max = (unsigned)(((size_t)page - sizeof(struct kvm_coalesced_mmio_ring)) /
+                                      sizeof(struct kvm_coalesced_mmio));
+        pthread_mutex_init(&m->coalesced_lock, NULL);
+    }
     return 0;
+}
+
+/* Apply the writes KVM buffered in the coalesced ring (vm_coalesce_pio),
+ * in order, before anything else of this exit is handled: a later read
+ * must see them. Any vCPU thread may drain; one at a time. */
+static void drain_coalesced(struct vcpus *m, struct vm *vm)
+{
+    struct kvm_coalesced_mmio_ring *ring = m->coalesced;
+    if (!ring || __atomic_load_n(&ring->first, __ATOMIC_ACQUIRE) ==
+                     __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&m->coalesced_lock);
+    uint32_t first = __atomic_load_n(&ring->first, __ATOMIC_ACQUIRE);
+    while (first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE) && first < m->coalesced_max) {
+        struct kvm_coalesced_mmio *e = &ring->coalesced_mmio[first];
+        uint8_t data[8];
+        uint32_t len = e->len <= sizeof(data) ? e->len : (uint32_t)sizeof(data);
+        memcpy(data, e->data, len);
+        bus_dispatch(vm->bus, e->pio ? BUS_PIO : BUS_MMIO, e->phys_addr, data, len, true);
+        first = (first + 1) % m->coalesced_max;
+        __atomic_store_n(&ring->first, first, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&m->coalesced_lock);
 }
 
 static int set_boot_regs(struct vcpu *v, const struct boot_result *boot, char *err, size_t errlen)
@@ -435,6 +473,7 @@ static void *vcpu_thread(void *arg)
         pthread_mutex_unlock(&m->lock);
 
         int r = ioctl(v->fd, KVM_RUN, 0);
+        drain_coalesced(m, v->vm);
         bool keep_running = true;
         if (r < 0) {
             if (errno != EINTR && errno != EAGAIN) {

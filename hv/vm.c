@@ -539,6 +539,16 @@ void vm_msi_route_free(struct vm *vm, uint32_t gsi)
     pthread_mutex_unlock(&c->route_lock);
 }
 
+int vm_coalesce_pio(struct vm *vm, uint16_t port, uint32_t len)
+{
+    if (vm->vm_fd < 0)
+        return -EBADF;
+    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) <= 0)
+        return -ENOTSUP;
+    struct kvm_coalesced_mmio_zone zone = { .addr = port, .size = len, .pio = 1 };
+    return ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0 ? -errno : 0;
+}
+
 int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign)
 {
     struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };

@@ -86,6 +86,13 @@ void vm_msi_route_free(struct vm *vm, uint32_t gsi);
  * KVM_IRQFD_FLAG_RESAMPLE. */
 int vm_irqfd(struct vm *vm, uint32_t gsi, int fd, int resample_fd, bool assign);
 
+/* Guest writes to ports [port, port + len) need no exit of their own: KVM
+ * buffers them (KVM_REGISTER_COALESCED_MMIO with pio) and the vCPU loop
+ * applies them, in order, before it handles the next exit of any vCPU.
+ * Only for registers whose writes have no effect until the next access
+ * that exits. 0, -ENOTSUP without KVM_CAP_COALESCED_PIO, or -errno. */
+int vm_coalesce_pio(struct vm *vm, uint16_t port, uint32_t len);
+
 /* Inject one MSI directly (slow path, e.g. when no route is set up). */
 int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 
