@@ -1,6 +1,7 @@
 #!/bin/sh
 # net: bring up the first NIC and optionally measure with iperf3.
-#   hvtest.net_dev=eth0             interface (default: the first non-lo)
+#   hvtest.net_dev=eth0             interface (default: the first virtio-net
+#                                   one, else the first non-lo)
 #   hvtest.net_ip=ADDR/PREFIX       address to set (required)
 #   hvtest.net_peer=ADDR            ping it (3 packets) when given
 #   hvtest.iperf_server=ADDR        run iperf3 -c ADDR when given
@@ -17,6 +18,14 @@
 . /hvtest/lib.sh
 
 dev=$(hvtest_param net_dev "")
+# Default: the first virtio-net interface, else the first at all (a guest
+# may also hold an assigned NIC that is not on the host's network).
+if [ -z "$dev" ]; then
+    for n in $(ls /sys/class/net | grep -v '^lo$'); do
+        [ "$(basename "$(readlink "/sys/class/net/$n/device/driver" 2>/dev/null)")" = virtio_net ] &&
+            dev=$n && break
+    done
+fi
 [ -n "$dev" ] || dev=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
 if [ -z "$dev" ] || [ ! -e "/sys/class/net/$dev" ]; then
     hvtest_say "net_link=error no network device"
