@@ -6,8 +6,8 @@
 # Part 2 (needs HVD_GUEST_KIT and a KVM that boots Linux, i.e. inside the
 # testbed): one guest with a disk and a balloon created and started with
 # hvsh, suspend/resume, monitor (QMP and HMP), console (the guest's lines
-# arrive), domblkstat, dommemstat, setmem through the balloon, shutdown
-# through the guest, destroy. Unnumbered TAP for tests/integration/suite.sh.
+# arrive), domblkstat, domifstat, dommemstat, setmem through the balloon,
+# reboot and shutdown through the guest, destroy. Unnumbered TAP for tests/integration/suite.sh.
 set -uo pipefail
 
 top_builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -192,7 +192,7 @@ wait_console() { # NAME PATTERN SECONDS
 truncate -s 16M "$dir/g1.img"
 out=$(h create g1 --memory 512M --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" \
     --cmdline "console=ttyS0 quiet panic=-1 hvtest=balloon hvtest.balloon_watch=600" \
-    --disk "path=$dir/g1.img" --balloon=1 --start 2>&1)
+    --disk "path=$dir/g1.img" --nic model=virtio,ifname=hvshtap0 --balloon=1 --start 2>&1)
 check "create g1 --start boots the guest kit" grep -q "defined and started" <<< "$out"
 [ -n "${out##*started*}" ] && echo "# $out" && tail -n 20 "$state/log/g1.log" | sed 's/^/# log: /'
 out=$(h list 2>&1)
@@ -228,10 +228,27 @@ check "domblkstat g1 vda: exit 0, rd_req > 0" \
 out=$(h domblkstat g1 vdz 2>&1); rc=$?
 check "domblkstat of a disk g1 lacks: exit 1 with libvirt's error" \
     bash -c '[ "$1" = 1 ] && grep -q "invalid path" <<< "$2"' _ "$rc" "$out"
+out=$(h domifstat g1 hvshtap0 2>&1); rc=$?
+echo "$out" | sed 's/^/# domifstat: /'
+check "domifstat g1 hvshtap0: exit 0 with rx and tx counters" \
+    bash -c '[ "$1" = 0 ] && grep -q "rx_bytes" <<< "$2" && grep -q "tx_packets" <<< "$2"' _ "$rc" "$out"
+out=$(h domifstat g1 nosuch0 2>&1); rc=$?
+check "domifstat of an interface g1 lacks: exit 1" test "$rc" = 1
 out=$(h dommemstat g1 2>&1)
 echo "$out" | sed 's/^/# dommemstat: /'
 check "dommemstat: actual and guest statistics" \
     bash -c 'grep -q "^actual 2" <<< "$1" && grep -q "^last_update [1-9]" <<< "$1"' _ "$out"
+# reboot (ACPI, as libvirt's default): the guest powers off through its
+# power button and the same worker resets and boots it again.
+out=$(h reboot g1 2>&1)
+check "reboot g1" grep -q "is being rebooted" <<< "$out"
+for _ in $(seq 240); do
+    [ "$(grep -ac "HVTEST READY" "$state/log/g1.console.log")" -ge 2 ] && break
+    sleep 0.5
+done
+check "the guest booted again after the reboot (HVTEST READY twice)" \
+    test "$(grep -ac "HVTEST READY" "$state/log/g1.console.log")" -ge 2
+check "still running after the reboot" test "$(h domstate g1 | head -n 1)" = running
 out=$(h shutdown g1 2>&1)
 check "shutdown g1" grep -q "is being shutdown" <<< "$out"
 for _ in $(seq 240); do [ "$(h domstate g1 | head -n 1)" = "shut off" ] && break; sleep 0.5; done
