@@ -182,6 +182,13 @@ check "virsh destroy ($out)" grep -q "destroyed" <<< "$out"
 for _ in $(seq 50); do [ "$(drv_of)" = e1000e ] && break; sleep 0.2; done
 check "device back on e1000e after destroy (driver $(drv_of))" test "$(drv_of)" = e1000e
 grep -i "hostdev\|vfio\|nodedev" "$tmp/hvd.log" | tail -n 10 | sed 's/^/# hvd: /'
+# The same by hand with hvsh (issue 9's nodedev commands): detach to
+# vfio-pci, then back to the driver it came from.
+hvsh=$top_builddir/tools/hvsh/hvsh
+out=$(timeout 120 "$hvsh" -c "$uri" nodedev-detach "pci_$(tr ':.' '__' <<< "$e1000e")" 2>&1)
+check "hvsh nodedev-detach: on vfio-pci ($out)" test "$(drv_of)" = vfio-pci
+out=$(timeout 120 "$hvsh" -c "$uri" nodedev-reattach "pci_$(tr ':.' '__' <<< "$e1000e")" 2>&1)
+check "hvsh nodedev-reattach: back on e1000e ($out)" test "$(drv_of)" = e1000e
 
 # ---- C. SR-IOV: the NVMe PF's VFs as node devices
 name_of() { echo "pci_$(tr ':.' '__' <<< "$1")"; }
