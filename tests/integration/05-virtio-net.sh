@@ -133,8 +133,8 @@ run() {
 result() { sed -n "s/^HVTEST $2=//p" "$tmp/$1.log" | tr -d '\r' | head -n 1; }
 
 # qmp_sample SOCKET OUT: until the monitor closes, keep net0's latest
-# x-hvd-query-netstats and query-rx-filter replies and the events seen so
-# far in OUT (one JSON object).
+# x-hvd-query-netstats reply, its query-rx-filter reply (see below) and the
+# events seen so far in OUT (one JSON object).
 qmp_sample() {
     /usr/bin/python3 - "$1" "$2" << 'EOF' > /dev/null 2>&1
 import json, os, socket, sys, time
@@ -161,11 +161,18 @@ def cmd(command, **args):
         if "event" not in reply:
             return reply.get("return")
         events.append(reply)
+# "rxfilter" keeps the last filter the driver had set (not promiscuous):
+# at poweroff the guest resets the device, which leaves the reset state
+# (promiscuous, empty tables) for the last samples.
+driver_filter = None
 try:
     cmd("qmp_capabilities")
     while True:
+        rx = cmd("query-rx-filter", name="net0")[0]
+        if not rx["promiscuous"]:
+            driver_filter = rx
         state = {"stats": cmd("x-hvd-query-netstats", name="net0")[0],
-                 "rxfilter": cmd("query-rx-filter", name="net0")[0], "events": events}
+                 "rxfilter": driver_filter or rx, "events": events}
         with open(out + ".new", "w") as o:
             json.dump(state, o)
         os.replace(out + ".new", out)
