@@ -97,9 +97,11 @@ run() {
       done ) &
     local watcher=$!
     # Context switches of hv's virtio-net threads (named net0-q<N> and
-    # net0-ctl), sampled until hv exits; the last sample is the total.
+    # net0-ctl), sampled until hv exits; the largest sample is the total
+    # (while hv exits, its threads vanish and a sample can read less).
     rm -f "$tmp/$name.netcsw"
-    ( while kill -0 "$hv_pid" 2>/dev/null; do
+    ( local most=0
+      while kill -0 "$hv_pid" 2>/dev/null; do
           local total=0 seen=0 t
           for t in /proc/$hv_pid/task/*/ $(for p in $(pgrep -P "$hv_pid" 2>/dev/null); do echo /proc/$p/task/*/; done); do
               case "$(cat "$t/comm" 2>/dev/null)" in
@@ -107,7 +109,10 @@ run() {
                           total=$((total + $(awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }' "$t/status" 2>/dev/null || echo 0))) ;;
               esac
           done
-          [ "$seen" = 1 ] && echo "$total" > "$tmp/$name.netcsw.new" && mv "$tmp/$name.netcsw.new" "$tmp/$name.netcsw"
+          if [ "$seen" = 1 ] && [ "$total" -ge "$most" ]; then
+              most=$total
+              echo "$total" > "$tmp/$name.netcsw.new" && mv "$tmp/$name.netcsw.new" "$tmp/$name.netcsw"
+          fi
           sleep 0.5
       done ) &
     local sampler=$!
