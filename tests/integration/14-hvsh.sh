@@ -15,12 +15,8 @@ hvd=$top_builddir/daemon/hvd
 hv=${HVD_HV:-$top_builddir/hv/hv}
 hvsh=$top_builddir/tools/hvsh/hvsh
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-    local what=$1; shift
-    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
-}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 for bin in "$hvd" "$hvsh"; do
     if [ ! -x "$bin" ]; then
@@ -180,14 +176,6 @@ if [ -z "$kit" ] || [ ! -x "$hv" ]; then
     echo "# part 2 skipped: needs HVD_GUEST_KIT and hv (run through tests/integration/suite.sh)"
     exit 0
 fi
-wait_console() { # NAME PATTERN SECONDS
-    local f=$state/log/$1.console.log
-    for _ in $(seq $(( $3 * 10 ))); do
-        grep -q -- "$2" "$f" 2> /dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 truncate -s 16M "$dir/g1.img"
 out=$(h create g1 --memory 512M --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" \
