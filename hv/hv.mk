@@ -37,7 +37,7 @@ hv_hv_SOURCES = \
 # Order: users before providers (virtio and the monitor need the core).
 hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
 	hv/virtio/libhvvirtio.a hv/monitor/libmonitor.a hv/libhvmachine.a \
-	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) -lpthread -lm
+	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci
 tests_unit_test_pci_SOURCES = tests/unit/test-pci.c tests/tap.h
