@@ -2189,8 +2189,17 @@ static void reconnect_one(const char *name)
     json_object_put(status);
     g_autoptr(HvdProcessPaths) paths = hvd_process_paths_new(drv.run_dir, drv.log_dir, def->name);
     if (id <= 0 || !is_our_worker(pid, paths->json)) {
-        log_info("domain %s: worker %d is gone, domain shut off", name, (int)pid);
+        /* It died while hvd was down. Its taps went with its fds and its
+         * VFIO devices go back to the host; a persistent domain stays
+         * defined, shut off as crashed. */
+        log_info("domain %s: worker %d died while hvd was down, domain shut off (crashed)", name,
+                 (int)pid);
+        hvd_process_log_line(paths->log, "hvd found worker %d gone: shut off (crashed)", (int)pid);
+        HvdDomain *known = find_by_name(name);
+        if (known)
+            set_state(known, VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED);
         status_remove(name);
+        hostdevs_release(def);
         g_strfreev(net_ifnames);
         return;
     }

@@ -2110,6 +2110,28 @@ int main(int argc, char **argv)
         g_autofree char *status = g_build_filename(state_dir, "run", "d1.status", NULL);
         TAP_CHECK(!g_file_test(status, G_FILE_TEST_EXISTS), "live state removed after stop");
     }
+
+    /* A worker that dies while the daemon is down: crashed at the restart. */
+    if (d1) {
+        start_ok(d1, "start d1 again");
+        g_clear_pointer(&d1, hvd_domain_unref);
+        hvd_driver_shutdown();
+        g_autofree char *status = g_build_filename(state_dir, "run", "d1.status", NULL);
+        g_autofree char *text = NULL;
+        json_object *obj = g_file_get_contents(status, &text, NULL, NULL) ? json_tokener_parse(text)
+                                                                          : NULL;
+        json_object *v = NULL;
+        int pid = obj && json_object_object_get_ex(obj, "pid", &v) ? json_object_get_int(v) : 0;
+        json_object_put(obj);
+        TAP_CHECK(pid > 0 && kill(pid, SIGKILL) == 0 && waitpid(pid, NULL, 0) == pid,
+                  "worker %d killed while the daemon is down", pid);
+        TAP_CHECK(hvd_driver_init(&cfg, NULL), "driver init after the worker died");
+        d1 = hvd_driver_lookup_by_name("d1", NULL);
+        TAP_CHECK(d1 && !hvd_domain_is_active(d1), "d1 found shut off");
+        if (d1)
+            expect_state(d1, ST_SHUTOFF, R_SHUTOFF_CRASHED, "worker gone at the restart");
+        TAP_CHECK(!g_file_test(status, G_FILE_TEST_EXISTS), "its live state removed");
+    }
     g_clear_pointer(&d1, hvd_domain_unref);
     hvd_driver_shutdown();
     rpc_unregister_all();
