@@ -6,7 +6,8 @@
 # parses. Part 2 (HVD_GUEST_KIT, a KVM that boots Linux: the testbed): three
 # small guests survive `kill -9 hvd` (same ids, same worker pids, no second
 # boot on their consoles) and stay manageable; a worker killed with -9 is
-# seen at once (event, "shut off (crashed)"); the event sequence for
+# seen at once (event, "shut off (crashed)", its tap gone), and one that
+# dies while hvd is down is found crashed at restart; the event sequence for
 # start/suspend/resume/destroy; `virsh console` runs a command in the
 # guest's shell and a second console gets libvirt's error; autostart.
 # Unnumbered TAP for tests/integration/suite.sh.
@@ -29,14 +30,6 @@ dir=$(mktemp -d /tmp/hvd-lifecycle.XXXXXX)
 sock=$dir/sock
 state=$dir/state
 hvd_pid=
-start_hvd() {
-    "$hvd" --state-dir "$state" --socket "$sock" --emulator "$hv" >> "$dir/hvd.log" 2>&1 &
-    hvd_pid=$!
-    for _ in $(seq 50); do
-        [ -S "$sock" ] && virsh -c "$uri" version > /dev/null 2>&1 && break
-        sleep 0.1
-    done
-}
 kill9_hvd() {
     [ -n "$hvd_pid" ] || return 0
     kill -9 "$hvd_pid" 2> /dev/null
@@ -131,7 +124,7 @@ if [ -z "$kit" ] || [ ! -x "$hv" ]; then
     exit 0
 fi
 
-guest_xml() { # NAME CMDLINE [ON_CRASH]
+guest_xml() { # NAME CMDLINE [DEVICES]
     cat << EOF
 <domain type='kvm'>
   <name>$1</name>
@@ -140,8 +133,8 @@ guest_xml() { # NAME CMDLINE [ON_CRASH]
   <os><type>hvm</type><kernel>$kit/vmlinuz</kernel><initrd>$kit/initrd.img</initrd>
     <cmdline>$2</cmdline></os>
   <on_poweroff>destroy</on_poweroff>
-  <on_crash>${3:-destroy}</on_crash>
-  <devices><memballoon model='virtio'/></devices>
+  <on_crash>destroy</on_crash>
+  <devices><memballoon model='virtio'/>${3:-}</devices>
 </domain>
 EOF
 }
@@ -149,8 +142,10 @@ worker_pid() { worker_pid_file "$state/run/$1.status"; }
 
 shell="console=ttyS0 quiet panic=-1 hvtest=shell"
 events_start "$dir/ev2.txt"
+# g2 has a NIC: a tap hvd makes, which must go when its worker dies.
+declare -A nic=([g2]="<interface type='ethernet'><model type='virtio'/></interface>")
 for g in g1 g2 g3; do
-    guest_xml "$g" "$shell" > "$dir/$g.xml"
+    guest_xml "$g" "$shell" "${nic[$g]:-}" > "$dir/$g.xml"
     v define "$dir/$g.xml" > /dev/null 2>&1
     check "start $g" v start "$g"
 done
@@ -159,6 +154,11 @@ for g in g1 g2 g3; do
 done
 declare -A id pid
 for g in g1 g2 g3; do id[$g]=$(v domid "$g" 2> /dev/null | head -n 1); pid[$g]=$(worker_pid "$g"); done
+g1_started=$(date +%s)
+# The tap of g2, from its live XML.
+g2_tap() { v dumpxml g2 2> /dev/null | sed -n "s/.*<target dev='\([^']*\)'.*/\1/p" | head -n 1; }
+tap=$(g2_tap)
+check "g2 has a tap ($tap)" test -n "$tap" -a -e "/sys/class/net/$tap"
 
 # ---- the daemon dies, the guests do not
 kill9_hvd
@@ -173,6 +173,13 @@ for g in g1 g2 g3; do
 done
 out=$(v list 2>&1)
 check "all three listed" test "$(grep -cE ' g[123] +running' <<< "$out")" -eq 3
+log_has() { # NAME PATTERN...: every pattern is in the domain's log
+    local f=$state/log/$1.log p
+    shift
+    for p in "$@"; do grep -q -- "$p" "$f" || return 1; done
+}
+check "g1's log: hvd's start, the worker's own output, the reconnection" \
+    log_has g1 "starting up:" "started g1:" "hvd reconnected to worker ${pid[g1]}"
 check "setmem on an adopted guest" v setmem g1 180M --live
 check "destroy an adopted guest" v destroy g3
 check "g3 shut off (destroyed)" wait_state g3 "shut off" 10
@@ -204,7 +211,7 @@ time.sleep(1)
 if len(sys.argv) > 4:  # hold the console while another client tries
     open(sys.argv[4], "w").write("attached\n")
     time.sleep(6)
-os.write(fd, b"echo " + marker + b"-$((6*7))\r")
+os.write(fd, b"echo " + marker + b"-$((6*7))-up-$(cut -d. -f1 /proc/uptime)\r")
 ok = read_until(marker + b"-42", 20) and ok
 os.write(fd, b"\x1d")
 time.sleep(1)
@@ -225,12 +232,18 @@ rc=$?
 check "virsh console: command ran in the guest (output $marker-42)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || echo "# console client saw: $(tail -c 400 "$dir/console1.txt" | tr -c '[:print:]' '.')"
 check "console output also in the console log" grep -q "$marker-42" "$state/log/g1.console.log"
+# The guest's own clock: it has been up since before hvd was killed.
+up=$(grep -ao "$marker-42-up-[0-9]*" "$dir/console1.txt" | tail -n 1 | sed 's/.*-up-//')
+since=$(( $(date +%s) - g1_started ))
+check "g1 uptime ${up:-?} s covers the $since s since its boot (never rebooted)" \
+    test -n "$up" -a "${up:-0}" -ge "$since"
 
 # ---- a worker killed with -9: seen at once, crashed
 events_start "$dir/ev3.txt"
 kill -9 "$(worker_pid g2)"
 check "g2 shut off after its worker was killed" wait_state g2 "shut off" 5
 check "domstate reason crashed" grep -q "crashed" <<< "$(v domstate g2 --reason 2>&1)"
+check "g2's tap $tap gone with its worker" test ! -e "/sys/class/net/$tap"
 events_stop
 check "event: Stopped Failed for g2" grep -q "event 'lifecycle' for domain 'g2': Stopped Failed" "$dir/ev3.txt"
 
@@ -247,11 +260,19 @@ echo "# events: $seq"
 check "event sequence start/suspend/resume/destroy" \
     grep -q "Started Booted|.*Suspended Paused|.*Resumed Unpaused|.*Stopped Destroyed|" <<< "$seq"
 
-# ---- autostart
+# ---- autostart; a worker that dies while hvd is down
 check "autostart g3" v autostart g3
+v start g2 > /dev/null 2>&1
+tap=$(g2_tap)
+check "g2 started again, tap $tap" test -n "$tap" -a -e "/sys/class/net/$tap"
 kill -TERM "$hvd_pid"; wait "$hvd_pid" 2> /dev/null; hvd_pid=
+kill -9 "$(worker_pid g2)"
 start_hvd
 check "g3 autostarted with hvd" wait_state g3 running 30
 check "g1 (adopted) not started twice" test "$(worker_pid g1)" = "${pid[g1]}"
+check "g2, whose worker died while hvd was down: shut off (crashed)" \
+    grep -q "shut off (crashed)" <<< "$(v domstate g2 --reason 2>&1)"
+check "g2's tap $tap gone" test ! -e "/sys/class/net/$tap"
+check "g2's log says so" log_has g2 "hvd found worker .* gone: shut off (crashed)"
 for g in g1 g2 g3; do v destroy "$g" > /dev/null 2>&1; done
 exit 0
