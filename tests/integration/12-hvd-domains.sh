@@ -35,11 +35,6 @@ dir=$(mktemp -d /tmp/hvd-domains.XXXXXX)
 sock=$dir/sock
 state=$dir/state
 hvd_pid=
-start_hvd() {
-    "$hvd" --state-dir "$state" --socket "$sock" --emulator "$hv" >> "$dir/hvd.log" 2>&1 &
-    hvd_pid=$!
-    for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-}
 stop_hvd() {
     [ -n "$hvd_pid" ] || return 0
     kill "$hvd_pid" 2> /dev/null

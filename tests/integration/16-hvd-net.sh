@@ -66,9 +66,7 @@ if ! ip link add name "$bridge" type bridge || ! ip addr add "$host_ip/24" dev "
     exit 0
 fi
 
-"$hvd" --state-dir "$state" --socket "$sock" --emulator "$hv" >> "$dir/hvd.log" 2>&1 &
-hvd_pid=$!
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+start_hvd
 check "hvd is listening" test -S "$sock"
 # Every event hvd sends, as virsh prints them (line-buffered: read while
 # it runs).

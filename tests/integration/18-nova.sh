@@ -48,9 +48,7 @@ cleanup() {
 trap cleanup EXIT
 ip link del "$bridge" 2> /dev/null
 
-"$hvd" --state-dir "$state" --socket "$sock" --emulator "$hv" >> "$dir/hvd.log" 2>&1 &
-hvd_pid=$!
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+start_hvd
 check "hvd is listening" test -S "$sock"
 
 # What the whitelist must select, from sysfs: virtio functions (1af4) and
@@ -84,21 +82,6 @@ if [ ! -s "$json" ]; then
     exit 0
 fi
 
-# q EXPR: evaluate a Python expression over the report; s(name) is the
-# first step of that name (its status, detail, data), d(name) its data, a
-# dict of empty values when the step is missing.
-q() {
-    "$py" - "$json" "$1" << 'EOF'
-import json, sys
-steps = json.load(open(sys.argv[1]))["steps"]
-def s(name, nth=0):
-    found = [x for x in steps if x["step"] == name]
-    return found[nth] if len(found) > nth else {"status": "missing", "detail": "", "data": {}}
-def d(name, nth=0):
-    return s(name, nth)["data"]
-print(eval(sys.argv[2]))
-EOF
-}
 status() { q "s('$1')['status']"; }
 
 if dpkg-query -W -f='${Status}' python3-nova 2> /dev/null | grep -q 'install ok installed'; then

@@ -41,9 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$hvd" --state-dir "$state" --socket "$sock" > "$dir/hvd.log" 2>&1 &
-hvd_pid=$!
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+start_hvd
 check "hvd is listening" test -S "$sock"
 
 cat > "$dir/clients.py" << 'EOF'

@@ -8,6 +8,36 @@ check() { # check "description" command...
     if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
 }
 
+# start_hvd: hvd in the background on $sock with --state-dir $state (and
+# --emulator $hv when set), appending to $dir/hvd.log; sets hvd_pid and
+# returns once hvd answers on $uri (1 if it does not within 5 s).
+start_hvd() {
+    "$hvd" --state-dir "$state" --socket "$sock" ${hv:+--emulator "$hv"} >> "$dir/hvd.log" 2>&1 &
+    hvd_pid=$!
+    for _ in $(seq 50); do
+        [ -S "$sock" ] && virsh -c "$uri" version > /dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# q EXPR: for the nova scenarios, a Python expression evaluated over
+# novadrv's JSON report $json; s(name[, nth]) is the step of that name (its
+# status, detail, data), d(name[, nth]) its data; a missing step has status
+# "missing" and empty data.
+q() {
+    "$py" - "$json" "$1" << 'EOF'
+import json, sys
+steps = json.load(open(sys.argv[1]))["steps"]
+def s(name, nth=0):
+    found = [x for x in steps if x["step"] == name]
+    return found[nth] if len(found) > nth else {"status": "missing", "detail": "", "data": {}}
+def d(name, nth=0):
+    return s(name, nth)["data"]
+print(eval(sys.argv[2]))
+EOF
+}
+
 # For scenarios that define $state (hvd's --state-dir) and v (virsh on
 # hvd's socket).
 wait_console() { # NAME PATTERN SECONDS

@@ -55,9 +55,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$hvd" --state-dir "$state" --socket "$sock" --emulator "$hv" >> "$dir/hvd.log" 2>&1 &
-hvd_pid=$!
-for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+start_hvd
 check "hvd is listening" test -S "$sock"
 
 # info first: it lists the guest's PCI functions and their drivers.
@@ -76,18 +74,6 @@ if [ ! -s "$json" ]; then
     nok "novadrv wrote its JSON report"
     exit 0
 fi
-q() {
-    "$py" - "$json" "$1" << 'PY'
-import json, sys
-steps = json.load(open(sys.argv[1]))["steps"]
-def s(name):
-    found = [x for x in steps if x["step"] == name]
-    return found[0] if found else {"status": "missing", "detail": "", "data": {}}
-def d(name):
-    return s(name)["data"]
-print(eval(sys.argv[2]))
-PY
-}
 check "pci.select: the whitelist chose the e1000e ($(q "d('pci.select')['candidates']"))" \
     test "$(q "d('pci.select')['candidates']")" = "['$e1000e']"
 check "pci.attach: ok ($(q "s('pci.attach')['detail']"))" test "$(q "s('pci.attach')['status']")" = ok
