@@ -9,6 +9,8 @@
 #  2. deflate-on-oom: ballooned to 256 MiB, the guest needs 700 MiB and takes
 #     it back from the balloon (actual rises, the allocation succeeds).
 #  3. no balloon: DeviceNotActive with QEMU's text (QMP and HMP).
+#  4. free page reporting: the guest frees 800 MiB and the worker's RSS
+#     falls with no balloon command; actual stays 1024 MiB.
 # Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
@@ -159,6 +161,7 @@ try:
     before = g.mem()
     rss1 = g.rss_kib()
     diag("before: guest %s, hv RSS %d KiB" % (before, rss1))
+    ok(rss1 >= 800 * 1024, "without reporting the freed 800 MiB stay backed (RSS %d KiB)" % rss1)
     ok(g.actual() == 1024 * MiB, "query-balloon: 1073741824 before ballooning")
     r = g.qmp.cmd("balloon", value=256 * MiB)
     t0 = time.time()
@@ -253,6 +256,29 @@ try:
     ok(g.qmp.hmp("info balloon") == "Error: No balloon device has been activated\r\n",
        "no balloon: HMP info balloon error text")
     ok(g.wait_for("balloon_driver", 120) == "no", "guest without a balloon sees none")
+finally:
+    g.stop()
+
+# ---- 4. free page reporting ----
+# The guest touches 800 MiB and frees it. Part 1's guest (no reporting)
+# keeps that memory backed until the balloon takes it; this one hands the
+# freed pages back by itself: the worker's RSS falls with no monitor
+# command, and the balloon's size does not move.
+g = Guest("fpr", "1024M", "free-page-reporting=on",
+          "hvtest=balloon hvtest.balloon_fill_mib=800 hvtest.balloon_watch=90")
+try:
+    ok(g.wait_for("balloon_filled", 240) == "800", "reporting guest touched and freed 800 MiB")
+    t0 = time.time()
+    rss = g.rss_kib()
+    while rss >= 300 * 1024 and time.time() - t0 < 60 and g.proc.poll() is None:
+        time.sleep(0.5)
+        rss = g.rss_kib()
+    diag("free page reporting: hv RSS %d KiB %.1f s after the guest freed 800 MiB"
+         % (rss, time.time() - t0))
+    ok(rss < 300 * 1024, "freed guest memory went back to the host unasked (RSS %d KiB)" % rss)
+    ok(g.actual() == 1024 * MiB, "query-balloon still 1073741824: reporting is not ballooning")
+    m = g.mem()
+    ok(m and m["memtotal_kb"] > 900000, "guest MemTotal unchanged (%s kB)" % (m and m["memtotal_kb"]))
 finally:
     g.stop()
 PY
