@@ -1526,6 +1526,10 @@ static void quiet_structured_error(void *ctx, const xmlError *e)
 
 static xmlDoc *read_document(const char *xml, GError **err)
 {
+    if (!xml) {
+        conf_error(err, VIR_ERR_INVALID_ARG, "xml must not be NULL");
+        return NULL;
+    }
     xmlParserCtxt *ctxt = xmlNewParserCtxt();
     if (!ctxt) {
         conf_error(err, VIR_ERR_INTERNAL_ERROR, "cannot allocate an XML parser");
@@ -1553,10 +1557,6 @@ static xmlDoc *read_document(const char *xml, GError **err)
 
 DomainDef *domain_def_parse_string(const char *xml, unsigned flags, GError **err)
 {
-    if (!xml) {
-        conf_error(err, VIR_ERR_INVALID_ARG, "xml must not be NULL");
-        return NULL;
-    }
     g_autoptr(xmlDoc) doc = read_document(xml, err);
     if (!doc)
         return NULL;
@@ -1635,10 +1635,6 @@ void domain_device_free(DomainDevice *dev)
 
 DomainDevice *domain_device_parse_string(const char *xml, GError **err)
 {
-    if (!xml) {
-        conf_error(err, VIR_ERR_INVALID_ARG, "xml must not be NULL");
-        return NULL;
-    }
     g_autoptr(xmlDoc) doc = read_document(xml, err);
     if (!doc)
         return NULL;
