@@ -80,3 +80,8 @@ check_PROGRAMS += tests/unit/test-vm-ram
 tests_unit_test_vm_ram_SOURCES = tests/unit/test-vm-ram.c tests/tap.h
 tests_unit_test_vm_ram_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-vm-ram
+
+check_PROGRAMS += tests/unit/test-cpuid
+tests_unit_test_cpuid_SOURCES = tests/unit/test-cpuid.c tests/tap.h
+tests_unit_test_cpuid_LDADD = hv/libhvmachine.a
+TESTS += tests/unit/test-cpuid

@@ -156,7 +156,8 @@ static int vcpu_init_one(struct vm *vm, struct vcpu *v, unsigned id, const struc
         return -1;
     }
     memcpy(cpuid, supported, bytes);
-    cpuid_patch(cpuid->entries, cpuid->nent, id, vm->ncpus);
+    bool tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    cpuid_patch(cpuid->entries, cpuid->nent, id, vm->ncpus, tsc_deadline);
     int r = ioctl(v->fd, KVM_SET_CPUID2, cpuid);
     free(cpuid);
     if (r < 0) {

@@ -14,7 +14,8 @@ static unsigned bits_for(unsigned n)
     return b;
 }
 
-void cpuid_patch(struct kvm_cpuid_entry2 *entries, unsigned nent, unsigned apic_id, unsigned ncpus)
+void cpuid_patch(struct kvm_cpuid_entry2 *entries, unsigned nent, unsigned apic_id, unsigned ncpus,
+                 bool tsc_deadline)
 {
     unsigned core_bits = bits_for(ncpus);
     for (unsigned i = 0; i < nent; i++) {
@@ -26,6 +27,12 @@ void cpuid_patch(struct kvm_cpuid_entry2 *entries, unsigned nent, unsigned apic_
             if (ncpus > 1)
                 e->edx |= 1u << 28;   /* HTT: the [23:16] field is valid */
             e->ecx |= 1u << 31;       /* running under a hypervisor */
+            /* TSC-deadline mode of the in-kernel LAPIC timer: KVM emulates
+             * it but leaves the bit out of the supported CPUID (KVM API,
+             * KVM_CAP_TSC_DEADLINE_TIMER). Arming the timer is then a
+             * WRMSR instead of a trapped LAPIC register write. */
+            if (tsc_deadline)
+                e->ecx |= 1u << 24;
             break;
         case 4:
             /* Deterministic cache parameters: EAX[31:26] cores per package - 1;

@@ -51,6 +51,8 @@ boot smp 240 --cpus 2 --append "$base_append hvtest=info hvtest.end=poweroff"
 check "guest reached HVTEST READY" console_has smp "HVTEST READY"
 check "guest sees 2 CPUs (ACPI MADT)" console_has smp "HVTEST cpus=2"
 check "guest sees the host bridge 8086:1237" console_has smp "8086:1237"
+check "guest's LAPIC timer runs in TSC-deadline mode (clockevent lapic-deadline)" \
+    console_has smp "HVTEST clockevent=lapic-deadline"
 check "guest poweroff ends hv with status 0" test "$(rc_of smp)" = 0
 check "hv logged the ACPI S5 poweroff" log_has smp "guest entered ACPI S5"
 console_has smp "HVTEST cpus=2" || show_tail smp 40

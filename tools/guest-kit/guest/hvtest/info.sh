@@ -1,6 +1,7 @@
 #!/bin/sh
 # info: what the guest sees of its machine.
-#   HVTEST cpus=N  memtotal_kb=N  kernel=RELEASE
+#   HVTEST cpus=N  memtotal_kb=N  kernel=RELEASE  clockevent=NAME (CPU 0's
+#   timer device: lapic-deadline when the LAPIC timer runs in TSC-deadline mode)
 #   HVTEST pci=SLOT VENDOR:DEVICE class=CLASS driver=NAME   (one per function)
 #   HVTEST pci_count=N  modules=a,b,...  netdevs=...  blockdevs=...
 . /hvtest/lib.sh
@@ -8,6 +9,7 @@
 hvtest_say "cpus=$(grep -c '^processor' /proc/cpuinfo)"
 hvtest_say "memtotal_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
 hvtest_say "kernel=$(uname -r)"
+hvtest_say "clockevent=$(cat /sys/devices/system/clockevents/clockevent0/current_device 2> /dev/null)"
 
 count=0
 for dev in /sys/bus/pci/devices/*; do
