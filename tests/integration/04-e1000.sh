@@ -6,9 +6,6 @@
 # data both ways (the host kernel drops segments with bad checksums, so a
 # non-zero rate also proves the TSO and checksum offload paths).
 # Run by tests/integration/suite.sh (unnumbered TAP).
-#
-#   HVD_E1000_NIC_ENV=1   hv has no --nic option yet: hand the tap to hv as
-#                         HV_TEST_E1000_TAP=NAME (a private test build)
 set -uo pipefail
 
 pass() { echo "ok - $*"; }
@@ -29,15 +26,7 @@ tap=hve1000
 host_ip=10.77.4.1
 guest_ip=10.77.4.2
 mac=52:54:00:12:34:56
-nic_args=()
-if "$hv" --help 2>&1 | grep -q -- '--nic'; then
-    nic_args=(--nic "model=e1000,ifname=$tap,mac=$mac,id=net0")
-elif [ "${HVD_E1000_NIC_ENV:-0}" = 1 ]; then
-    export HV_TEST_E1000_TAP=$tap
-else
-    echo "ok - # SKIP hv has no --nic option yet (NIC wiring in hv/main.c pending)"
-    exit 0
-fi
+nic_args=(--nic "model=e1000,ifname=$tap,mac=$mac,id=net0")
 
 tmp=$(mktemp -d)
 cleanup() {

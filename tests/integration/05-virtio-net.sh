@@ -12,8 +12,7 @@
 # (the worker data plane's threads switch thousands of times).
 #
 # hv takes the NIC as --nic model=virtio,ifname=TAP,queues=N,vhost=on|off|auto
-# (hv/virtio/net.h). HVD_VNET_VIA_ENV=1 passes it as HV_VNET_TAP/_QUEUES/
-# _VHOST environment variables instead (builds with test wiring only).
+# (hv/virtio/net.h).
 # Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
@@ -28,10 +27,6 @@ kit=${HVD_GUEST_KIT:?HVD_GUEST_KIT must name a built guest kit}
 hv=${HVD_HV:-${top_builddir:-.}/hv/hv}
 if [ ! -x "$hv" ]; then
     fail "hv binary present at $hv"
-    exit 0
-fi
-if [ "${HVD_VNET_VIA_ENV:-0}" != 1 ] && ! "$hv" --help 2>&1 | grep -q -- '--nic'; then
-    echo "ok - # SKIP hv has no --nic option yet (NIC wiring in hv/main.c pending)"
     exit 0
 fi
 if [ ! -e /dev/net/tun ]; then
@@ -78,12 +73,7 @@ run() {
     append="$append hvtest.net_peer=$host_ip hvtest.iperf_server=$host_ip hvtest.iperf_time=3"
     append="$append hvtest.iperf_reverse=both"
     local nic=(--nic "model=virtio,ifname=$tap,queues=$queues,vhost=$vhost,mac=52:54:00:12:34:56")
-    local envs=()
-    if [ "${HVD_VNET_VIA_ENV:-0}" = 1 ]; then
-        nic=()
-        envs=(HV_VNET_TAP="$tap" HV_VNET_QUEUES="$queues" HV_VNET_VHOST="$vhost")
-    fi
-    env "${envs[@]}" timeout "${HVD_BOOT_TIMEOUT:-300}" "$hv" \
+    timeout "${HVD_BOOT_TIMEOUT:-300}" "$hv" \
         --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M --cpus "$cpus" \
         "${nic[@]}" --serial stdio --monitor "$tmp/$name.qmp" --append "$append" \
         < /dev/null > "$tmp/$name.log" 2> "$tmp/$name.err" &
