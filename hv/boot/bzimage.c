@@ -181,8 +181,8 @@ bool bzimage_load(struct guest_mem *gm, const struct boot_params_in *in, struct 
     uint64_t entry = BOOT_KERNEL_ADDR + 0x200;  /* startup_64 of the decompressor (boot.rst) */
     if (prep == VMLINUX_READY) {
         struct vmlinux_image image;
-        bool ok = vmlinux_elf_parse(elf.data, elf.len, BOOT_KERNEL_ADDR, in->low_ram_end, &image, why, sizeof(why)) &&
-                  vmlinux_elf_load(gm, elf.data, &image, why, sizeof(why));
+        bool ok = vmlinux_buffer_parse(&elf, BOOT_KERNEL_ADDR, in->low_ram_end, &image, why, sizeof(why)) &&
+                  vmlinux_elf_load(gm, &elf, &image, why, sizeof(why));
         bool cached = elf.from_cache;
         vmlinux_release(&elf);
         if (!ok) {

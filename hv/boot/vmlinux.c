@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,13 +31,16 @@
 #define PHDR_SIZE     56
 
 #define MAX_KERNEL_OUT (1ULL << 30)   /* no sane vmlinux is larger */
+#define CACHE_HDR_MAX  (64u << 10)    /* headers read from a cached vmlinux */
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
-bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint64_t max_paddr,
-                       struct vmlinux_image *img, char *err, size_t errlen)
+/* Headers are read from elf[0, len); segments must lie inside a file of
+ * file_len bytes. */
+static bool parse_headers(const uint8_t *elf, size_t len, size_t file_len, uint64_t min_paddr,
+                          uint64_t max_paddr, struct vmlinux_image *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof(*img));
     if (len < EHDR_SIZE || memcmp(elf, "\x7f" "ELF", 4) != 0) {
@@ -71,9 +73,9 @@ bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint6
         struct vmlinux_segment s = {
             .offset = rd64(ph + 8), .paddr = rd64(ph + 24), .filesz = rd64(ph + 32), .memsz = rd64(ph + 40),
         };
-        if (s.offset > len || s.filesz > len - s.offset) {
+        if (s.offset > file_len || s.filesz > file_len - s.offset) {
             errbuf_set(err, errlen, "vmlinux segment %u lies outside the file (offset %llu + %llu, file %zu)", i,
-                    (unsigned long long)s.offset, (unsigned long long)s.filesz, len);
+                    (unsigned long long)s.offset, (unsigned long long)s.filesz, file_len);
             return false;
         }
         if (s.filesz > s.memsz) {
@@ -121,27 +123,58 @@ bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint6
     return true;
 }
 
-bool vmlinux_elf_load(struct guest_mem *gm, const uint8_t *elf, const struct vmlinux_image *img,
-                      char *err, size_t errlen)
+bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint64_t max_paddr,
+                       struct vmlinux_image *img, char *err, size_t errlen)
+{
+    return parse_headers(elf, len, len, min_paddr, max_paddr, img, err, errlen);
+}
+
+bool vmlinux_buffer_parse(const struct vmlinux_buffer *elf, uint64_t min_paddr, uint64_t max_paddr,
+                          struct vmlinux_image *img, char *err, size_t errlen)
+{
+    return parse_headers(elf->data, elf->len, elf->file_len, min_paddr, max_paddr, img, err, errlen);
+}
+
+/* pread all of [off, off + len) into dst. */
+static bool read_fully(int fd, uint8_t *dst, size_t len, uint64_t off)
+{
+    while (len) {
+        ssize_t n = pread(fd, dst, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            errno = 0;  /* the file ended early */
+        if (n <= 0)
+            return false;
+        dst += n, len -= (size_t)n, off += (uint64_t)n;
+    }
+    return true;
+}
+
+bool vmlinux_elf_load(struct guest_mem *gm, const struct vmlinux_buffer *elf,
+                      const struct vmlinux_image *img, char *err, size_t errlen)
 {
     for (unsigned i = 0; i < img->nsegs; i++) {
         const struct vmlinux_segment *s = &img->segs[i];
-        if (s->filesz && !gm_write(gm, s->paddr, elf + s->offset, s->filesz)) {
-            errbuf_set(err, errlen, "vmlinux segment at 0x%llx does not fit in guest memory",
-                    (unsigned long long)s->paddr);
-            return false;
-        }
-        uint64_t bss = s->memsz - s->filesz;
-        if (!bss)
-            continue;
-        /* Guest RAM is one host mapping per region; zero it in place. */
-        uint8_t *host = gm_ptr(gm, s->paddr + s->filesz, bss);
+        /* Guest RAM is one host mapping per region: the segment is filled
+         * and its bss zeroed in place. */
+        uint8_t *host = gm_ptr(gm, s->paddr, s->memsz);
         if (!host) {
             errbuf_set(err, errlen, "vmlinux segment at 0x%llx does not fit in guest memory",
                     (unsigned long long)s->paddr);
             return false;
         }
-        memset(host, 0, bss);
+        if (elf->fd >= 0) {
+            /* pread: one copy from the page cache, no mapping of the file. */
+            if (!read_fully(elf->fd, host, s->filesz, s->offset)) {
+                errbuf_set(err, errlen, "reading vmlinux segment at 0x%llx from the kernel cache: %s",
+                        (unsigned long long)s->paddr, errno ? strerror(errno) : "short file");
+                return false;
+            }
+        } else {
+            memcpy(host, elf->data + s->offset, s->filesz);
+        }
+        memset(host + s->filesz, 0, s->memsz - s->filesz);
     }
     return true;
 }
@@ -296,28 +329,39 @@ static bool mkdir_p(const char *dir)
     return mkdir(path, 0700) == 0 || errno == EEXIST;
 }
 
-/* Map a cached kernel of exactly `want` bytes; only files we own that
- * nobody else can write are trusted. */
+/* Open a cached kernel of exactly `want` bytes and read its headers; the
+ * segments are read into guest RAM later (vmlinux_elf_load). Only files we
+ * own that nobody else can write are trusted. */
 static bool cache_lookup(const char *file, size_t want, struct vmlinux_buffer *out)
 {
     int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return false;
     struct stat st;
+    uint8_t ehdr[EHDR_SIZE];
     bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-              !(st.st_mode & 022) && (uint64_t)st.st_size == want;
-    /* MAP_POPULATE: one call maps the whole file instead of one page fault
-     * per 4 KiB while the segments are copied out. */
-    void *p = ok ? mmap(NULL, want, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
-    close(fd);
-    if (p == MAP_FAILED) {
-        if (ok)
-            log_debug("kernel cache %s: mmap failed: %m", file);
+              !(st.st_mode & 022) && (uint64_t)st.st_size == want && want >= EHDR_SIZE &&
+              read_fully(fd, ehdr, EHDR_SIZE, 0);
+    /* The ELF header and the program headers after it, at most 64 KiB (a
+     * bad phoff or phnum then gets parse's error, and the entry is
+     * replaced). */
+    size_t hdr_len = 0;
+    if (ok) {
+        uint64_t phoff = rd64(ehdr + 32), end = phoff + (uint64_t)rd16(ehdr + 56) * PHDR_SIZE;
+        hdr_len = phoff > CACHE_HDR_MAX || end < EHDR_SIZE ? EHDR_SIZE : (size_t)end;
+        if (hdr_len > CACHE_HDR_MAX || hdr_len > want)
+            hdr_len = want < CACHE_HDR_MAX ? want : CACHE_HDR_MAX;
+        ok = (out->data = malloc(hdr_len)) != NULL && read_fully(fd, out->data, hdr_len, 0);
+    }
+    if (!ok) {
+        free(out->data);
+        out->data = NULL;
+        close(fd);
         return false;
     }
-    out->data = p;
-    out->len = want;
-    out->mapped = true;
+    out->len = hdr_len;
+    out->file_len = want;
+    out->fd = fd;
     out->from_cache = true;
     return true;
 }
@@ -359,6 +403,7 @@ enum vmlinux_prep vmlinux_boot_prepare(const uint8_t *img, size_t len, size_t se
                                        struct vmlinux_buffer *elf, char *err, size_t errlen)
 {
     memset(elf, 0, sizeof(*elf));
+    elf->fd = -1;
     const char *env = getenv("HV_DIRECT_KERNEL");
     if (env && strcmp(env, "0") == 0) {
         errbuf_set(err, errlen, "HV_DIRECT_KERNEL=0");
@@ -398,7 +443,7 @@ enum vmlinux_prep vmlinux_boot_prepare(const uint8_t *img, size_t len, size_t se
         if (want && want <= max_out && cache_lookup(file, want, elf)) {
             struct vmlinux_image check;
             char why[256];
-            if (vmlinux_elf_parse(elf->data, elf->len, 0, UINT64_MAX, &check, why, sizeof(why)))
+            if (vmlinux_buffer_parse(elf, 0, UINT64_MAX, &check, why, sizeof(why)))
                 return VMLINUX_READY;
             /* A damaged cache entry: drop it and decompress again. */
             log_warn("kernel cache %s is damaged (%s): removing it", file, why);
@@ -411,7 +456,7 @@ enum vmlinux_prep vmlinux_boot_prepare(const uint8_t *img, size_t len, size_t se
     if (!out)
         return VMLINUX_FAILED;
     elf->data = out;
-    elf->len = out_len;
+    elf->len = elf->file_len = out_len;
     /* Cache only what will load: a bad image gives the same error next time. */
     struct vmlinux_image check;
     if (!vmlinux_elf_parse(out, out_len, 0, UINT64_MAX, &check, err, errlen)) {
@@ -425,11 +470,9 @@ enum vmlinux_prep vmlinux_boot_prepare(const uint8_t *img, size_t len, size_t se
 
 void vmlinux_release(struct vmlinux_buffer *elf)
 {
-    if (!elf->data)
-        return;
-    if (elf->mapped)
-        munmap(elf->data, elf->len);
-    else
-        free(elf->data);
+    free(elf->data);
+    if (elf->fd >= 0)
+        close(elf->fd);
     memset(elf, 0, sizeof(*elf));
+    elf->fd = -1;
 }

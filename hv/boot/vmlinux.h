@@ -37,16 +37,31 @@ struct vmlinux_image {
     struct vmlinux_segment segs[VMLINUX_MAX_SEGMENTS];
 };
 
+/* A decompressed kernel: in memory (data/len is the whole ELF file), or a
+ * cache file read when loading (fd >= 0; data/len holds only its ELF and
+ * program headers, file_len is its size). */
+struct vmlinux_buffer {
+    uint8_t *data;
+    size_t len;
+    size_t file_len;
+    int fd;
+    bool from_cache;
+};
+
 /* Validate a little-endian x86-64 ELF executable and collect its PT_LOAD
  * segments: every segment inside the file, filesz <= memsz, no overflow,
  * placed at or above min_paddr and below max_paddr, not overlapping; the
  * entry point inside a segment. */
 bool vmlinux_elf_parse(const uint8_t *elf, size_t len, uint64_t min_paddr, uint64_t max_paddr,
                        struct vmlinux_image *img, char *err, size_t errlen);
+/* The same for a buffer from vmlinux_boot_prepare. */
+bool vmlinux_buffer_parse(const struct vmlinux_buffer *elf, uint64_t min_paddr, uint64_t max_paddr,
+                          struct vmlinux_image *img, char *err, size_t errlen);
 
-/* Write the segments into guest memory (zeroing their bss parts). */
-bool vmlinux_elf_load(struct guest_mem *gm, const uint8_t *elf, const struct vmlinux_image *img,
-                      char *err, size_t errlen);
+/* Write the segments into guest memory (zeroing their bss parts); a cache
+ * file is read straight into guest RAM. */
+bool vmlinux_elf_load(struct guest_mem *gm, const struct vmlinux_buffer *elf,
+                      const struct vmlinux_image *img, char *err, size_t errlen);
 
 enum payload_format { PAYLOAD_UNKNOWN, PAYLOAD_XZ, PAYLOAD_GZIP, PAYLOAD_BZIP2, PAYLOAD_LZMA,
                       PAYLOAD_LZO, PAYLOAD_LZ4, PAYLOAD_ZSTD, PAYLOAD_ELF };
@@ -69,15 +84,8 @@ enum vmlinux_prep {
     VMLINUX_FAILED,       /* the kernel image is bad; *err says why */
 };
 
-struct vmlinux_buffer {
-    uint8_t *data;
-    size_t len;
-    bool mapped;          /* data is an mmap of a cache file */
-    bool from_cache;
-};
-
 /* Find the bzImage payload (payload_offset/payload_length of the setup
- * header at img), decompress it on the host or map it from the cache.
+ * header at img), decompress it on the host or open it in the cache.
  * setup_len is the real-mode part's size, init_size the header's. */
 enum vmlinux_prep vmlinux_boot_prepare(const uint8_t *img, size_t len, size_t setup_len, uint32_t init_size,
                                        struct vmlinux_buffer *elf, char *err, size_t errlen);
