@@ -204,6 +204,10 @@ measure() {
             sed "s/^/# $vmm $config console: /" | tail -n 15 >&2
         sed "s/^/# $vmm $config stderr: /" "$err" | tail -n 8 >&2
     fi
+    # Where the guest took the NIC's interrupts (vector: count per vCPU).
+    local irqs
+    irqs=$(sed -n 's/^HVTEST net_irq=//p' "$log" | tr -d '\r' | tr '\n' ' ')
+    [ -z "$irqs" ] || echo "# $vmm $config interrupts: $irqs" >&2
     echo "$g2h $h2g $(number_or_dash "${ping_avg:-}") $plane"
 }
 

@@ -14,7 +14,8 @@
 #          (the queues the stack uses) ping_loss_pct=
 #          iperf_mbps= (receiver side, from iperf3's summary; with
 #          iperf_reverse=both the guest->host rate, and iperf_reverse_mbps=
-#          the host->guest one) net_hold=SECONDS, then net_held
+#          the host->guest one) net_irq=VECTOR:COUNT_CPU0,COUNT_CPU1,...
+#          net_hold=SECONDS, then net_held
 . /hvtest/lib.sh
 
 dev=$(hvtest_param net_dev "")
@@ -83,6 +84,12 @@ if [ -n "$server" ]; then
         *) iperf_run iperf_mbps "$flags" || status=1 ;;
     esac
 fi
+# Where the NIC's interrupts went: one net_irq= per vector with its count
+# on each CPU (multiqueue: each queue pair's vectors on their own vCPU).
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+grep -E 'virtio[0-9]+-(input|output)|eth' /proc/interrupts |
+    awk -v n="$cpus" '{ c = $2; for (i = 3; i <= n + 1; i++) c = c "," $i; print $NF ":" c }' |
+    while read -r line; do hvtest_say "net_irq=$line"; done
 
 hold=$(hvtest_param net_hold 0)
 if [ "$hold" -gt 0 ] 2>/dev/null; then
