@@ -71,7 +71,7 @@ run() {
     local pinger=$!
     local append="console=ttyS0 quiet panic=-1 hvtest=info,net hvtest.net_ip=$guest_ip/24"
     append="$append hvtest.net_peer=$host_ip hvtest.iperf_server=$host_ip hvtest.iperf_time=3"
-    append="$append hvtest.iperf_reverse=both"
+    append="$append hvtest.iperf_reverse=both hvtest.net_percpu_ping=1"
     local nic=(--nic "model=virtio,ifname=$tap,queues=$queues,vhost=$vhost,mac=52:54:00:12:34:56")
     timeout "${HVD_BOOT_TIMEOUT:-300}" "$hv" \
         --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" --memory 512M --cpus "$cpus" \
@@ -247,4 +247,18 @@ scenario mq 4 auto 4 "$( [ -e /dev/vhost-net ] && echo vhost-net || echo worker)
 check "mq: guest enabled 4 queue pairs (MQ VQ_PAIRS_SET 4)" grep -q 'net0: 4 queue pair(s) enabled' "$tmp/mq.err"
 check "mq: guest stack has 4 rx and 4 tx queues (got $(result mq net_queues))" \
     test "$(result mq net_queues)" = rx:4,tx:4
+irqs=$(grep '^HVTEST net_irq=' "$tmp/mq.log" | tr -d '\r' | sed 's/^HVTEST net_irq=//' | tr '\n' ' ')
+echo "# mq interrupts (vector: count per vCPU): $irqs"
+check "mq: the guest pinged from each of its 4 vCPUs ($(grep -c 'ping_cpu[0-3]_loss_pct=0' "$tmp/mq.log") of 4 without loss)" \
+    test "$(grep -c 'ping_cpu[0-3]_loss_pct=0' "$tmp/mq.log")" = 4
+# Each queue pair carried traffic, and its interrupts (MSI-X vector ->
+# KVM route -> the vCPU the guest chose) reached the vCPU of that pair.
+for q in 0 1 2 3; do
+    for dir in input output; do
+        counts=$(grep -o "virtio[0-9]*-$dir\.$q:[0-9,]*" <<< "$irqs" | cut -d: -f2)
+        check "mq: $dir queue $q interrupted, most on vCPU $q (${counts:-none})" \
+            awk -v q="$q" -F, '{ m = 0; for (i = 1; i <= NF; i++) if ($i > $m || m == 0) m = i;
+                                 exit !(NF == 4 && $(q + 1) > 0 && m == q + 1) }' <<< "$counts"
+    done
+done
 exit 0

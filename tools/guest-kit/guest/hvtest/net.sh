@@ -4,6 +4,7 @@
 #                                   one, else the first non-lo)
 #   hvtest.net_ip=ADDR/PREFIX       address to set (required)
 #   hvtest.net_peer=ADDR            ping it (3 packets) when given
+#   hvtest.net_percpu_ping=1        then 10 more from each CPU (taskset)
 #   hvtest.iperf_server=ADDR        run iperf3 -c ADDR when given
 #   hvtest.iperf_time=SECONDS       (default 5)  hvtest.iperf_reverse=1  (-R)
 #   hvtest.iperf_reverse=both       guest->host, then host->guest (-R)
@@ -11,7 +12,7 @@
 #   hvtest.net_hold=SECONDS         stay up this long at the end (the host
 #                                   pings the guest then), announced first
 # Reports: net_dev= net_driver= net_mac= net_link=up net_queues=rx:N,tx:N
-#          (the queues the stack uses) ping_loss_pct=
+#          (the queues the stack uses) ping_loss_pct= ping_cpuN_loss_pct=
 #          iperf_mbps= (receiver side, from iperf3's summary; with
 #          iperf_reverse=both the guest->host rate, and iperf_reverse_mbps=
 #          the host->guest one) net_irq=VECTOR:COUNT_CPU0,COUNT_CPU1,...
@@ -58,6 +59,16 @@ if [ -n "$peer" ]; then
         grep -E 'virtio|eth' /proc/interrupts | while read -r line; do hvtest_say "irq=$line"; done
         ip -s link show "$dev" | while read -r line; do hvtest_say "link_stats=$line"; done
     fi
+fi
+
+# hvtest.net_percpu_ping=1: ping the peer from each CPU in turn, so with
+# multiqueue every queue pair carries traffic (the driver maps CPU N to
+# queue pair N).
+if [ -n "$peer" ] && [ "$(hvtest_param net_percpu_ping 0)" = 1 ]; then
+    for cpu in $(seq 0 $(($(nproc) - 1))); do
+        out=$(taskset -c "$cpu" ping -c 10 -A -W 5 "$peer" 2>&1)
+        hvtest_say "ping_cpu${cpu}_loss_pct=$(echo "$out" | sed -n 's/.* \([0-9]*\)% packet loss.*/\1/p')"
+    done
 fi
 
 # iperf_run KEY FLAGS: one iperf3 client run, its receiver rate as KEY=.
