@@ -342,15 +342,13 @@ static bool cache_lookup(const char *file, size_t want, struct vmlinux_buffer *o
     bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
               !(st.st_mode & 022) && (uint64_t)st.st_size == want && want >= EHDR_SIZE &&
               read_fully(fd, ehdr, EHDR_SIZE, 0);
-    /* The ELF header and the program headers after it, at most 64 KiB (a
-     * bad phoff or phnum then gets parse's error, and the entry is
-     * replaced). */
-    size_t hdr_len = 0;
+    /* The ELF header and the program headers after it, at most 64 KiB:
+     * with a bad phoff or phnum parse fails and the entry is replaced. */
+    size_t hdr_len = want < CACHE_HDR_MAX ? want : CACHE_HDR_MAX;
     if (ok) {
-        uint64_t phoff = rd64(ehdr + 32), end = phoff + (uint64_t)rd16(ehdr + 56) * PHDR_SIZE;
-        hdr_len = phoff > CACHE_HDR_MAX || end < EHDR_SIZE ? EHDR_SIZE : (size_t)end;
-        if (hdr_len > CACHE_HDR_MAX || hdr_len > want)
-            hdr_len = want < CACHE_HDR_MAX ? want : CACHE_HDR_MAX;
+        uint64_t end = rd64(ehdr + 32) + (uint64_t)rd16(ehdr + 56) * PHDR_SIZE;
+        if (end >= EHDR_SIZE && end < hdr_len)
+            hdr_len = (size_t)end;
         ok = (out->data = malloc(hdr_len)) != NULL && read_fully(fd, out->data, hdr_len, 0);
     }
     if (!ok) {
