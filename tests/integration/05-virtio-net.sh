@@ -261,4 +261,17 @@ for q in 0 1 2 3; do
                                  exit !(NF == 4 && $(q + 1) > 0 && m == q + 1) }' <<< "$counts"
     done
 done
+# vhost=on where /dev/vhost-net is missing: a private /dev with only what
+# hv needs otherwise (kvm, net/tun, null), as on a host without the module.
+ip link del "$tap" 2>/dev/null
+ip tuntap add dev "$tap" mode tap vnet_hdr
+out=$(unshare --mount bash -c 'mount -t tmpfs none /dev && mknod /dev/kvm c 10 232 &&
+        mknod /dev/null c 1 3 && mkdir /dev/net && mknod /dev/net/tun c 10 200 &&
+        exec "$@"' _ timeout 60 "$hv" --kernel "$kit/vmlinuz" --initrd "$kit/initrd.img" \
+        --memory 256M --nic "model=virtio,ifname=$tap,vhost=on" --serial stdio \
+        --append "console=ttyS0 quiet panic=-1" < /dev/null 2>&1)
+rc=$?
+echo "# vhost=on without /dev/vhost-net: status $rc: $(tail -n 1 <<< "$out")"
+check "vhost=on without /dev/vhost-net: hv exits 1 with one error naming /dev/vhost-net" \
+    bash -c '[ "$1" = 1 ] && grep -q "/dev/vhost-net" <<< "$2"' _ "$rc" "$out"
 exit 0
