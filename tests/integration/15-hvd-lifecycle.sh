@@ -186,13 +186,13 @@ check "g3 shut off (destroyed)" wait_state g3 "shut off" 10
 
 # ---- console
 cat > "$dir/console.py" << 'EOF'
-import os, pty, select, sys, time
+import os, pty, re, select, sys, time
 uri, dom, marker = sys.argv[1], sys.argv[2], sys.argv[3].encode()
 pid, fd = pty.fork()
 if pid == 0:
     os.execvp("virsh", ["virsh", "-c", uri, "console", dom])
 out = b""
-def read_until(pat, secs):
+def read_until(pat, secs):  # pat: a regular expression (bytes)
     global out
     end = time.time() + secs
     while time.time() < end:
@@ -202,17 +202,18 @@ def read_until(pat, secs):
                 out += os.read(fd, 4096)
             except OSError:
                 return False
-        if pat in out:
+        if re.search(pat, out):
             return True
     return False
-ok = read_until(b"Escape character", 20)
+ok = read_until(rb"Escape character", 20)
 os.write(fd, b"\r")
 time.sleep(1)
 if len(sys.argv) > 4:  # hold the console while another client tries
     open(sys.argv[4], "w").write("attached\n")
     time.sleep(6)
 os.write(fd, b"echo " + marker + b"-$((6*7))-up-$(cut -d. -f1 /proc/uptime)\r")
-ok = read_until(marker + b"-42", 20) and ok
+# The whole output line, up to its end (it may arrive in pieces).
+ok = read_until(re.escape(marker) + rb"-42-up-[0-9]+\r?\n", 20) and ok
 os.write(fd, b"\x1d")
 time.sleep(1)
 sys.stdout.write(out.decode(errors="replace"))
