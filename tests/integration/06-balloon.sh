@@ -92,7 +92,9 @@ class Guest:
             return f.read().decode("latin-1").replace("\r", "")
 
     def results(self, key):
-        return re.findall(r"^HVTEST %s=(.*)$" % re.escape(key), self.console(), re.M)
+        # Complete lines only: the guest may be in the middle of one.
+        text = self.console()
+        return re.findall(r"^HVTEST %s=(.*)$" % re.escape(key), text[:text.rfind("\n") + 1], re.M)
 
     def wait_for(self, key, timeout, pred=lambda v: True):
         end = time.time() + timeout
