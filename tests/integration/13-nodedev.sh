@@ -14,12 +14,8 @@ hvd=$top_builddir/daemon/hvd
 py=/usr/bin/python3 # Debian's interpreter, which has python3-libvirt
 rng=/usr/share/libvirt/schemas/nodedev.rng
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-    local what=$1; shift
-    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
-}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 if [ ! -x "$hvd" ]; then
     nok "hvd binary not found at $hvd (build first)"
@@ -85,16 +81,11 @@ if [ -z "$(ls /sys/kernel/iommu_groups 2> /dev/null)" ]; then
 fi
 
 # ---- IOMMU testbed: kernel modules from the guest kit (DESIGN.md)
-if [ -n "${HVD_GUEST_KIT:-}" ] && [ -d "$HVD_GUEST_KIT/modules" ] && [ ! -d "/lib/modules/$(uname -r)" ]; then
-    mkdir -p "/lib/modules/$(uname -r)" && mount --bind "$HVD_GUEST_KIT/modules" "/lib/modules/$(uname -r)"
-fi
+use_kit_modules
 modprobe e1000e 2> /dev/null
 modprobe nvme 2> /dev/null
 
-e1000e=""
-for d in /sys/bus/pci/devices/*; do
-    if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10d3 ]; then e1000e=$(basename "$d"); fi
-done
+e1000e=$(pci_find 0x8086 0x10d3)
 if [ -z "$e1000e" ]; then
     nok "no e1000e in this testbed (tests/testbed/run --iommu adds one)"
     exit 1

@@ -8,6 +8,26 @@ check() { # check "description" command...
     if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
 }
 
+# use_kit_modules: the testbed has no /lib/modules of its own; bind the
+# guest kit's there (DESIGN.md), so modprobe works.
+use_kit_modules() {
+    local m
+    m=/lib/modules/$(uname -r)
+    if [ -n "${HVD_GUEST_KIT:-}" ] && [ -d "$HVD_GUEST_KIT/modules" ] && [ ! -d "$m" ]; then
+        mkdir -p "$m" && mount --bind "$HVD_GUEST_KIT/modules" "$m"
+    fi
+}
+
+# pci_find VENDOR DEVICE (0x8086 0x10d3): the address of the PCI function
+# with these ids (the last one if several), or nothing.
+pci_find() {
+    local d found=
+    for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] && found=$(basename "$d")
+    done
+    echo "$found"
+}
+
 # start_hvd: hvd in the background on $sock with --state-dir $state (and
 # --emulator $hv when set), appending to $dir/hvd.log; sets hvd_pid and
 # returns once hvd answers on $uri (1 if it does not within 5 s).

@@ -25,12 +25,8 @@
 # Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-    local what=$1; shift
-    if "$@" > /dev/null 2>&1; then ok "$what"; else nok "$what"; fi
-}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/../lib.sh"
 
 if [ -z "$(ls /sys/kernel/iommu_groups 2> /dev/null)" ]; then
     echo "not ok - no IOMMU here: run this through tests/integration/vfio-suite.sh"
@@ -43,18 +39,12 @@ hvd=$top_builddir/daemon/hvd
 kit=${HVD_GUEST_KIT:?HVD_GUEST_KIT must name a built guest kit}
 [ -x "$hv" ] || { nok "hv binary present at $hv"; exit 1; }
 
-# The testbed has no /lib/modules of its own: the kit's (DESIGN.md).
-if [ -d "$kit/modules" ] && [ ! -d "/lib/modules/$(uname -r)" ]; then
-    mkdir -p "/lib/modules/$(uname -r)" && mount --bind "$kit/modules" "/lib/modules/$(uname -r)"
-fi
+use_kit_modules
 modprobe e1000e 2> /dev/null
 modprobe vfio-pci 2> /dev/null
 check "vfio-pci driver available" test -d /sys/bus/pci/drivers/vfio-pci
 
-e1000e=""
-for d in /sys/bus/pci/devices/*; do
-    if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10d3 ]; then e1000e=$(basename "$d"); fi
-done
+e1000e=$(pci_find 0x8086 0x10d3)
 if [ -z "$e1000e" ]; then
     nok "an e1000e (8086:10d3) in this testbed (tests/testbed/run --iommu adds one)"
     exit 1

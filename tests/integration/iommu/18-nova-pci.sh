@@ -24,16 +24,10 @@ if [ -z "$(ls /sys/kernel/iommu_groups 2> /dev/null)" ]; then
     nok "no IOMMU here: run this through tests/integration/vfio-suite.sh"
     exit 1
 fi
-# The testbed has no /lib/modules of its own: the kit's (DESIGN.md).
-if [ -d "$kit/modules" ] && [ ! -d "/lib/modules/$(uname -r)" ]; then
-    mkdir -p "/lib/modules/$(uname -r)" && mount --bind "$kit/modules" "/lib/modules/$(uname -r)"
-fi
+use_kit_modules
 modprobe e1000e 2> /dev/null
 modprobe vfio-pci 2> /dev/null
-e1000e=
-for d in /sys/bus/pci/devices/*; do
-    if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x10d3 ]; then e1000e=$(basename "$d"); fi
-done
+e1000e=$(pci_find 0x8086 0x10d3)
 if [ -z "$e1000e" ]; then
     nok "an e1000e (8086:10d3) in this testbed (tests/testbed/run --iommu adds one)"
     exit 1
