@@ -383,7 +383,7 @@ static enum rpc_result event_register_any(struct rpc_call *call, struct xdr_read
     reg.event_id = xdr_get_i32(args);
     /* dom: optional remote_nonnull_domain { name, uuid[16], id }. */
     if (xdr_get_optional(args)) {
-        g_autofree char *name = xdr_get_string(args, REMOTE_STRING_MAX);
+        g_free(xdr_get_string(args, REMOTE_STRING_MAX));   /* the name: the uuid identifies it */
         xdr_get_opaque_fixed(args, reg.uuid, 16);
         xdr_get_i32(args);
         reg.has_uuid = true;

@@ -82,15 +82,17 @@ static uint32_t lvt_mode(uint32_t reg, uint32_t mode)
 
 static int set_msr(int fd, uint32_t index, uint64_t value)
 {
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e;
-    } m;
-    memset(&m, 0, sizeof(m));
-    m.hdr.nmsrs = 1;
-    m.e.index = index;
-    m.e.data = value;
-    int r = ioctl(fd, KVM_SET_MSRS, &m);
+    /* struct kvm_msrs ends in a flexible array: room for one entry. */
+    union {
+        uint64_t align;
+        uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+    } buf;
+    memset(&buf, 0, sizeof(buf));
+    struct kvm_msrs *m = (struct kvm_msrs *)buf.bytes;
+    m->nmsrs = 1;
+    m->entries[0].index = index;
+    m->entries[0].data = value;
+    int r = ioctl(fd, KVM_SET_MSRS, m);
     return r == 1 ? 0 : -1;
 }
 

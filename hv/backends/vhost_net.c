@@ -81,18 +81,21 @@ uint64_t vhost_net_ring_features(const struct vhost_net *vh, uint64_t guest_feat
 static int set_mem_table(struct vhost_net *vh, const struct guest_mem *mem, char *err,
                          size_t errlen)
 {
-    struct {
-        struct vhost_memory hdr;
-        struct vhost_memory_region regions[GM_MAX_REGIONS];
-    } table;
-    memset(&table, 0, sizeof(table));
+    /* struct vhost_memory ends in a flexible array: room for the regions
+     * behind it, in storage aligned for both. */
+    union {
+        uint64_t align;
+        uint8_t bytes[sizeof(struct vhost_memory) + GM_MAX_REGIONS * sizeof(struct vhost_memory_region)];
+    } buf;
+    memset(&buf, 0, sizeof(buf));
+    struct vhost_memory *table = (struct vhost_memory *)buf.bytes;
     for (unsigned i = 0; i < mem->nregions && i < GM_MAX_REGIONS; i++) {
-        table.regions[i].guest_phys_addr = mem->regions[i].gpa;
-        table.regions[i].memory_size = mem->regions[i].size;
-        table.regions[i].userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].host;
-        table.hdr.nregions++;
+        table->regions[i].guest_phys_addr = mem->regions[i].gpa;
+        table->regions[i].memory_size = mem->regions[i].size;
+        table->regions[i].userspace_addr = (uint64_t)(uintptr_t)mem->regions[i].host;
+        table->nregions++;
     }
-    if (ioctl(vh->fd, VHOST_SET_MEM_TABLE, &table) < 0)
+    if (ioctl(vh->fd, VHOST_SET_MEM_TABLE, table) < 0)
         return fail(err, errlen, "VHOST_SET_MEM_TABLE", errno);
     return 0;
 }

@@ -588,7 +588,7 @@ static void test_connect_failures(void)
 static void script_garbage_after_ready(int fd, void *arg)
 {
     srv_handshake(fd);
-    g_autofree char *id = srv_read_id(fd);   /* the client's command */
+    g_free(srv_read_id(fd));   /* the client's command */
     srv_send(fd, arg);
     srv_read_line(fd, 1000);
 }
@@ -616,7 +616,7 @@ static void expect_fatal(const char *garbage, const char *needle, const char *na
 static void script_nul_byte(int fd, void *arg)
 {
     srv_handshake(fd);
-    g_autofree char *id = srv_read_id(fd);
+    g_free(srv_read_id(fd));
     static const char line[] = "{\"return\": {}}\0{\"x\": 1}\r\n";
     send(fd, line, sizeof(line) - 1, MSG_NOSIGNAL);
     srv_read_line(fd, 1000);
@@ -625,7 +625,7 @@ static void script_nul_byte(int fd, void *arg)
 static void script_oversized(int fd, void *arg)
 {
     srv_handshake(fd);
-    g_autofree char *id = srv_read_id(fd);
+    g_free(srv_read_id(fd));
     size_t chunk = 1 << 20;
     char *junk = g_malloc(chunk + 1);
     memset(junk, 'a', chunk);
@@ -681,7 +681,7 @@ static void test_hostile_lines(void)
 static void script_tricky(int fd, void *arg)
 {
     srv_handshake(fd);
-    g_autofree char *id1 = srv_read_id(fd);
+    g_free(srv_read_id(fd));   /* id1: answered by the error without id below */
     g_autofree char *id2 = srv_read_id(fd);
     /* A reply nobody waits for is ignored. */
     srv_send(fd, "{\"return\": {\"x\": 0}, \"id\": \"libvirt-99999\"}\r\n");

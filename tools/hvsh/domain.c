@@ -624,12 +624,12 @@ static int cmd_edit(struct hvsh_ctl *ctl, const struct hvsh_args *args)
     int rc = HVSH_EXIT_ERROR;
     g_autofree char *path = NULL;
     g_autofree char *edited = NULL;
+    g_autoptr(GError) err = NULL;
     char *orig = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
     if (!orig) {
         rc = hvsh_libvirt_error("failed to get the XML of domain '%s'", virDomainGetName(dom));
         goto out;
     }
-    g_autoptr(GError) err = NULL;
     int fd = g_file_open_tmp("hvsh-edit-XXXXXX.xml", &path, &err);
     if (fd < 0 || !g_file_set_contents(path, orig, -1, &err)) {
         hvsh_error("cannot write a temporary file: %s", err ? err->message : "unknown");
