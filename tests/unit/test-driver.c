@@ -54,7 +54,7 @@ enum {
     EV_DEFINED = 0, EV_UNDEFINED = 1, EV_STARTED = 2, EV_SUSPENDED = 3, EV_RESUMED = 4,
     EV_STOPPED = 5, EV_SHUTDOWN = 6,
     ERR_INTERNAL = 1, ERR_INVALID_ARG = 8, ERR_OPERATION_FAILED = 9, ERR_NO_DOMAIN = 42,
-    ERR_OPERATION_INVALID = 55,
+    ERR_OPERATION_INVALID = 55, ERR_NO_TARGET = 20,
 };
 
 /* ------------------------------------------------------------ fake worker */
@@ -1881,7 +1881,7 @@ static void test_devices_config(const char *state_dir)
     expect_device(dom, true, "<blob/>", 2, ERR_XML_ERROR, "XML error: unknown device type 'blob'",
                   "unknown element");
     expect_device(dom, true, "<disk type='file'", 2, ERR_XML_DETAIL, NULL, "malformed XML");
-    expect_device(dom, true, "<disk type='file'><source file='/x'/></disk>", 2, ERR_XML_ERROR, NULL,
+    expect_device(dom, true, "<disk type='file'><source file='/x'/></disk>", 2, ERR_NO_TARGET, NULL,
                   "disk without a target");
     expect_device(dom, true, vdb, 1 /* LIVE */, ERR_OPERATION_INVALID,
                   "Requested operation is not valid: domain is not running", "--live when shut off");
