@@ -637,11 +637,10 @@ static bool parse_backing_store(const xmlNode *n, const char *disk_name,
             chain->complete = true;
             break;
         }
-        /* libvirt caps chains at 200 layers (VIR_DOMAIN_MAX_BACKING_CHAIN) */
-        if (depth >= 200) {
+        if (depth >= DOMAIN_MAX_BACKING_CHAIN) {
             conf_error(err, VIR_ERR_OPERATION_UNSUPPORTED,
-                       "backing chains more than 200 layers deep are not supported for disk '%s'",
-                       disk_name);
+                       "backing chains more than %d layers deep are not supported for disk '%s'",
+                       DOMAIN_MAX_BACKING_CHAIN, disk_name);
             return false;
         }
         g_autofree char *type = prop(n, "type");

@@ -25,6 +25,9 @@
 #define DOMAIN_MAX_VCPUS 255
 #define DOMAIN_MAX_SERIAL_PORTS 4
 #define DOMAIN_MAX_NET_QUEUES 64
+/* Deepest backing chain read or probed: libvirt's limit (its
+ * virStorageSourceGetMetadataRecurse). */
+#define DOMAIN_MAX_BACKING_CHAIN 200
 /* First slot hvd hands out: slot 0 is the host bridge, 1 and 2 are kept
  * free as libvirt keeps them for the ISA bridge and the primary VGA on a
  * "pc" machine, so our addresses look like libvirt's. */

@@ -146,10 +146,10 @@ static bool probe_disk(const DomainDisk *disk, DomainBackingChain **out, GError 
         probe_clear(&p);
         if (!h.backing_file[0])
             break;
-        if (depth + 1 >= HVD_STORAGE_CHAIN_MAX_DEPTH) {
+        if (depth + 1 >= DOMAIN_MAX_BACKING_CHAIN) {
             chain_error(err, VIR_ERR_OPERATION_UNSUPPORTED,
-                        "backing chains more than %u layers deep are not supported for disk '%s'",
-                        HVD_STORAGE_CHAIN_MAX_DEPTH, name);
+                        "backing chains more than %d layers deep are not supported for disk '%s'",
+                        DOMAIN_MAX_BACKING_CHAIN, name);
             return false;
         }
         g_autofree char *next = resolve_backing(h.backing_file, path, name, err);

@@ -10,9 +10,6 @@
 
 #include "drivers/conf/domain_conf.h"
 
-/* Deepest chain followed, as libvirt (VIR_DOMAIN_MAX_BACKING_CHAIN). */
-#define HVD_STORAGE_CHAIN_MAX_DEPTH 200
-
 /* Probe every disk of def (the running definition): disk->live_chain gets
  * each backing layer below the source with its format and path (relative
  * backing names resolved against the directory of the image naming them),
@@ -25,7 +22,7 @@
  * and the file: a missing or unreadable image (VIR_ERR_SYSTEM_ERROR,
  * "Cannot access ..."), a malformed qcow2 header (VIR_ERR_INTERNAL_ERROR),
  * a loop (VIR_ERR_INVALID_ARG, "... is self-referential"), a chain deeper
- * than HVD_STORAGE_CHAIN_MAX_DEPTH (VIR_ERR_OPERATION_UNSUPPORTED), a
+ * than DOMAIN_MAX_BACKING_CHAIN (VIR_ERR_OPERATION_UNSUPPORTED), a
  * backing format hvd cannot run or a backing that is no local file
  * (VIR_ERR_CONFIG_UNSUPPORTED), a qcow2 backing image whose format the
  * overlay does not record (VIR_ERR_OPERATION_INVALID, libvirt's text).
