@@ -59,6 +59,7 @@ static bool probe_open(const char *disk, const char *path, const char *parent, P
         if (n < 0) {
             int e = errno;
             close(fd);
+            g_clear_pointer(&p->buf, g_free);
             access_error(err, e, disk, path, parent);
             return false;
         }
