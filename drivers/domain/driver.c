@@ -24,6 +24,7 @@
 #include "drivers/domain/persist.h"
 #include "drivers/domain/interfaces.h"
 #include "drivers/domain/process.h"
+#include "drivers/domain/storage_chain.h"
 #include "drivers/nodedev/nodedev.h"
 
 #define DEFAULT_MONITOR_TIMEOUT_MS 30000
@@ -1180,6 +1181,8 @@ static bool start_worker(HvdDomain *dom, unsigned flags, GError **err)
 {
     g_autoptr(HvdProcessPaths) paths = hvd_process_paths_new(drv.run_dir, drv.log_dir,
                                                              dom->def->name);
+    if (!hvd_storage_chain_probe(dom->def, err))
+        return false;
     g_autoptr(HvdInterfaces) ifs = NULL;
     if (dom->def->nets->len > 0 && !(ifs = hvd_interfaces_open(dom->def, drv.vhost_net_path, err)))
         return false;
@@ -2202,6 +2205,11 @@ static void reconnect_one(const char *name)
         hostdevs_release(def);
         g_strfreev(net_ifnames);
         return;
+    }
+    /* the live XML's backing chains, read again from the worker's images */
+    if (!hvd_storage_chain_probe(def, &err)) {
+        log_warn("domain %s: %s", name, err->message);
+        g_clear_error(&err);
     }
     HvdDomain *dom = find_by_uuid(def->uuid);
     if (dom && strcmp(dom->def->name, def->name) != 0) {

@@ -5,6 +5,7 @@ noinst_LIBRARIES += drivers/domain/libhvddriver.a
 drivers_domain_libhvddriver_a_SOURCES = \
 	drivers/domain/driver.c drivers/domain/driver.h \
 	drivers/domain/process.c drivers/domain/process.h \
+	drivers/domain/storage_chain.c drivers/domain/storage_chain.h \
 	drivers/domain/console.c drivers/domain/console.h \
 	drivers/domain/interfaces.c drivers/domain/interfaces.h \
 	daemon/remote_domain.c daemon/remote_domain.h
