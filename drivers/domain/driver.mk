@@ -4,6 +4,11 @@
 noinst_LIBRARIES += drivers/domain/libhvddriver.a
 drivers_domain_libhvddriver_a_SOURCES = \
 	drivers/domain/driver.c drivers/domain/driver.h \
+	drivers/domain/domain.c drivers/domain/domain.h \
+	drivers/domain/domain_files.c \
+	drivers/domain/worker.c \
+	drivers/domain/reconnect.c \
+	drivers/domain/stats.c \
 	drivers/domain/process.c drivers/domain/process.h \
 	drivers/domain/console.c drivers/domain/console.h \
 	drivers/domain/interfaces.c drivers/domain/interfaces.h \
