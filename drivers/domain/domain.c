@@ -46,7 +46,7 @@ void hvd_domain_unref(HvdDomain *dom)
 const char *hvd_domain_name(const HvdDomain *dom) { return dom->def->name; }
 const uint8_t *hvd_domain_uuid(const HvdDomain *dom) { return dom->def->uuid; }
 int hvd_domain_id(const HvdDomain *dom) { return dom->id; }
-bool hvd_domain_is_active(const HvdDomain *dom) { return dom->id > 0; }
+bool hvd_domain_is_active(const HvdDomain *dom) { return dom->phase != HVD_PHASE_INACTIVE; }
 bool hvd_domain_is_persistent(const HvdDomain *dom) { return dom->persistent; }
 bool hvd_domain_get_autostart(const HvdDomain *dom) { return dom->autostart; }
 uint64_t hvd_domain_get_max_memory(const HvdDomain *dom) { return dom->def->memory_kib; }
@@ -329,7 +329,7 @@ bool domain_monitor_usable(HvdDomain *dom, GError **err)
         domain_not_running_error(err);
         return false;
     }
-    if (dom->starting || !dom->mon || !hvd_monitor_is_ready(dom->mon)) {
+    if (dom->phase == HVD_PHASE_STARTING || !dom->mon || !hvd_monitor_is_ready(dom->mon)) {
         hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_INVALID, "%s",
                           "domain is still starting up: its monitor is not connected yet");
         return false;

@@ -34,6 +34,38 @@ typedef struct {
     gpointer data;
 } Waiter;
 
+/* Where a domain's worker is in its life: the one place that says it.
+ * libvirt's state and reason (virDomainState, set with domain_set_state)
+ * follow from the transitions below and from the guest's events:
+ *
+ *   INACTIVE --worker_start--> STARTING           paused/starting-up
+ *   STARTING --monitor ready--> RUNNING           running/booted, STARTED
+ *   STARTING --exit--> INACTIVE                   shut off/failed, no event
+ *   RUNNING  --SHUTDOWN event--> GUEST_OFF        shutdown/user, SHUTDOWN
+ *   GUEST_OFF --fake reboot (reset+cont)--> RUNNING   running/booted
+ *   RUNNING, GUEST_OFF --exit (after the monitor drained)--> INACTIVE
+ *            shut off/destroyed (a destroy was asked for), /shutdown
+ *            (GUEST_OFF, or exit status 0 of our own child), else /crashed
+ *   (reconnect) --> RUNNING, or GUEST_OFF when the guest powered off
+ *            while hvd was away
+ *
+ * The worker has exited but the domain is not shut off yet while
+ * drain_timer is set (the monitor reads up to its end of file first). */
+typedef enum {
+    HVD_PHASE_INACTIVE,  /* no worker (id -1) */
+    HVD_PHASE_STARTING,  /* spawned, waiting for its monitor */
+    HVD_PHASE_RUNNING,   /* started or adopted: the guest runs or is paused */
+    HVD_PHASE_GUEST_OFF, /* the worker reported SHUTDOWN: its exit is a shutdown */
+} HvdDomainPhase;
+
+/* A destroy in progress (virDomainDestroyFlags): the worker's exit is a
+ * destroy whatever its phase; GRACEFUL gives up instead of SIGKILL. */
+typedef enum {
+    HVD_DESTROY_NONE,
+    HVD_DESTROY_FORCE,
+    HVD_DESTROY_GRACEFUL,
+} HvdDestroyRequest;
+
 struct _HvdDomain {
     gint refs;
     DomainDef *def;       /* what runs (active) or the config (inactive) */
@@ -50,19 +82,15 @@ struct _HvdDomain {
     guint kill_timer;
     HvdProcessPaths *paths;
     HvdMonitor *mon;
-    bool starting;        /* spawned, waiting for the monitor */
-    bool start_paused;
+    HvdDomainPhase phase;
+    HvdDestroyRequest destroy;
+    bool start_paused;    /* VIR_DOMAIN_START_PAUSED: pause once the monitor is up */
+    bool fake_reboot;     /* virsh reboot: reset instead of stopping when the guest is off */
     GError *start_error;  /* why a start is being aborted */
     GSList *start_waiters;
     GSList *destroy_waiters;
-    bool destroy_requested;
-    bool destroy_graceful;
-    bool got_shutdown;    /* the worker reported SHUTDOWN: its exit is a shutdown */
-    bool fake_reboot;     /* virsh reboot: reset instead of stopping when the guest is off */
-    bool exited;          /* reaped, waiting for the monitor's end of file */
     int exit_status;
-    guint drain_timer;
-    bool mon_closed;
+    guint drain_timer;    /* exited: the monitor drains before the domain is shut off */
     bool adopted;         /* reconnected after a daemon restart: not our child */
     guint pid_poll;       /* adopted workers without pidfd: poll the pid */
     int pidfd;            /* adopted workers: pidfd_open() of the worker, or -1 */

@@ -189,7 +189,7 @@ bool hvd_domain_undefine(HvdDomain *dom, unsigned flags, GError **err)
     dom->autostart = false;
     dom->persistent = false;
     g_clear_pointer(&dom->newdef, domain_def_free);
-    if (hvd_domain_is_active(dom) && !dom->starting)
+    if (hvd_domain_is_active(dom) && dom->phase != HVD_PHASE_STARTING)
         domain_status_write(dom);
     log_info("domain %s undefined", dom->def->name);
     hvd_domain_ref(dom);

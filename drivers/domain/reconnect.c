@@ -48,7 +48,7 @@ static void on_reconnect_status(HvdMonitor *mon, struct json_object *ret, const 
             /* The guest powered off while hvd was away: finish the job
              * (qemuProcessReconnect -> qemuProcessShutdownOrReboot). */
             domain_set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
-            dom->got_shutdown = true;
+            dom->phase = HVD_PHASE_GUEST_OFF;
             if (dom->def->on_poweroff != DOMAIN_LIFECYCLE_PRESERVE)
                 worker_terminate_after_shutdown(dom);
         } else if (json_object_get_boolean(running))
@@ -130,6 +130,7 @@ static void reconnect_one(const char *name)
     dom->pid = pid;
     dom->id = id;
     dom->adopted = true;
+    dom->phase = HVD_PHASE_RUNNING;
     g_strfreev(dom->net_ifnames);
     dom->net_ifnames = g_steal_pointer(&st.net_ifnames);
     dom->balloon_kib = dom->def->current_memory_kib;
@@ -174,7 +175,7 @@ static gboolean on_pidfd(gint fd, GIOCondition cond, gpointer data)
 static gboolean on_gone_idle(gpointer data)
 {
     HvdDomain *dom = data;
-    if (dom->pid > 0 && !dom->exited)
+    if (dom->pid > 0 && !dom->drain_timer)
         worker_gone(dom, -1);
     return G_SOURCE_REMOVE;
 }

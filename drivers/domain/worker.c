@@ -80,19 +80,19 @@ void worker_hostdevs_release(const DomainDef *def)
 static void process_stopped(HvdDomain *dom)
 {
     int status = dom->exit_status;
-    dom->exited = false;
+    bool was_starting = dom->phase == HVD_PHASE_STARTING;
     if (dom->drain_timer) {
         g_source_remove(dom->drain_timer);
         dom->drain_timer = 0;
     }
     int reason, detail;
-    if (dom->destroy_requested) {
+    if (dom->destroy != HVD_DESTROY_NONE) {
         reason = VIR_DOMAIN_SHUTOFF_DESTROYED;
         detail = VIR_DOMAIN_EVENT_STOPPED_DESTROYED;
-    } else if (dom->starting) {
+    } else if (was_starting) {
         reason = VIR_DOMAIN_SHUTOFF_FAILED;
         detail = VIR_DOMAIN_EVENT_STOPPED_FAILED;
-    } else if (dom->got_shutdown ||
+    } else if (dom->phase == HVD_PHASE_GUEST_OFF ||
                (!dom->adopted && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         reason = VIR_DOMAIN_SHUTOFF_SHUTDOWN;
         detail = VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN;
@@ -135,6 +135,7 @@ static void process_stopped(HvdDomain *dom)
     dom->adopted = false;
     dom->pid = 0;
     dom->id = -1;
+    dom->phase = HVD_PHASE_INACTIVE;
     domain_set_state(dom, VIR_DOMAIN_SHUTOFF, reason);
     g_clear_pointer(&dom->started_xml, g_free);
     if (dom->newdef) {
@@ -142,8 +143,6 @@ static void process_stopped(HvdDomain *dom)
         dom->def = g_steal_pointer(&dom->newdef);
     }
 
-    bool was_starting = dom->starting;
-    dom->starting = false;
     if (was_starting) {
         GError *e = dom->start_error;
         dom->start_error = NULL;
@@ -162,8 +161,7 @@ static void process_stopped(HvdDomain *dom)
      * for a start that failed before the domain ran). */
     if (!was_starting)
         domain_emit(dom, VIR_DOMAIN_EVENT_STOPPED, detail);
-    dom->destroy_requested = false;
-    dom->got_shutdown = false;
+    dom->destroy = HVD_DESTROY_NONE;
     domain_waiters_finish(&dom->destroy_waiters, dom, NULL, NULL);
     if (!was_starting && reason == VIR_DOMAIN_SHUTOFF_CRASHED)
         crash_action(dom);
@@ -173,8 +171,7 @@ static gboolean on_drain_done(gpointer data)
 {
     HvdDomain *dom = data;
     dom->drain_timer = 0;
-    if (dom->exited)
-        process_stopped(dom);
+    process_stopped(dom);
     return G_SOURCE_REMOVE;
 }
 
@@ -192,12 +189,11 @@ static void on_child_exit(GPid pid, gint status, gpointer data)
 
 void worker_gone(HvdDomain *dom, int status)
 {
-    dom->exited = true;
     dom->exit_status = status;
     /* What the worker said last (a SHUTDOWN event, a reply) may still be
      * unread in the monitor socket: let the monitor read up to its end of
      * file first, but not for long. */
-    if (dom->mon && !dom->mon_closed && !dom->starting) {
+    if (dom->mon && hvd_monitor_is_ready(dom->mon) && dom->phase != HVD_PHASE_STARTING) {
         dom->drain_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, 1000, on_drain_done,
                                               hvd_domain_ref(dom),
                                               (GDestroyNotify)hvd_domain_unref);
@@ -212,11 +208,11 @@ static gboolean on_kill_timer(gpointer data)
     dom->kill_timer = 0;
     if (dom->pid <= 0)
         return G_SOURCE_REMOVE;
-    if (dom->destroy_graceful) {
+    if (dom->destroy == HVD_DESTROY_GRACEFUL) {
         GError *e = g_error_new(HVD_VIR_ERROR,
                                 HVD_VIR_ERROR_PACK(VIR_FROM_QEMU, VIR_ERR_OPERATION_FAILED),
                                 "operation failed: failed to kill qemu process with SIGTERM");
-        dom->destroy_requested = false;
+        dom->destroy = HVD_DESTROY_NONE;
         domain_waiters_finish(&dom->destroy_waiters, dom, NULL, e);
         g_error_free(e);
         return G_SOURCE_REMOVE;
@@ -229,8 +225,7 @@ static gboolean on_kill_timer(gpointer data)
 
 void worker_kill(HvdDomain *dom, bool graceful)
 {
-    dom->destroy_requested = true;
-    dom->destroy_graceful = graceful;
+    dom->destroy = graceful ? HVD_DESTROY_GRACEFUL : HVD_DESTROY_FORCE;
     if (dom->pid > 0 && kill(dom->pid, SIGTERM) != 0 && errno != ESRCH)
         log_warn("domain %s: kill(%d): %s", dom->def->name, (int)dom->pid, g_strerror(errno));
     if (!dom->kill_timer)
@@ -246,12 +241,12 @@ static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_obj
     (void)seconds;
     (void)micros;
     HvdDomain *dom = user_data;
-    if (dom->starting)
+    if (dom->phase == HVD_PHASE_STARTING)
         return;
     if (strcmp(event, "STOP") == 0) {
         /* libvirt ignores the STOP a -no-shutdown QEMU sends after SHUTDOWN:
          * the domain is shutting down (or fake-rebooting), not paused. */
-        if (dom->got_shutdown)
+        if (dom->phase == HVD_PHASE_GUEST_OFF)
             return;
         domain_set_paused(dom, dom->pause_reason ? dom->pause_reason : VIR_DOMAIN_PAUSED_UNKNOWN);
         dom->pause_reason = 0;
@@ -265,9 +260,9 @@ static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_obj
          * worker quitting): the worker, run with no_shutdown, waits for us. */
         bool powered_off = data && json_object_object_get_ex(data, "reason", &why) &&
                            g_strcmp0(json_object_get_string(why), "guest-shutdown") == 0;
-        bool was_shutdown = dom->got_shutdown;
-        dom->got_shutdown = true;
-        if (powered_off && !was_shutdown && !dom->destroy_requested &&
+        bool was_shutdown = dom->phase == HVD_PHASE_GUEST_OFF;
+        dom->phase = HVD_PHASE_GUEST_OFF;
+        if (powered_off && !was_shutdown && dom->destroy == HVD_DESTROY_NONE &&
             dom->state == VIR_DOMAIN_RUNNING &&
             (dom->fake_reboot || dom->def->on_poweroff == DOMAIN_LIFECYCLE_RESTART)) {
             /* qemuProcessHandleShutdown: a fake reboot's shutdown is
@@ -305,8 +300,7 @@ static void on_monitor_closed(HvdMonitor *mon, const GError *reason, gpointer us
      * end of file was waiting for it (finish outside this callback). */
     log_info("domain %s: monitor closed: %s", dom->def->name,
              reason ? reason->message : "end of file");
-    dom->mon_closed = true;
-    if (dom->exited && dom->drain_timer) {
+    if (dom->drain_timer) {
         g_source_remove(dom->drain_timer);
         dom->drain_timer = g_idle_add_full(G_PRIORITY_DEFAULT, on_drain_done, hvd_domain_ref(dom),
                                            (GDestroyNotify)hvd_domain_unref);
@@ -333,7 +327,7 @@ static void ignore_reply(HvdMonitor *mon, struct json_object *ret, const char *e
 
 static void start_finish(HvdDomain *dom)
 {
-    dom->starting = false;
+    dom->phase = HVD_PHASE_RUNNING;
     domain_set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
     log_info("domain %s started (id %d, pid %d)", dom->def->name, dom->id, (int)dom->pid);
     domain_status_write(dom);
@@ -351,7 +345,7 @@ static void on_monitor_ready(HvdMonitor *mon, const GError *err, gpointer user_d
 {
     (void)mon;
     HvdDomain *dom = user_data;
-    if (!dom->starting || dom->mon != mon) {
+    if (dom->phase != HVD_PHASE_STARTING || dom->mon != mon) {
         hvd_domain_unref(dom);
         return; /* the worker exited first: on_child_exit answered */
     }
@@ -398,13 +392,10 @@ bool worker_start(HvdDomain *dom, unsigned flags, GError **err)
     dom->paths = g_steal_pointer(&paths);
     dom->pid = pid;
     dom->id = hvd_drv.next_id++;
-    dom->starting = true;
+    dom->phase = HVD_PHASE_STARTING;
     dom->start_paused = flags & VIR_DOMAIN_START_PAUSED;
-    dom->destroy_requested = false;
-    dom->got_shutdown = false;
+    dom->destroy = HVD_DESTROY_NONE;
     dom->fake_reboot = false;
-    dom->exited = false;
-    dom->mon_closed = false;
     dom->pause_reason = 0;
     dom->balloon_kib = dom->def->current_memory_kib;
     g_free(dom->started_xml);
@@ -426,7 +417,7 @@ bool worker_start(HvdDomain *dom, unsigned flags, GError **err)
 void worker_terminate_after_shutdown(HvdDomain *dom)
 {
     /* libvirt kills QEMU (SIGTERM) once the guest is off; its exit then
-     * shuts the domain off with reason shutdown (got_shutdown). */
+     * shuts the domain off with reason shutdown (HVD_PHASE_GUEST_OFF). */
     if (dom->pid > 0 && kill(dom->pid, SIGTERM) != 0 && errno != ESRCH)
         log_warn("domain %s: kill(%d): %s", dom->def->name, (int)dom->pid, g_strerror(errno));
 }
@@ -443,7 +434,7 @@ static void on_fake_reboot_cont(HvdMonitor *mon, struct json_object *ret, const 
             worker_terminate_after_shutdown(dom);
         } else {
             log_info("domain %s: rebooted (reset after the guest powered off)", dom->def->name);
-            dom->got_shutdown = false;
+            dom->phase = HVD_PHASE_RUNNING;
             domain_set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_BOOTED);
         }
     }
