@@ -8,12 +8,12 @@
 #include "drivers/domain/domain.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "drivers/domain/persist.h"
+#include "drivers/domain/qmp.h"
 
 static const unsigned start_flags_allowed = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY |
                                             VIR_DOMAIN_START_BYPASS_CACHE |
@@ -364,8 +364,9 @@ void hvd_domain_destroy(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gp
 
 /* ---- commands through the monitor */
 
-typedef enum { OP_SUSPEND, OP_RESUME, OP_SHUTDOWN, OP_REBOOT, OP_SETMEM, OP_RAW } MonOpKind;
+typedef enum { OP_SUSPEND, OP_RESUME, OP_SHUTDOWN, OP_REBOOT, OP_SETMEM, OP_HMP, OP_RAW } MonOpKind;
 
+/* One API call waiting for the worker's answer. */
 typedef struct {
     HvdDomain *dom;
     MonOpKind kind;
@@ -373,19 +374,24 @@ typedef struct {
     gpointer data;
     uint64_t kib;          /* OP_SETMEM */
     bool also_config;      /* OP_SETMEM: update the persistent config afterwards */
-    const char *cmd;       /* for error texts */
 } MonOp;
 
 static void setmem_config(HvdDomain *dom, uint64_t kib, GError **err);
 
-static void on_monop_reply(HvdMonitor *mon, struct json_object *ret, const char *error_class,
-                           const GError *err, gpointer user_data)
+static void monop_finish(MonOp *op, const char *result, const GError *err)
+{
+    op->fn(op->dom, result, err, op->data);
+    hvd_domain_unref(op->dom);
+    g_free(op);
+}
+
+static void on_monop_done(HvdMonitor *mon, const char *error_class, const GError *err,
+                          gpointer user_data)
 {
     (void)mon;
     MonOp *op = user_data;
     HvdDomain *dom = op->dom;
-    GError *own = NULL;
-    const char *result = NULL;
+    g_autoptr(GError) own = NULL;
     if (err && op->kind == OP_SETMEM && error_class &&
         (strcmp(error_class, "DeviceNotActive") == 0 ||
          strcmp(error_class, "CommandNotFound") == 0)) {
@@ -409,28 +415,25 @@ static void on_monop_reply(HvdMonitor *mon, struct json_object *ret, const char 
                 setmem_config(dom, op->kib, &own);
             err = own;
             break;
-        case OP_RAW:
-            /* HMP: the output text is the "return" string. */
-            result = ret && json_object_is_type(ret, json_type_string)
-                         ? json_object_get_string(ret) : "";
-            break;
         default:
             break;
         }
     }
-    op->fn(dom, result, err, op->data);
-    g_clear_error(&own);
-    hvd_domain_unref(dom);
-    g_free(op);
+    monop_finish(op, NULL, err);
+}
+
+static void on_monop_text(HvdMonitor *mon, const char *text, const char *error_class,
+                          const GError *err, gpointer user_data)
+{
+    (void)mon;
+    (void)error_class;
+    monop_finish(user_data, err ? NULL : text, err);
 }
 
 static void on_monop_raw(HvdMonitor *mon, const char *reply, const GError *err, gpointer user_data)
 {
     (void)mon;
-    MonOp *op = user_data;
-    op->fn(op->dom, err ? NULL : reply, err, op->data);
-    hvd_domain_unref(op->dom);
-    g_free(op);
+    monop_finish(user_data, err ? NULL : reply, err);
 }
 
 static MonOp *monop_new(HvdDomain *dom, MonOpKind kind, HvdDomainDoneFunc fn, gpointer data)
@@ -443,14 +446,6 @@ static MonOp *monop_new(HvdDomain *dom, MonOpKind kind, HvdDomainDoneFunc fn, gp
     return op;
 }
 
-/* Send `command` to the worker; its reply answers fn (on_monop_reply). */
-static void send_monop(HvdDomain *dom, const char *command, MonOpKind kind,
-                       HvdDomainDoneFunc fn, gpointer user_data)
-{
-    hvd_monitor_command(dom->mon, command, NULL, on_monop_reply,
-                        monop_new(dom, kind, fn, user_data));
-}
-
 void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
 {
     GError *err = NULL;
@@ -459,7 +454,7 @@ void hvd_domain_suspend(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data
     if (dom->state == VIR_DOMAIN_PAUSED) /* libvirt: nothing to do */
         return fn(dom, NULL, NULL, user_data);
     dom->pause_reason = VIR_DOMAIN_PAUSED_USER;
-    send_monop(dom, "stop", OP_SUSPEND, fn, user_data);
+    hvd_qmp_stop(dom->mon, on_monop_done, monop_new(dom, OP_SUSPEND, fn, user_data));
 }
 
 void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
@@ -469,7 +464,7 @@ void hvd_domain_resume(HvdDomain *dom, HvdDomainDoneFunc fn, gpointer user_data)
         return domain_fail_now(dom, fn, user_data, err);
     if (dom->state == VIR_DOMAIN_RUNNING)
         return fn(dom, NULL, NULL, user_data);
-    send_monop(dom, "cont", OP_RESUME, fn, user_data);
+    hvd_qmp_cont(dom->mon, on_monop_done, monop_new(dom, OP_RESUME, fn, user_data));
 }
 
 void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
@@ -481,7 +476,7 @@ void hvd_domain_shutdown(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, g
         !domain_monitor_usable(dom, &err))
         return domain_fail_now(dom, fn, user_data, err);
     dom->fake_reboot = false;
-    send_monop(dom, "system_powerdown", OP_SHUTDOWN, fn, user_data);
+    hvd_qmp_system_powerdown(dom->mon, on_monop_done, monop_new(dom, OP_SHUTDOWN, fn, user_data));
 }
 
 void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
@@ -496,7 +491,7 @@ void hvd_domain_reboot(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpo
         return domain_fail_now(dom, fn, user_data, err);
     dom->fake_reboot = dom->def->on_reboot != DOMAIN_LIFECYCLE_DESTROY &&
                        dom->def->on_reboot != DOMAIN_LIFECYCLE_PRESERVE;
-    send_monop(dom, "system_powerdown", OP_REBOOT, fn, user_data);
+    hvd_qmp_system_powerdown(dom->mon, on_monop_done, monop_new(dom, OP_REBOOT, fn, user_data));
 }
 
 static void keep_config_apart(HvdDomain *dom);
@@ -599,11 +594,7 @@ void hvd_domain_set_memory(HvdDomain *dom, uint64_t kib, unsigned flags, HvdDoma
     MonOp *op = monop_new(dom, OP_SETMEM, fn, user_data);
     op->kib = kib;
     op->also_config = config;
-    json_object *args = json_object_new_object();
-    /* QMP balloon takes bytes (qmp.md). */
-    json_object_object_add(args, "value", json_object_new_int64((int64_t)(kib * 1024)));
-    hvd_monitor_command(dom->mon, "balloon", args, on_monop_reply, op);
-    json_object_put(args);
+    hvd_qmp_balloon(dom->mon, kib * 1024, on_monop_done, op);
 }
 
 void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDomainDoneFunc fn,
@@ -612,15 +603,11 @@ void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDo
     GError *err = NULL;
     if (!domain_monitor_usable(dom, &err))
         return domain_fail_now(dom, fn, user_data, err);
-    MonOp *op = monop_new(dom, OP_RAW, fn, user_data);
-    if (hmp) {
-        json_object *args = json_object_new_object();
-        json_object_object_add(args, "command-line", json_object_new_string(cmd));
-        hvd_monitor_command(dom->mon, "human-monitor-command", args, on_monop_reply, op);
-        json_object_put(args);
-    } else {
-        hvd_monitor_command_raw(dom->mon, cmd, on_monop_raw, op);
-    }
+    if (hmp)
+        hvd_qmp_human_monitor_command(dom->mon, cmd, on_monop_text,
+                                      monop_new(dom, OP_HMP, fn, user_data));
+    else
+        hvd_monitor_command_raw(dom->mon, cmd, on_monop_raw, monop_new(dom, OP_RAW, fn, user_data));
 }
 
 typedef struct {
@@ -663,11 +650,10 @@ static void keep_config_apart(HvdDomain *dom)
     }
 }
 
-static void on_stats_period_reply(HvdMonitor *mon, json_object *ret, const char *error_class,
-                                  const GError *err, gpointer user_data)
+static void on_stats_period_reply(HvdMonitor *mon, const char *error_class, const GError *err,
+                                  gpointer user_data)
 {
     (void)mon;
-    (void)ret;
     (void)error_class;
     StatsPeriodOp *op = user_data;
     GError *own = NULL;
@@ -726,12 +712,7 @@ void hvd_domain_set_memory_stats_period(HvdDomain *dom, int period, unsigned fla
     op->also_config = config;
     op->fn = fn;
     op->data = user_data;
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "path", json_object_new_string(BALLOON_QOM_PATH));
-    json_object_object_add(args, "property", json_object_new_string("guest-stats-polling-interval"));
-    json_object_object_add(args, "value", json_object_new_int64(period));
-    hvd_monitor_command(dom->mon, "qom-set", args, on_stats_period_reply, op);
-    json_object_put(args);
+    hvd_qmp_balloon_set_stats_period(dom->mon, BALLOON_QOM_PATH, period, on_stats_period_reply, op);
 }
 
 bool hvd_domain_open_console(HvdDomain *dom, const char *dev_name, unsigned flags,

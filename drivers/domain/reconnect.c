@@ -7,13 +7,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
-#include <json-c/json.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "drivers/domain/qmp.h"
 
 static void adopted_watch_start(HvdDomain *dom);
 
@@ -34,24 +34,21 @@ static gboolean on_pid_poll(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static void on_reconnect_status(HvdMonitor *mon, struct json_object *ret, const char *error_class,
-                                const GError *err, gpointer user_data)
+static void on_reconnect_status(HvdMonitor *mon, const HvdQmpStatus *status,
+                                const char *error_class, const GError *err, gpointer user_data)
 {
     (void)mon;
     (void)error_class;
     HvdDomain *dom = user_data;
-    json_object *running = NULL, *status = NULL;
-    if (!err && ret && json_object_object_get_ex(ret, "running", &running) &&
-        hvd_domain_is_active(dom)) {
-        if (json_object_object_get_ex(ret, "status", &status) &&
-            g_strcmp0(json_object_get_string(status), "shutdown") == 0) {
+    if (!err && hvd_domain_is_active(dom)) {
+        if (strcmp(status->status, "shutdown") == 0) {
             /* The guest powered off while hvd was away: finish the job
              * (qemuProcessReconnect -> qemuProcessShutdownOrReboot). */
             domain_set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
             dom->phase = HVD_PHASE_GUEST_OFF;
             if (dom->def->on_poweroff != DOMAIN_LIFECYCLE_PRESERVE)
                 worker_terminate_after_shutdown(dom);
-        } else if (json_object_get_boolean(running))
+        } else if (status->running)
             domain_set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNKNOWN);
         else
             domain_set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_UNKNOWN);
@@ -66,7 +63,7 @@ static void on_reconnect_ready(HvdMonitor *mon, const GError *err, gpointer user
         log_warn("domain %s: cannot reconnect to the worker's monitor: %s", dom->def->name,
                  err ? err->message : "stopped meanwhile");
     else
-        hvd_monitor_command(mon, "query-status", NULL, on_reconnect_status, hvd_domain_ref(dom));
+        hvd_qmp_query_status(mon, on_reconnect_status, hvd_domain_ref(dom));
     hvd_domain_unref(dom);
 }
 

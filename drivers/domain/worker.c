@@ -9,7 +9,6 @@
 #include "drivers/domain/domain.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 
 #include "common/log.h"
 #include "drivers/domain/interfaces.h"
+#include "drivers/domain/qmp.h"
 #include "drivers/nodedev/nodedev.h"
 
 static void crash_action(HvdDomain *dom);
@@ -234,6 +234,30 @@ void worker_kill(HvdDomain *dom, bool graceful)
                                              (GDestroyNotify)hvd_domain_unref);
 }
 
+/* SHUTDOWN: by_guest = the guest asked for it; powered_off = the guest
+ * powered off (not a reset with on_reboot exit, not the worker quitting):
+ * the worker, run with no_shutdown, waits for us. */
+static void shutdown_event(HvdDomain *dom, bool by_guest, bool powered_off)
+{
+    bool was_shutdown = dom->phase == HVD_PHASE_GUEST_OFF;
+    dom->phase = HVD_PHASE_GUEST_OFF;
+    if (powered_off && !was_shutdown && dom->destroy == HVD_DESTROY_NONE &&
+        dom->state == VIR_DOMAIN_RUNNING &&
+        (dom->fake_reboot || dom->def->on_poweroff == DOMAIN_LIFECYCLE_RESTART)) {
+        /* qemuProcessHandleShutdown: a fake reboot's shutdown is
+         * transient: no state change, no event. */
+        guest_powered_off(dom);
+        return;
+    }
+    if (dom->state != VIR_DOMAIN_SHUTDOWN) {
+        domain_set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
+        domain_emit(dom, VIR_DOMAIN_EVENT_SHUTDOWN,
+                    by_guest ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST : VIR_DOMAIN_EVENT_SHUTDOWN_HOST);
+    }
+    if (powered_off && !was_shutdown)
+        guest_powered_off(dom);
+}
+
 static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_object *data,
                              gint64 seconds, gint64 micros, gpointer user_data)
 {
@@ -243,52 +267,37 @@ static void on_monitor_event(HvdMonitor *mon, const char *event, struct json_obj
     HvdDomain *dom = user_data;
     if (dom->phase == HVD_PHASE_STARTING)
         return;
-    if (strcmp(event, "STOP") == 0) {
+    HvdQmpEvent ev;
+    hvd_qmp_event_parse(event, data, &ev);
+    switch (ev.kind) {
+    case HVD_QMP_EVENT_STOP:
         /* libvirt ignores the STOP a -no-shutdown QEMU sends after SHUTDOWN:
          * the domain is shutting down (or fake-rebooting), not paused. */
         if (dom->phase == HVD_PHASE_GUEST_OFF)
             return;
         domain_set_paused(dom, dom->pause_reason ? dom->pause_reason : VIR_DOMAIN_PAUSED_UNKNOWN);
         dom->pause_reason = 0;
-    } else if (strcmp(event, "RESUME") == 0) {
+        break;
+    case HVD_QMP_EVENT_RESUME:
         domain_set_running(dom, VIR_DOMAIN_RUNNING_UNPAUSED);
-    } else if (strcmp(event, "SHUTDOWN") == 0) {
-        json_object *guest = NULL, *why = NULL;
-        bool by_guest = data && json_object_object_get_ex(data, "guest", &guest) &&
-                        json_object_get_boolean(guest);
-        /* The guest powered off (not a reset with on_reboot exit, not the
-         * worker quitting): the worker, run with no_shutdown, waits for us. */
-        bool powered_off = data && json_object_object_get_ex(data, "reason", &why) &&
-                           g_strcmp0(json_object_get_string(why), "guest-shutdown") == 0;
-        bool was_shutdown = dom->phase == HVD_PHASE_GUEST_OFF;
-        dom->phase = HVD_PHASE_GUEST_OFF;
-        if (powered_off && !was_shutdown && dom->destroy == HVD_DESTROY_NONE &&
-            dom->state == VIR_DOMAIN_RUNNING &&
-            (dom->fake_reboot || dom->def->on_poweroff == DOMAIN_LIFECYCLE_RESTART)) {
-            /* qemuProcessHandleShutdown: a fake reboot's shutdown is
-             * transient: no state change, no event. */
-            guest_powered_off(dom);
-            return;
-        }
-        if (dom->state != VIR_DOMAIN_SHUTDOWN) {
-            domain_set_state(dom, VIR_DOMAIN_SHUTDOWN, VIR_DOMAIN_SHUTDOWN_USER);
-            domain_emit(dom, VIR_DOMAIN_EVENT_SHUTDOWN,
-                 by_guest ? VIR_DOMAIN_EVENT_SHUTDOWN_GUEST : VIR_DOMAIN_EVENT_SHUTDOWN_HOST);
-        }
-        if (powered_off && !was_shutdown)
-            guest_powered_off(dom);
-    } else if (strcmp(event, "BALLOON_CHANGE") == 0) {
-        json_object *actual = NULL;
-        if (data && json_object_object_get_ex(data, "actual", &actual) &&
-            json_object_is_type(actual, json_type_int) && json_object_get_int64(actual) > 0) {
-            dom->balloon_kib = (uint64_t)json_object_get_int64(actual) / 1024;
+        break;
+    case HVD_QMP_EVENT_SHUTDOWN:
+        shutdown_event(dom, ev.guest, ev.guest_poweroff);
+        break;
+    case HVD_QMP_EVENT_BALLOON_CHANGE:
+        if (ev.balloon_actual > 0) {
+            dom->balloon_kib = ev.balloon_actual / 1024;
             /* libvirt: VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE, actual in KiB. */
             domain_emit_other(dom, VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE, dom->balloon_kib);
         }
-    } else if (strcmp(event, "RESET") == 0) {
+        break;
+    case HVD_QMP_EVENT_RESET:
         /* The guest (or system_reset) reset the machine: libvirt's QEMU
          * driver reports VIR_DOMAIN_EVENT_ID_REBOOT. */
         domain_emit_other(dom, VIR_DOMAIN_EVENT_ID_REBOOT, 0);
+        break;
+    case HVD_QMP_EVENT_OTHER:
+        break;
     }
 }
 
@@ -314,11 +323,10 @@ void worker_monitor_new(HvdDomain *dom)
     hvd_monitor_set_closed_handler(dom->mon, on_monitor_closed, dom);
 }
 
-static void ignore_reply(HvdMonitor *mon, struct json_object *ret, const char *error_class,
-                         const GError *err, gpointer user_data)
+static void ignore_reply(HvdMonitor *mon, const char *error_class, const GError *err,
+                         gpointer user_data)
 {
     (void)mon;
-    (void)ret;
     (void)error_class;
     (void)user_data;
     if (err)
@@ -335,7 +343,7 @@ static void start_finish(HvdDomain *dom)
     if (dom->start_paused && dom->mon) {
         /* START_PAUSED: the worker has no -S yet, so pause right away. */
         dom->pause_reason = VIR_DOMAIN_PAUSED_USER;
-        hvd_monitor_command(dom->mon, "stop", NULL, ignore_reply, NULL);
+        hvd_qmp_stop(dom->mon, ignore_reply, NULL);
         domain_set_paused(dom, VIR_DOMAIN_PAUSED_USER);
     }
     domain_waiters_finish(&dom->start_waiters, dom, NULL, NULL);
@@ -422,10 +430,9 @@ void worker_terminate_after_shutdown(HvdDomain *dom)
         log_warn("domain %s: kill(%d): %s", dom->def->name, (int)dom->pid, g_strerror(errno));
 }
 
-static void on_fake_reboot_cont(HvdMonitor *mon, struct json_object *ret, const char *error_class,
-                                const GError *err, gpointer user_data)
+static void on_fake_reboot_cont(HvdMonitor *mon, const char *error_class, const GError *err,
+                                gpointer user_data)
 {
-    (void)ret;
     (void)error_class;
     HvdDomain *dom = user_data;
     if (hvd_domain_is_active(dom) && dom->mon == mon) {
@@ -449,8 +456,8 @@ static void guest_powered_off(HvdDomain *dom)
             /* qemuProcessFakeReboot: system_reset, then start the vCPUs
              * again; the worker's RESET becomes the REBOOT event. The
              * monitor answers in order, so cont's reply ends it. */
-            hvd_monitor_command(dom->mon, "system_reset", NULL, ignore_reply, NULL);
-            hvd_monitor_command(dom->mon, "cont", NULL, on_fake_reboot_cont, hvd_domain_ref(dom));
+            hvd_qmp_system_reset(dom->mon, ignore_reply, NULL);
+            hvd_qmp_cont(dom->mon, on_fake_reboot_cont, hvd_domain_ref(dom));
             return;
         }
     }
