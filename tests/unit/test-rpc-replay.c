@@ -20,7 +20,7 @@
  */
 #include <json-c/json.h>
 
-#include "daemon/domain_placeholder.h"
+#include "tests/unit/domain-placeholder.h"
 #include "daemon/remote.h"
 #include "tests/tap.h"
 #include "tests/unit/rpc-test-util.h"

@@ -6,7 +6,7 @@
 #include <libxml/parser.h>
 #include <libxml/relaxng.h>
 
-#include "daemon/domain_placeholder.h"
+#include "tests/unit/domain-placeholder.h"
 #include "daemon/hostinfo.h"
 #include "daemon/remote.h"
 #include "tests/tap.h"

@@ -1,12 +1,9 @@
-/* TEMPORARY: empty domain lists until the domain driver exists.
- *
- * hvd's daemon must answer `virsh list --all` before any domain support is
- * written, so these handlers report "no domains". They are registered by
- * hvd.c BEFORE the drivers; the domain driver registers the same procedure
- * numbers with rpc_register() afterwards and thereby replaces every one of
- * them (the later registration wins). Delete this file once the driver
- * registers all five procedures. */
-#include "daemon/domain_placeholder.h"
+/* Empty domain lists for the RPC layer's tests, which run without the
+ * domain driver (test-rpc, test-rpc-replay): the five listing procedures
+ * answer "no domains", as libvirtd with no domains does. hvd itself gets
+ * them from the driver (daemon/remote_domain.c). A later rpc_register()
+ * of the same numbers replaces them. */
+#include "tests/unit/domain-placeholder.h"
 
 #include "daemon/rpc.h"
 
