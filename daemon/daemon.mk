@@ -2,7 +2,7 @@
 # dispatch, keepalive, connection-level procedures). See docs/rpc.md.
 noinst_LIBRARIES += daemon/libhvdrpc.a
 daemon_libhvdrpc_a_SOURCES = \
-	daemon/remote_protocol.h daemon/remote_procs.c \
+	daemon/remote_protocol.h daemon/remote_procs.def daemon/remote_procs.c \
 	daemon/xdr.c daemon/xdr.h \
 	daemon/rpc.c daemon/rpc.h \
 	daemon/remote_util.c daemon/remote_util.h \

@@ -16,62 +16,6 @@
 #include "daemon/stream.h"
 #include "drivers/domain/driver.h"
 
-/* §10 procedure numbers (REMOTE program). */
-enum {
-    PROC_DOMAIN_ATTACH_DEVICE = 8,
-    PROC_DOMAIN_CREATE = 9,
-    PROC_DOMAIN_CREATE_XML = 10,
-    PROC_DOMAIN_DEFINE_XML = 11,
-    PROC_DOMAIN_DESTROY = 12,
-    PROC_DOMAIN_DETACH_DEVICE = 13,
-    PROC_DOMAIN_GET_XML_DESC = 14,
-    PROC_DOMAIN_GET_AUTOSTART = 15,
-    PROC_DOMAIN_GET_INFO = 16,
-    PROC_DOMAIN_GET_MAX_MEMORY = 17,
-    PROC_DOMAIN_GET_OS_TYPE = 19,
-    PROC_DOMAIN_GET_VCPUS = 20,
-    PROC_LIST_DEFINED_DOMAINS = 21,
-    PROC_DOMAIN_LOOKUP_BY_ID = 22,
-    PROC_DOMAIN_LOOKUP_BY_NAME = 23,
-    PROC_DOMAIN_LOOKUP_BY_UUID = 24,
-    PROC_NUM_OF_DEFINED_DOMAINS = 25,
-    PROC_DOMAIN_REBOOT = 27,
-    PROC_DOMAIN_RESUME = 28,
-    PROC_DOMAIN_SET_AUTOSTART = 29,
-    PROC_DOMAIN_SET_MAX_MEMORY = 30,
-    PROC_DOMAIN_SET_MEMORY = 31,
-    PROC_DOMAIN_SHUTDOWN = 33,
-    PROC_DOMAIN_SUSPEND = 34,
-    PROC_DOMAIN_UNDEFINE = 35,
-    PROC_LIST_DOMAINS = 37,
-    PROC_NUM_OF_DOMAINS = 51,
-    PROC_DOMAIN_BLOCK_STATS = 64,
-    PROC_DOMAIN_INTERFACE_STATS = 65,
-    PROC_DOMAIN_MEMORY_STATS = 159,
-    PROC_DOMAIN_IS_ACTIVE = 150,
-    PROC_DOMAIN_IS_PERSISTENT = 151,
-    PROC_DOMAIN_ATTACH_DEVICE_FLAGS = 160,
-    PROC_DOMAIN_DETACH_DEVICE_FLAGS = 161,
-    PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE = 183,
-    PROC_DOMAIN_SNAPSHOT_NUM = 187,
-    PROC_DOMAIN_CREATE_WITH_FLAGS = 196,
-    PROC_DOMAIN_GET_VCPUS_FLAGS = 200,
-    PROC_DOMAIN_OPEN_CONSOLE = 201,
-    PROC_DOMAIN_IS_UPDATED = 202,
-    PROC_DOMAIN_SET_MEMORY_FLAGS = 204,
-    PROC_DOMAIN_GET_STATE = 212,
-    PROC_DOMAIN_GET_CONTROL_INFO = 229,
-    PROC_DOMAIN_GET_VCPU_PIN_INFO = 230,
-    PROC_DOMAIN_BLOCK_STATS_FLAGS = 243,
-    PROC_DOMAIN_UNDEFINE_FLAGS = 231,
-    PROC_DOMAIN_DESTROY_FLAGS = 234,
-    PROC_DOMAIN_SHUTDOWN_FLAGS = 258,
-    PROC_LIST_ALL_DOMAINS = 273,
-    PROC_NODE_GET_CPU_MAP = 293,
-    PROC_DOMAIN_SET_MEMORY_STATS_PERIOD = 308,
-    PROC_DOMAIN_DEFINE_XML_FLAGS = 350,
-    PROC_DOMAIN_GET_MESSAGES = 426,
-};
 /* remote_protocol.x limits of GET_VCPUS / GET_VCPU_PIN_INFO replies */
 #define REMOTE_VCPUINFO_MAX 16384
 #define REMOTE_CPUMAPS_MAX 8388608
@@ -87,20 +31,10 @@ enum {
 #define TYPED_PARAM_LLONG 3
 /* virTypedParameterFlags: the only flag BLOCK_STATS_FLAGS takes */
 #define TYPED_PARAM_STRING_OKAY 4u
-/* §7 virDomainEventID values and the event procedures: legacy (no
- * callbackID) and callback style. */
+/* §7 virDomainEventID values. */
 #define EVENT_ID_LIFECYCLE 0
 #define EVENT_ID_REBOOT 1
 #define EVENT_ID_BALLOON_CHANGE 13
-enum {
-    PROC_EVENT_LIFECYCLE = 107,
-    PROC_EVENT_REBOOT = 169,
-    PROC_EVENT_BALLOON_CHANGE = 276,
-    PROC_LEGACY_EVENT_REGISTER_ANY = 167,
-    PROC_LEGACY_EVENT_DEREGISTER_ANY = 168,
-    PROC_EVENT_CALLBACK_REBOOT = 319,
-    PROC_EVENT_CALLBACK_BALLOON_CHANGE = 331,
-};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1291,7 +1225,7 @@ static void on_lifecycle(HvdDomain *dom, int event, int detail, gpointer user_da
     put_dom(&w, dom);
     xdr_put_i32(&w, event);
     xdr_put_i32(&w, detail);
-    remote_domain_event_send(EVENT_ID_LIFECYCLE, hvd_domain_uuid(dom), PROC_EVENT_LIFECYCLE,
+    remote_domain_event_send(EVENT_ID_LIFECYCLE, hvd_domain_uuid(dom), REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE,
                              REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE, &w);
     xdr_writer_free(&w);
 }
@@ -1304,12 +1238,12 @@ static void on_other_event(HvdDomain *dom, int event_id, uint64_t value, gpointe
     xdr_writer_init(&w, RPC_PAYLOAD_MAX);
     put_dom(&w, dom);
     if (event_id == EVENT_ID_REBOOT) {
-        remote_domain_event_send(EVENT_ID_REBOOT, hvd_domain_uuid(dom), PROC_EVENT_REBOOT,
-                                 PROC_EVENT_CALLBACK_REBOOT, &w);
+        remote_domain_event_send(EVENT_ID_REBOOT, hvd_domain_uuid(dom), REMOTE_PROC_DOMAIN_EVENT_REBOOT,
+                                 REMOTE_PROC_DOMAIN_EVENT_CALLBACK_REBOOT, &w);
     } else if (event_id == EVENT_ID_BALLOON_CHANGE) {
         xdr_put_u64(&w, value);
         remote_domain_event_send(EVENT_ID_BALLOON_CHANGE, hvd_domain_uuid(dom),
-                                 PROC_EVENT_BALLOON_CHANGE, PROC_EVENT_CALLBACK_BALLOON_CHANGE, &w);
+                                 REMOTE_PROC_DOMAIN_EVENT_BALLOON_CHANGE, REMOTE_PROC_DOMAIN_EVENT_CALLBACK_BALLOON_CHANGE, &w);
     }
     xdr_writer_free(&w);
 }
@@ -1318,67 +1252,67 @@ static void on_other_event(HvdDomain *dom, int event_id, uint64_t value, gpointe
 
 void remote_domain_register(void)
 {
-    const unsigned ro = RPC_PROC_READONLY_OK, rw = 0;
+    /* What a read-only connection may call: daemon/remote_procs.def. */
     const struct {
         int proc;
         rpc_handler fn;
         unsigned flags;
     } table[] = {
-        { PROC_LIST_ALL_DOMAINS, h_list_all, ro },
-        { PROC_NUM_OF_DOMAINS, h_num_active, ro },
-        { PROC_NUM_OF_DEFINED_DOMAINS, h_num_defined, ro },
-        { PROC_LIST_DOMAINS, h_list_ids, ro },
-        { PROC_LIST_DEFINED_DOMAINS, h_list_defined, ro },
-        { PROC_DOMAIN_LOOKUP_BY_NAME, h_lookup_name, ro },
-        { PROC_DOMAIN_LOOKUP_BY_UUID, h_lookup_uuid, ro },
-        { PROC_DOMAIN_LOOKUP_BY_ID, h_lookup_id, ro },
-        { PROC_DOMAIN_DEFINE_XML, h_define, rw },
-        { PROC_DOMAIN_DEFINE_XML_FLAGS, h_define_flags, rw },
-        { PROC_DOMAIN_UNDEFINE, h_undefine, rw },
-        { PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine_flags, rw },
-        { PROC_DOMAIN_GET_INFO, h_get_info, ro },
-        { PROC_DOMAIN_GET_STATE, h_get_state, ro },
-        { PROC_DOMAIN_GET_XML_DESC, h_get_xml, ro },
-        { PROC_DOMAIN_IS_ACTIVE, h_is_active, ro },
-        { PROC_DOMAIN_IS_PERSISTENT, h_is_persistent, ro },
-        { PROC_DOMAIN_IS_UPDATED, h_is_updated, ro },
-        { PROC_DOMAIN_GET_AUTOSTART, h_get_autostart, ro },
-        { PROC_DOMAIN_SET_AUTOSTART, h_set_autostart, rw },
-        { PROC_DOMAIN_GET_OS_TYPE, h_get_os_type, ro },
-        { PROC_DOMAIN_GET_MAX_MEMORY, h_get_max_memory, ro },
-        { PROC_DOMAIN_GET_VCPUS_FLAGS, h_get_vcpus_flags, ro },
-        { PROC_DOMAIN_GET_VCPUS, h_get_vcpus, ro },
-        { PROC_DOMAIN_GET_VCPU_PIN_INFO, h_get_vcpu_pin_info, ro },
-        { PROC_NODE_GET_CPU_MAP, h_node_get_cpu_map, ro | RPC_PROC_HIGH_PRIORITY },
-        { PROC_DOMAIN_ATTACH_DEVICE, h_attach_device, rw },
-        { PROC_DOMAIN_ATTACH_DEVICE_FLAGS, h_attach_device_flags, rw },
-        { PROC_DOMAIN_DETACH_DEVICE, h_detach_device, rw },
-        { PROC_DOMAIN_DETACH_DEVICE_FLAGS, h_detach_device_flags, rw },
-        { PROC_DOMAIN_INTERFACE_STATS, h_interface_stats, ro },
-        { PROC_DOMAIN_MEMORY_STATS, h_memory_stats, ro },
-        { PROC_DOMAIN_SET_MEMORY_STATS_PERIOD, h_set_memory_stats_period, rw },
-        { PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_has_managed_save, ro },
-        { PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num, ro },
-        { PROC_DOMAIN_GET_MESSAGES, h_get_messages, ro },
-        { PROC_DOMAIN_GET_CONTROL_INFO, h_get_control_info, ro },
-        { PROC_DOMAIN_CREATE, h_create, rw },
-        { PROC_DOMAIN_CREATE_WITH_FLAGS, h_create_with_flags, rw },
-        { PROC_DOMAIN_CREATE_XML, h_create_xml, rw },
-        { PROC_DOMAIN_DESTROY, h_destroy, rw },
-        { PROC_DOMAIN_DESTROY_FLAGS, h_destroy_flags, rw },
-        { PROC_DOMAIN_SHUTDOWN, h_shutdown, rw },
-        { PROC_DOMAIN_SHUTDOWN_FLAGS, h_shutdown_flags, rw },
-        { PROC_DOMAIN_REBOOT, h_reboot, rw },
-        { PROC_DOMAIN_SUSPEND, h_suspend, rw },
-        { PROC_DOMAIN_RESUME, h_resume, rw },
-        { PROC_DOMAIN_SET_MEMORY, h_set_memory, rw },
-        { PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory_flags, rw },
-        { PROC_DOMAIN_SET_MAX_MEMORY, h_set_max_memory, rw },
-        { PROC_DOMAIN_BLOCK_STATS, h_block_stats, ro },
-        { PROC_DOMAIN_BLOCK_STATS_FLAGS, h_block_stats_flags, ro },
-        { PROC_DOMAIN_OPEN_CONSOLE, h_open_console, rw },
-        { PROC_LEGACY_EVENT_REGISTER_ANY, h_legacy_register, ro | RPC_PROC_HIGH_PRIORITY },
-        { PROC_LEGACY_EVENT_DEREGISTER_ANY, h_legacy_deregister, ro | RPC_PROC_HIGH_PRIORITY },
+        { REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, h_list_all },
+        { REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, h_num_active },
+        { REMOTE_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS, h_num_defined },
+        { REMOTE_PROC_CONNECT_LIST_DOMAINS, h_list_ids },
+        { REMOTE_PROC_CONNECT_LIST_DEFINED_DOMAINS, h_list_defined },
+        { REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, h_lookup_name },
+        { REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID, h_lookup_uuid },
+        { REMOTE_PROC_DOMAIN_LOOKUP_BY_ID, h_lookup_id },
+        { REMOTE_PROC_DOMAIN_DEFINE_XML, h_define },
+        { REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, h_define_flags },
+        { REMOTE_PROC_DOMAIN_UNDEFINE, h_undefine },
+        { REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, h_undefine_flags },
+        { REMOTE_PROC_DOMAIN_GET_INFO, h_get_info },
+        { REMOTE_PROC_DOMAIN_GET_STATE, h_get_state },
+        { REMOTE_PROC_DOMAIN_GET_XML_DESC, h_get_xml },
+        { REMOTE_PROC_DOMAIN_IS_ACTIVE, h_is_active },
+        { REMOTE_PROC_DOMAIN_IS_PERSISTENT, h_is_persistent },
+        { REMOTE_PROC_DOMAIN_IS_UPDATED, h_is_updated },
+        { REMOTE_PROC_DOMAIN_GET_AUTOSTART, h_get_autostart },
+        { REMOTE_PROC_DOMAIN_SET_AUTOSTART, h_set_autostart },
+        { REMOTE_PROC_DOMAIN_GET_OS_TYPE, h_get_os_type },
+        { REMOTE_PROC_DOMAIN_GET_MAX_MEMORY, h_get_max_memory },
+        { REMOTE_PROC_DOMAIN_GET_VCPUS_FLAGS, h_get_vcpus_flags },
+        { REMOTE_PROC_DOMAIN_GET_VCPUS, h_get_vcpus },
+        { REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO, h_get_vcpu_pin_info },
+        { REMOTE_PROC_NODE_GET_CPU_MAP, h_node_get_cpu_map, RPC_PROC_HIGH_PRIORITY },
+        { REMOTE_PROC_DOMAIN_ATTACH_DEVICE, h_attach_device },
+        { REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, h_attach_device_flags },
+        { REMOTE_PROC_DOMAIN_DETACH_DEVICE, h_detach_device },
+        { REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS, h_detach_device_flags },
+        { REMOTE_PROC_DOMAIN_INTERFACE_STATS, h_interface_stats },
+        { REMOTE_PROC_DOMAIN_MEMORY_STATS, h_memory_stats },
+        { REMOTE_PROC_DOMAIN_SET_MEMORY_STATS_PERIOD, h_set_memory_stats_period },
+        { REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_has_managed_save },
+        { REMOTE_PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num },
+        { REMOTE_PROC_DOMAIN_GET_MESSAGES, h_get_messages },
+        { REMOTE_PROC_DOMAIN_GET_CONTROL_INFO, h_get_control_info },
+        { REMOTE_PROC_DOMAIN_CREATE, h_create },
+        { REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS, h_create_with_flags },
+        { REMOTE_PROC_DOMAIN_CREATE_XML, h_create_xml },
+        { REMOTE_PROC_DOMAIN_DESTROY, h_destroy },
+        { REMOTE_PROC_DOMAIN_DESTROY_FLAGS, h_destroy_flags },
+        { REMOTE_PROC_DOMAIN_SHUTDOWN, h_shutdown },
+        { REMOTE_PROC_DOMAIN_SHUTDOWN_FLAGS, h_shutdown_flags },
+        { REMOTE_PROC_DOMAIN_REBOOT, h_reboot },
+        { REMOTE_PROC_DOMAIN_SUSPEND, h_suspend },
+        { REMOTE_PROC_DOMAIN_RESUME, h_resume },
+        { REMOTE_PROC_DOMAIN_SET_MEMORY, h_set_memory },
+        { REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, h_set_memory_flags },
+        { REMOTE_PROC_DOMAIN_SET_MAX_MEMORY, h_set_max_memory },
+        { REMOTE_PROC_DOMAIN_BLOCK_STATS, h_block_stats },
+        { REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS, h_block_stats_flags },
+        { REMOTE_PROC_DOMAIN_OPEN_CONSOLE, h_open_console },
+        { REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER_ANY, h_legacy_register, RPC_PROC_HIGH_PRIORITY },
+        { REMOTE_PROC_CONNECT_DOMAIN_EVENT_DEREGISTER_ANY, h_legacy_deregister, RPC_PROC_HIGH_PRIORITY },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(table); i++)
         rpc_register(RPC_PROG_REMOTE, table[i].proc, NULL, table[i].fn, NULL, table[i].flags);

@@ -43,7 +43,7 @@ static enum rpc_result list_empty(struct rpc_call *call, struct xdr_reader *args
 
 void domain_placeholder_register(void)
 {
-    const unsigned flags = RPC_PROC_READONLY_OK | RPC_PROC_HIGH_PRIORITY;
+    const unsigned flags = RPC_PROC_HIGH_PRIORITY;
     rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, NULL, list_all_domains,
                  NULL, flags);
     rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, NULL, count_zero, NULL, flags);
