@@ -13,7 +13,8 @@ drivers_domain_libhvddriver_a_SOURCES = \
 	drivers/domain/process.c drivers/domain/process.h \
 	drivers/domain/console.c drivers/domain/console.h \
 	drivers/domain/interfaces.c drivers/domain/interfaces.h \
-	daemon/remote_domain.c daemon/remote_domain.h
+	daemon/remote_domain.c daemon/remote_domain.h daemon/remote_domain_priv.h \
+	daemon/remote_domain_stats.c daemon/remote_domain_events.c daemon/remote_domain_console.c
 
 # Users before providers (static libraries).
 HVD_DRIVER_LIBS = drivers/domain/libhvddriver.a drivers/nodedev/libhvdnodedev.a \
