@@ -15,12 +15,6 @@
 #include "drivers/domain/persist.h"
 #include "drivers/domain/qmp.h"
 
-static const unsigned start_flags_allowed = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY |
-                                            VIR_DOMAIN_START_BYPASS_CACHE |
-                                            VIR_DOMAIN_START_FORCE_BOOT |
-                                            VIR_DOMAIN_START_VALIDATE |
-                                            VIR_DOMAIN_START_RESET_NVRAM;
-
 bool hvd_driver_init(const HvdDriverConfig *cfg, GError **err)
 {
     g_return_val_if_fail(!hvd_drv.initialized, false);
@@ -290,6 +284,14 @@ int hvd_domain_get_vcpus(HvdDomain *dom, unsigned flags, GError **err)
     const DomainDef *def = live ? dom->def : domain_persistent_def(dom);
     return (int)((flags & VIR_DOMAIN_VCPU_MAXIMUM) ? def->vcpus : def->current_vcpus);
 }
+
+/* ------------------------------------------------------------ lifecycle */
+
+static const unsigned start_flags_allowed = VIR_DOMAIN_START_PAUSED | VIR_DOMAIN_START_AUTODESTROY |
+                                            VIR_DOMAIN_START_BYPASS_CACHE |
+                                            VIR_DOMAIN_START_FORCE_BOOT |
+                                            VIR_DOMAIN_START_VALIDATE |
+                                            VIR_DOMAIN_START_RESET_NVRAM;
 
 void hvd_domain_start(HvdDomain *dom, unsigned flags, HvdDomainDoneFunc fn, gpointer user_data)
 {

@@ -234,6 +234,8 @@ void worker_kill(HvdDomain *dom, bool graceful)
                                              (GDestroyNotify)hvd_domain_unref);
 }
 
+/* ------------------------------------------------------------ monitor events (qmp.md §4) */
+
 /* SHUTDOWN: by_guest = the guest asked for it; powered_off = the guest
  * powered off (not a reset with on_reboot exit, not the worker quitting):
  * the worker, run with no_shutdown, waits for us. */
@@ -322,6 +324,8 @@ void worker_monitor_new(HvdDomain *dom)
     hvd_monitor_set_event_handler(dom->mon, on_monitor_event, dom);
     hvd_monitor_set_closed_handler(dom->mon, on_monitor_closed, dom);
 }
+
+/* ------------------------------------------------------------ spawn */
 
 static void ignore_reply(HvdMonitor *mon, const char *error_class, const GError *err,
                          gpointer user_data)
