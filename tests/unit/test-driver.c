@@ -37,6 +37,7 @@
 #include "daemon/remote_domain.h"
 #include "daemon/rpc.h"
 #include "drivers/domain/driver.h"
+#include "drivers/domain/qmp.h"
 #include "drivers/net/bridge.h"
 #include "drivers/net/tap.h"
 #include "hv/loop.h"
