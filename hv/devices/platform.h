@@ -5,6 +5,7 @@
  *   POST/delay port sinks 0x80 and 0xED */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vm;
 struct pm;
@@ -23,6 +24,10 @@ void i8042_free(struct i8042 *kbd);
 
 struct rtc *rtc_create(struct vm *vm);
 void rtc_reset(struct rtc *rtc);
+/* Set a byte of CMOS RAM (index 0x0E-0x7F; the clock and status
+ * registers are refused): what firmware reads at power-on. Kept across
+ * resets, as battery-backed CMOS is. */
+void rtc_cmos_set(struct rtc *rtc, uint8_t index, uint8_t value);
 void rtc_free(struct rtc *rtc);
 
 int ioport_sinks_create(struct vm *vm);
