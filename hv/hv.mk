@@ -28,7 +28,7 @@ hv_libhvmachine_a_SOURCES = \
 	hv/devices/serial8250.c hv/devices/serial8250.h \
 	hv/devices/platform.h \
 	hv/devices/pm.c hv/devices/i8042.c hv/devices/rtc.c hv/devices/ioport_sink.c \
-	hv/devices/fw_cfg.c hv/devices/fw_cfg.h
+	hv/devices/fw_cfg.c hv/devices/fw_cfg.h hv/devices/debugcon.c
 
 bin_PROGRAMS += hv/hv
 hv_hv_SOURCES = \

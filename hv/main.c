@@ -161,6 +161,8 @@ int main(int argc, char **argv)
         ctl.firmware = firmware_create(vm, &fp, ctl.rtc, ctl.console, err, sizeof(err));
         if (!ctl.firmware)
             return fail(err);
+        if (cfg.debug && debugcon_create(vm) < 0)
+            return fail("cannot create the firmware debug console");
     }
 
     if (vcpus_create(vm, cfg.cpus, err, sizeof(err)) < 0 || control_init(&ctl, err, sizeof(err)) < 0 ||
