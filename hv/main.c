@@ -69,15 +69,8 @@ int main(int argc, char **argv)
 
     /* Check the kernel or firmware image before creating anything. */
     const char *firmware = hv_config_firmware(&cfg);
-    if (firmware) {
-        size_t size;
-        uint8_t *image = firmware_read_image(firmware, &size, err, sizeof(err));
-        if (!image)
-            return fail(err);
-        free(image);
-    } else if (!bzimage_check_file(cfg.kernel, err, sizeof(err))) {
+    if (firmware ? !firmware_check_file(firmware, err, sizeof(err)) : !bzimage_check_file(cfg.kernel, err, sizeof(err)))
         return fail(err);
-    }
 
     struct loop *loop = loop_new();
     if (!loop)

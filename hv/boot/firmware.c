@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/errbuf.h"
 #include "common/log.h"
@@ -46,20 +47,40 @@ struct firmware {
     bool reported;
 };
 
-uint8_t *firmware_read_image(const char *path, size_t *size, char *err, size_t errlen)
+/* The image's size, or -1 with err set. */
+static long long image_size(const char *path, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
         errbuf_set(err, errlen, "cannot read firmware %s: %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
     if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size % ROM_ALIGN || (uint64_t)st.st_size > VM_ROM_MAX) {
         errbuf_set(err, errlen, "firmware %s: size %lld is not a multiple of 64 KiB between 64 KiB and %llu MiB",
                    path, (long long)st.st_size, (unsigned long long)(VM_ROM_MAX >> 20));
-        return NULL;
+        return -1;
     }
+    return (long long)st.st_size;
+}
+
+bool firmware_check_file(const char *path, char *err, size_t errlen)
+{
+    if (image_size(path, err, errlen) < 0)
+        return false;
+    if (access(path, R_OK) < 0) {
+        errbuf_set(err, errlen, "cannot read firmware %s: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+uint8_t *firmware_read_image(const char *path, size_t *size, char *err, size_t errlen)
+{
+    long long expected = image_size(path, err, errlen);
+    if (expected < 0)
+        return NULL;
     uint8_t *image = boot_read_file(path, size, "firmware", err, errlen);
-    if (image && *size != (size_t)st.st_size) {
+    if (image && *size != (size_t)expected) {
         errbuf_set(err, errlen, "firmware %s changed while it was read", path);
         free(image);
         return NULL;
@@ -119,7 +140,11 @@ bool firmware_fill_fw_cfg(struct fw_cfg *cfg, const struct firmware_params *p, c
               /* After "No bootable device." wait rather than reboot in a
                * loop (QEMU's default reboot-timeout). */
               add(fw_cfg_add_file_le(cfg, "etc/boot-fail-wait", BOOT_FAIL_WAIT_FOREVER, 4), "etc/boot-fail-wait",
-                  err, errlen);
+                  err, errlen) &&
+              /* hv's DSDT declares only the 32-bit PCI window: 64-bit BARs
+               * stay there unless it is full (SeaBIOS src/fw/pciinit.c
+               * would move them above 4 GiB whenever RAM is there). */
+              add(fw_cfg_add_file(cfg, "opt/org.seabios/pci64", "no", 2), "opt/org.seabios/pci64", err, errlen);
     if (!ok)
         return false;
 

@@ -40,6 +40,8 @@ struct firmware_params {
 /* Read the image: its size must be a non-zero multiple of 64 KiB and at
  * most VM_ROM_MAX. NULL with err naming the file on failure. */
 uint8_t *firmware_read_image(const char *path, size_t *size, char *err, size_t errlen);
+/* The same checks without reading it (early command-line validation). */
+bool firmware_check_file(const char *path, char *err, size_t errlen);
 
 /* SeaBIOS's "bootorder" file: one Open Firmware device path per line for
  * each disk with a bootindex, lowest first, "/pci@i0cf8/scsi@SLOT/disk@0,0"

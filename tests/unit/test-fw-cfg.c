@@ -371,6 +371,10 @@ static void test_firmware_files(void)
     TAP_CHECK(wait && size == 4 && le32(wait) == 0xFFFFFFFFu, "etc/boot-fail-wait = -1 (wait, no reboot loop)");
     free(wait);
 
+    char *pci64 = (char *)read_file("opt/org.seabios/pci64", &size);
+    TAP_EQ_STR(pci64, "no", "opt/org.seabios/pci64 = no (BARs in the DSDT's 32-bit window)");
+    free(pci64);
+
     test_table_loader();
     fw_cfg_free(cfg);
 
