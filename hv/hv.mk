@@ -66,7 +66,7 @@ tests_unit_test_platform_SOURCES = tests/unit/test-platform.c tests/tap.h
 tests_unit_test_platform_LDADD = hv/libhvmachine.a hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-platform
 
-dist_check_SCRIPTS += tests/integration/02-hv-boot.sh
+dist_check_SCRIPTS += tests/integration/02-hv-boot.sh tests/integration/07-firmware-boot.sh
 
 check_PROGRAMS += tests/unit/test-vmlinux
 tests_unit_test_vmlinux_SOURCES = tests/unit/test-vmlinux.c tests/tap.h
