@@ -23,7 +23,6 @@ struct fw_cfg;
 /* Selector keys (fw_cfg.rst "Selector Register", linux/qemu_fw_cfg.h). */
 #define FW_CFG_SIGNATURE  0x00
 #define FW_CFG_ID         0x01
-#define FW_CFG_UUID       0x02
 #define FW_CFG_RAM_SIZE   0x03
 #define FW_CFG_NOGRAPHIC  0x04
 #define FW_CFG_NB_CPUS    0x05
