@@ -15,6 +15,7 @@
 #include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/block/block.h"
+#include "hv/boot/firmware.h"
 #include "hv/config.h"
 #include "hv/devices/platform.h"
 #include "hv/devices/serial8250.h"
@@ -46,6 +47,8 @@ static void emit_cause(struct control *ctl, const char *event, const char *reaso
 
 bool control_load_guest(struct control *ctl, char *err, size_t errlen)
 {
+    if (ctl->firmware)
+        return firmware_reset(ctl->firmware, err, errlen) && vcpus_load_boot_state(ctl->vm, NULL, err, errlen) == 0;
     const struct hv_config *cfg = ctl->cfg;
     struct vm *vm = ctl->vm;
     bool ok = false;

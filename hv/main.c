@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "hv/boot/firmware.h"
 #include "hv/config.h"
 #include "hv/control.h"
 #include "hv/devices/chardev.h"
@@ -66,8 +67,9 @@ int main(int argc, char **argv)
     if (cfg.debug)
         log_set_level(LOG_LVL_DEBUG);
 
-    /* Check the kernel image before creating anything. */
-    if (!bzimage_check_file(cfg.kernel, err, sizeof(err)))
+    /* Check the kernel or firmware image before creating anything. */
+    const char *firmware = hv_config_firmware(&cfg);
+    if (firmware ? !firmware_check_file(firmware, err, sizeof(err)) : !bzimage_check_file(cfg.kernel, err, sizeof(err)))
         return fail(err);
 
     struct loop *loop = loop_new();
@@ -128,6 +130,35 @@ int main(int argc, char **argv)
     if (!ctl.serial || !ctl.pm || !ctl.kbd || !ctl.rtc || ioport_sinks_create(vm) < 0)
         return fail("cannot create the platform devices");
 
+    /* Firmware boot: after every PCI function exists (the boot order
+     * names their slots). */
+    if (firmware) {
+        struct firmware_boot_disk disks[HV_MAX_DISKS];
+        for (unsigned i = 0; i < cfg.ndisks; i++) {
+            struct virtio_blk_info info;
+            virtio_blk_info(virtio_blk_nth(i), &info);
+            disks[i] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex, .pci_slot = info.pci_slot };
+        }
+        struct e820_entry e820[8];
+        struct acpi_config acpi = { .ncpus = vm->ncpus, .intx_gsi = pci_intx_gsi };
+        struct firmware_params fp = {
+            .path = firmware,
+            .ncpus = vm->ncpus,
+            .ram_below_4g = vm->ram_below_4g,
+            .ram_above_4g = vm->ram_above_4g,
+            .e820 = e820,
+            .ne820 = boot_build_e820(e820, vm->ram_below_4g, vm->ram_above_4g),
+            .acpi = &acpi,
+            .disks = disks,
+            .ndisks = cfg.ndisks,
+        };
+        ctl.firmware = firmware_create(vm, &fp, ctl.rtc, ctl.console, err, sizeof(err));
+        if (!ctl.firmware)
+            return fail(err);
+        if (cfg.debug && debugcon_create(vm) < 0)
+            return fail("cannot create the firmware debug console");
+    }
+
     if (vcpus_create(vm, cfg.cpus, err, sizeof(err)) < 0 || control_init(&ctl, err, sizeof(err)) < 0 ||
         !control_load_guest(&ctl, err, sizeof(err)))
         return fail(err);
@@ -152,9 +183,9 @@ int main(int argc, char **argv)
 
     if (control_start(&ctl, err, sizeof(err)) < 0)
         return fail(err);
-    log_info("started %s: %u vCPU(s), %llu MiB, kernel %s%s%s", cfg.name ? cfg.name : "VM", cfg.cpus,
-             (unsigned long long)(cfg.memory >> 20), cfg.kernel, cfg.monitor ? ", monitor " : "",
-             cfg.monitor ? cfg.monitor : "");
+    log_info("started %s: %u vCPU(s), %llu MiB, %s %s%s%s", cfg.name ? cfg.name : "VM", cfg.cpus,
+             (unsigned long long)(cfg.memory >> 20), firmware ? "firmware" : "kernel",
+             firmware ? firmware : cfg.kernel, cfg.monitor ? ", monitor " : "", cfg.monitor ? cfg.monitor : "");
 
     int rc = loop_run(loop);
 

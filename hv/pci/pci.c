@@ -15,6 +15,8 @@
 #define PCI_IO_END 0x10000u
 #define INTX_GSI_BASE 16u
 #define INTX_GSI_COUNT 8u
+#define I440FX_PAM0 0x59
+#define I440FX_PAM_COUNT 7
 
 /* Header offsets and bits (PCI Local Bus 3.0 §6.2). */
 #define CFG_COMMAND 0x04
@@ -471,6 +473,13 @@ int pci_bus_create(struct vm *vm)
     struct pci_device *hb = &bus->host_bridge;
     hb->id = "host-bridge";
     pci_init_header(hb, 0x8086, 0x1237, 0x02, 0x060000, 0x1AF4, 0x1100);
+    /* The i440FX PAM registers (82441FX datasheet §3.2.18; SeaBIOS's
+     * src/fw/shadow.c writes them to unlock and lock its shadow copy at
+     * 0xC0000-0xFFFFF). They are plain storage here: that range is
+     * always RAM, readable and writable, and a reset restores both the
+     * registers (0: "RAM absent", so SeaBIOS copies itself from the ROM)
+     * and the firmware's copy (docs/firmware.md). */
+    memset(hb->wmask + I440FX_PAM0, 0xFF, I440FX_PAM_COUNT);
     register_at(bus, hb, 0);
 
     int r = pci_host_ports_init(vm);
