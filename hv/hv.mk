@@ -95,5 +95,3 @@ TESTS += tests/unit/test-fw-cfg
 
 # Firmware boot on the real /dev/kvm (skipped without it): SeaBIOS runs a
 # boot sector assembled by the test; an empty disk ends in "No bootable device.".
-TESTS += tests/hv-firmware-boot.sh
-dist_check_SCRIPTS += tests/hv-firmware-boot.sh
