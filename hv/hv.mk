@@ -9,6 +9,7 @@ hv_libhvcore_a_SOURCES = \
 	hv/loop.c hv/loop.h \
 	hv/bus.c hv/bus.h \
 	hv/vm.c hv/vm.h \
+	hv/state.c hv/state.h \
 	hv/pci/pci.c hv/pci/host.c hv/pci/pci.h
 
 # liblzma: hv decompresses the kernel's xz payload itself (hv/boot/vmlinux.h).
@@ -43,6 +44,11 @@ check_PROGRAMS += tests/unit/test-pci
 tests_unit_test_pci_SOURCES = tests/unit/test-pci.c tests/tap.h
 tests_unit_test_pci_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-pci
+
+check_PROGRAMS += tests/unit/test-state
+tests_unit_test_state_SOURCES = tests/unit/test-state.c tests/tap.h
+tests_unit_test_state_LDADD = hv/libhvcore.a
+TESTS += tests/unit/test-state
 
 check_PROGRAMS += tests/unit/test-hv-config
 tests_unit_test_hv_config_SOURCES = tests/unit/test-hv-config.c tests/tap.h
