@@ -16,12 +16,11 @@
 #include "common/log.h"
 #include "hv/config.h"
 #include "hv/devices/platform.h"
-#include "hv/devices/serial8250.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
 #include "hv/monitor/monitor.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
-#include "hv/virtio/blk.h"
 #include "hv/vm.h"
 
 #define PENDING_RESET 0x1
@@ -110,15 +109,7 @@ out:
 /* Machine reset (guest or monitor). vCPUs must be paused. */
 static bool control_reset_machine(struct control *ctl)
 {
-    pci_reset_all(ctl->vm);
-    if (ctl->serial)
-        serial8250_reset(ctl->serial);
-    if (ctl->pm)
-        pm_reset(ctl->pm);
-    if (ctl->kbd)
-        i8042_reset(ctl->kbd);
-    if (ctl->rtc)
-        rtc_reset(ctl->rtc);
+    machine_reset(ctl->machine);
     vm_reset_irqchip(ctl->vm);
     char err[512];
     if (!control_load_guest(ctl, err, sizeof(err))) {
@@ -317,8 +308,9 @@ static int op_system_reset(void *opaque, char *err, size_t errlen)
 static int op_system_powerdown(void *opaque, char *err, size_t errlen)
 {
     struct control *ctl = opaque;
-    if (ctl->pm)
-        pm_power_button(ctl->pm);
+    struct device *pm = machine_next(ctl->machine, DEVICE_PM, NULL);
+    if (pm)
+        pm_power_button(pm->model);
     emit(ctl, "POWERDOWN");
     return 0;
 }
@@ -390,36 +382,6 @@ static int op_query_pci(void *opaque, struct monitor_pci_dev *devs, int max)
     return n;
 }
 
-static int op_query_block(void *opaque, struct monitor_block *blocks, int max)
-{
-    int n = 0;
-    for (unsigned i = 0;; i++) {
-        struct virtio_blk *blk = virtio_blk_nth(i);
-        if (!blk)
-            break;
-        if (n < max) {
-            struct virtio_blk_info info;
-            virtio_blk_info(blk, &info);
-            blocks[n] = (struct monitor_block){
-                .device = info.id,
-                .qdev = NULL,
-                .file = info.path,
-                .format = NULL,
-                .read_only = info.readonly,
-                .size = info.size,
-                .actual_size = -1,
-                .rd_bytes = info.rd_bytes,
-                .wr_bytes = info.wr_bytes,
-                .rd_operations = info.rd_ops,
-                .wr_operations = info.wr_ops,
-                .flush_operations = info.flush_ops,
-            };
-        }
-        n++;
-    }
-    return n;
-}
-
 const struct monitor_ops control_monitor_ops = {
     .run_state = op_run_state,
     .stop = op_stop,
@@ -429,5 +391,4 @@ const struct monitor_ops control_monitor_ops = {
     .quit = op_quit,
     .query_cpus = op_query_cpus,
     .query_pci = op_query_pci,
-    .query_block = op_query_block,
 };

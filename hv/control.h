@@ -13,10 +13,7 @@ struct loop;
 struct hv_config;
 struct monitor;
 struct monitor_ops;
-struct serial8250;
-struct pm;
-struct i8042;
-struct rtc;
+struct machine;
 struct chardev;
 
 /* Exit status of the worker (documented in hv --help). */
@@ -37,11 +34,8 @@ struct control {
     struct loop *loop;
     const struct hv_config *cfg;
     struct monitor *monitor;
+    struct machine *machine;  /* the devices (hv/machine.h) */
     struct chardev *console;
-    struct serial8250 *serial;
-    struct pm *pm;
-    struct i8042 *kbd;
-    struct rtc *rtc;
     enum hv_run_state state;
     int signal_fd;
     /* Set from any thread, consumed on the main thread. */

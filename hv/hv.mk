@@ -10,6 +10,7 @@ hv_libhvcore_a_SOURCES = \
 	hv/bus.c hv/bus.h \
 	hv/vm.c hv/vm.h \
 	hv/state.c hv/state.h \
+	hv/device.h hv/machine.c hv/machine.h \
 	hv/pci/pci.c hv/pci/host.c hv/pci/pci.h
 
 # liblzma: hv decompresses the kernel's xz payload itself (hv/boot/vmlinux.h).
@@ -34,10 +35,11 @@ hv_hv_SOURCES = \
 	hv/main.c \
 	hv/control.c hv/control.h \
 	hv/vcpu.c hv/vcpu.h \
-	hv/nics.c hv/nics.h
-# Order: users before providers (virtio and the monitor need the core).
-hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
-	hv/virtio/libhvvirtio.a hv/monitor/libmonitor.a hv/libhvmachine.a \
+	hv/machine_devices.c
+# Order: users before providers (the monitor's device commands need the
+# device models; virtio and the monitor need the core).
+hv_hv_LDADD = hv/monitor/libmonitor.a hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
+	hv/virtio/libhvvirtio.a hv/libhvmachine.a \
 	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci

@@ -338,7 +338,6 @@ const char *monitor_run_state(struct monitor *mon, bool *running)
 
 DEFINE_GETTER(monitor_get_cpus, struct monitor_cpu, query_cpus)
 DEFINE_GETTER(monitor_get_pci, struct monitor_pci_dev, query_pci)
-DEFINE_GETTER(monitor_get_blocks, struct monitor_block, query_block)
 
 /* Names QEMU gives PCI classes in query-pci "desc" and HMP "info pci";
  * classes without a name omit "desc" (qmp.md §5, query-pci). */
@@ -533,132 +532,6 @@ static struct json_object *cmd_query_pci(void *opaque, struct json_object *args,
     return r;
 }
 
-/* QEMU names block nodes "#blockNNN"; we number ours by position. */
-static void block_node_name(char *buf, size_t len, int index)
-{
-    snprintf(buf, len, "#block%03d", 100 + index);
-}
-
-static struct json_object *cmd_query_block(void *opaque, struct json_object *args,
-                                           struct monitor_error *err)
-{
-    struct monitor *mon = opaque;
-    int n;
-    struct monitor_block *blocks = monitor_get_blocks(mon, &n);
-    struct json_object *r = json_object_new_array();
-    for (int i = 0; i < n; i++) {
-        const struct monitor_block *b = &blocks[i];
-        const char *file = b->file ? b->file : "";
-        const char *format = b->format ? b->format : "raw";
-        char node[32];
-        block_node_name(node, sizeof(node), i);
-        /* Member order as QEMU 7.2 printed it (qmp-02). */
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "io-status", json_object_new_string("ok"));
-        json_object_object_add(o, "device", json_object_new_string(b->device ? b->device : ""));
-        json_object_object_add(o, "locked", json_object_new_boolean(false));
-        json_object_object_add(o, "removable", json_object_new_boolean(false));
-        struct json_object *ins = json_object_new_object();
-        json_object_object_add(ins, "iops_rd", json_object_new_int(0));
-        json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
-        struct json_object *image = json_object_new_object();
-        json_object_object_add(image, "virtual-size", json_object_new_uint64(b->size));
-        json_object_object_add(image, "filename", json_object_new_string(file));
-        json_object_object_add(image, "format", json_object_new_string(format));
-        if (b->actual_size >= 0)
-            json_object_object_add(image, "actual-size", json_object_new_int64(b->actual_size));
-        json_object_object_add(image, "dirty-flag", json_object_new_boolean(false));
-        json_object_object_add(ins, "image", image);
-        json_object_object_add(ins, "iops_wr", json_object_new_int(0));
-        json_object_object_add(ins, "ro", json_object_new_boolean(b->read_only));
-        json_object_object_add(ins, "node-name", json_object_new_string(node));
-        json_object_object_add(ins, "backing_file_depth", json_object_new_int(0));
-        json_object_object_add(ins, "drv", json_object_new_string(format));
-        json_object_object_add(ins, "iops", json_object_new_int(0));
-        json_object_object_add(ins, "bps_wr", json_object_new_int(0));
-        json_object_object_add(ins, "write_threshold", json_object_new_int(0));
-        json_object_object_add(ins, "encrypted", json_object_new_boolean(false));
-        json_object_object_add(ins, "bps", json_object_new_int(0));
-        json_object_object_add(ins, "bps_rd", json_object_new_int(0));
-        struct json_object *cache = json_object_new_object();
-        json_object_object_add(cache, "no-flush", json_object_new_boolean(false));
-        json_object_object_add(cache, "direct", json_object_new_boolean(false));
-        json_object_object_add(cache, "writeback", json_object_new_boolean(true));
-        json_object_object_add(ins, "cache", cache);
-        json_object_object_add(ins, "file", json_object_new_string(file));
-        json_object_object_add(o, "inserted", ins);
-        if (b->qdev)
-            json_object_object_add(o, "qdev", json_object_new_string(b->qdev));
-        json_object_object_add(o, "type", json_object_new_string("unknown"));
-        json_object_array_add(r, o);
-    }
-    free(blocks);
-    return r;
-}
-
-static struct json_object *block_stats_object(const struct monitor_block *b)
-{
-    /* BlockDeviceStats members (qmp.md §5, query-blockstats). */
-    struct json_object *s = json_object_new_object();
-#define STAT(key, val) json_object_object_add(s, key, json_object_new_uint64(val))
-    STAT("unmap_operations", 0);
-    STAT("unmap_merged", 0);
-    STAT("flush_total_time_ns", b->flush_total_time_ns);
-    STAT("wr_highest_offset", b->wr_highest_offset);
-    STAT("wr_total_time_ns", b->wr_total_time_ns);
-    STAT("failed_wr_operations", b->failed_wr_operations);
-    STAT("failed_rd_operations", b->failed_rd_operations);
-    STAT("wr_merged", 0);
-    STAT("wr_bytes", b->wr_bytes);
-    json_object_object_add(s, "timed_stats", json_object_new_array());
-    STAT("failed_unmap_operations", 0);
-    STAT("failed_flush_operations", b->failed_flush_operations);
-    json_object_object_add(s, "account_invalid", json_object_new_boolean(true));
-    STAT("rd_total_time_ns", b->rd_total_time_ns);
-    STAT("invalid_unmap_operations", 0);
-    STAT("flush_operations", b->flush_operations);
-    STAT("wr_operations", b->wr_operations);
-    STAT("unmap_bytes", 0);
-    STAT("rd_merged", 0);
-    STAT("rd_bytes", b->rd_bytes);
-    STAT("unmap_total_time_ns", 0);
-    STAT("invalid_flush_operations", 0);
-    json_object_object_add(s, "account_failed", json_object_new_boolean(true));
-    STAT("rd_operations", b->rd_operations);
-    STAT("invalid_wr_operations", 0);
-    STAT("invalid_rd_operations", 0);
-#undef STAT
-    return s;
-}
-
-static const struct monitor_arg args_query_blockstats[] = {
-    { "query-nodes", MONITOR_ARG_BOOL, true },
-    { NULL },
-};
-
-static struct json_object *cmd_query_blockstats(void *opaque, struct json_object *args,
-                                                struct monitor_error *err)
-{
-    struct monitor *mon = opaque;
-    int n;
-    struct monitor_block *blocks = monitor_get_blocks(mon, &n);
-    struct json_object *r = json_object_new_array();
-    for (int i = 0; i < n; i++) {
-        char node[32];
-        block_node_name(node, sizeof(node), i);
-        struct json_object *o = json_object_new_object();
-        json_object_object_add(o, "device",
-                               json_object_new_string(blocks[i].device ? blocks[i].device : ""));
-        json_object_object_add(o, "stats", block_stats_object(&blocks[i]));
-        json_object_object_add(o, "node-name", json_object_new_string(node));
-        if (blocks[i].qdev)
-            json_object_object_add(o, "qdev", json_object_new_string(blocks[i].qdev));
-        json_object_array_add(r, o);
-    }
-    free(blocks);
-    return r;
-}
-
 static struct json_object *cmd_query_commands(void *opaque, struct json_object *args,
                                               struct monitor_error *err)
 {
@@ -804,9 +677,6 @@ static void register_builtins(struct monitor *mon)
     monitor_register_command(mon, "query-kvm", NULL, cmd_query_kvm, mon);
     monitor_register_command(mon, "query-cpus-fast", NULL, cmd_query_cpus_fast, mon);
     monitor_register_command(mon, "query-pci", NULL, cmd_query_pci, mon);
-    monitor_register_command(mon, "query-block", NULL, cmd_query_block, mon);
-    monitor_register_command(mon, "query-blockstats", args_query_blockstats,
-                             cmd_query_blockstats, mon);
     monitor_register_command(mon, "query-memory-size-summary", NULL,
                              cmd_query_memory_size_summary, mon);
     monitor_register_command(mon, "query-commands", NULL, cmd_query_commands, mon);
