@@ -52,6 +52,11 @@ tests_unit_test_state_SOURCES = tests/unit/test-state.c tests/tap.h
 tests_unit_test_state_LDADD = hv/libhvcore.a
 TESTS += tests/unit/test-state
 
+check_PROGRAMS += tests/unit/test-machine
+tests_unit_test_machine_SOURCES = tests/unit/test-machine.c tests/tap.h
+tests_unit_test_machine_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-machine
+
 check_PROGRAMS += tests/unit/test-hv-config
 tests_unit_test_hv_config_SOURCES = tests/unit/test-hv-config.c tests/tap.h
 tests_unit_test_hv_config_LDADD = hv/libhvmachine.a common/libcommon.a $(JSONC_LIBS)
