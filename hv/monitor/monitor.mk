@@ -13,4 +13,4 @@ tests_unit_test_qmp_SOURCES = tests/unit/test-qmp.c tests/tap.h hv/loop.c hv/loo
 tests_unit_test_qmp_LDADD = hv/monitor/libmonitor.a hv/libhvcore.a common/libcommon.a \
 	$(JSONC_LIBS) -lpthread -lm
 TESTS += tests/unit/test-qmp
-EXTRA_DIST += docs/monitor.md
+EXTRA_DIST += docs/monitor.md docs/hv-devices.md
