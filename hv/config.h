@@ -36,7 +36,7 @@ struct hv_disk_config {
 };
 
 /* --nic / "nics": an e1000 or virtio-net on a tap, opened by name or
- * handed in as fds by the daemon (hv/config_nic.c, hv/nics.h). */
+ * handed in as fds by the daemon (hv/config_nic.c; the machine creates them, hv/machine.h). */
 #define HV_NIC_MAX_QUEUES 8   /* virtio-net queue pairs (VIRTIO_NET_MAX_PAIRS) */
 enum hv_nic_model { HV_NIC_VIRTIO, HV_NIC_E1000 };
 enum hv_nic_vhost { HV_NIC_VHOST_AUTO, HV_NIC_VHOST_ON, HV_NIC_VHOST_OFF };

@@ -13,10 +13,7 @@ struct loop;
 struct hv_config;
 struct monitor;
 struct monitor_ops;
-struct serial8250;
-struct pm;
-struct i8042;
-struct rtc;
+struct machine;
 struct chardev;
 struct firmware;
 
@@ -38,11 +35,8 @@ struct control {
     struct loop *loop;
     const struct hv_config *cfg;
     struct monitor *monitor;
+    struct machine *machine;  /* the devices (hv/machine.h) */
     struct chardev *console;
-    struct serial8250 *serial;
-    struct pm *pm;
-    struct i8042 *kbd;
-    struct rtc *rtc;
     struct firmware *firmware;    /* firmware boot (no kernel); NULL for direct boot */
     enum hv_run_state state;
     int signal_fd;

@@ -9,6 +9,8 @@ hv_libhvcore_a_SOURCES = \
 	hv/loop.c hv/loop.h \
 	hv/bus.c hv/bus.h \
 	hv/vm.c hv/vm.h \
+	hv/state.c hv/state.h \
+	hv/device.h hv/machine.c hv/machine.h \
 	hv/pci/pci.c hv/pci/host.c hv/pci/pci.h
 
 # liblzma: hv decompresses the kernel's xz payload itself (hv/boot/vmlinux.h).
@@ -35,16 +37,27 @@ hv_hv_SOURCES = \
 	hv/main.c \
 	hv/control.c hv/control.h \
 	hv/vcpu.c hv/vcpu.h \
-	hv/nics.c hv/nics.h
-# Order: users before providers (virtio and the monitor need the core).
-hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
-	hv/virtio/libhvvirtio.a hv/block/libhvblock.a hv/monitor/libmonitor.a hv/libhvmachine.a \
+	hv/machine_devices.c
+# Order: users before providers (the monitor's device commands need the
+# device models; virtio and the monitor need the core).
+hv_hv_LDADD = hv/monitor/libmonitor.a hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
+	hv/virtio/libhvvirtio.a hv/block/libhvblock.a hv/libhvmachine.a \
 	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci
 tests_unit_test_pci_SOURCES = tests/unit/test-pci.c tests/tap.h
 tests_unit_test_pci_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
 TESTS += tests/unit/test-pci
+
+check_PROGRAMS += tests/unit/test-state
+tests_unit_test_state_SOURCES = tests/unit/test-state.c tests/tap.h
+tests_unit_test_state_LDADD = hv/libhvcore.a
+TESTS += tests/unit/test-state
+
+check_PROGRAMS += tests/unit/test-machine
+tests_unit_test_machine_SOURCES = tests/unit/test-machine.c tests/tap.h
+tests_unit_test_machine_LDADD = hv/libhvcore.a common/libcommon.a -lpthread
+TESTS += tests/unit/test-machine
 
 check_PROGRAMS += tests/unit/test-hv-config
 tests_unit_test_hv_config_SOURCES = tests/unit/test-hv-config.c tests/tap.h

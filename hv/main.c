@@ -13,19 +13,13 @@
 #include "hv/control.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/platform.h"
-#include "hv/devices/serial8250.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
+#include "hv/monitor/devices.h"
 #include "hv/monitor/monitor.h"
-#include "hv/nics.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
-#include "hv/vfio/vfio.h"
-#include "hv/virtio/balloon.h"
-#include "hv/virtio/blk.h"
 #include "hv/vm.h"
-
-#define COM1_BASE 0x3F8
-#define COM1_GSI 4
 
 /* Setup errors: exactly one line on stderr, status 1. Nothing has run
  * yet that needs tearing down, so leave without atexit/leak reports. */
@@ -80,64 +74,30 @@ int main(int argc, char **argv)
     if (!vm)
         return fail(err);
     vm->loop = loop;
-    if (pci_bus_create(vm) < 0)
-        return fail("cannot create the PCI bus");
-
-    for (unsigned i = 0; i < cfg.ndisks; i++) {
-        struct virtio_blk_config bc = {
-            .path = cfg.disks[i].path,
-            .format = cfg.disks[i].format,
-            .readonly = cfg.disks[i].readonly,
-            .serial = cfg.disks[i].serial,
-            .id = cfg.disks[i].id,
-        };
-        if (!virtio_blk_create(vm, &bc, err, sizeof(err)))
-            return fail(err);
-    }
-
-    /* balloon (hv/virtio/balloon.h): PCI function now, monitor commands below. */
-    struct virtio_balloon *balloon = NULL;
-    if (cfg.balloon.enabled) {
-        struct virtio_balloon_config balloon_cfg = {
-            .id = cfg.balloon.id,
-            .deflate_on_oom = cfg.balloon.deflate_on_oom,
-            .free_page_reporting = cfg.balloon.free_page_reporting,
-            .stats_period_s = cfg.balloon.stats_period,
-        };
-        balloon = virtio_balloon_create(vm, NULL, &balloon_cfg, err, sizeof(err));
-        if (!balloon)
-            return fail(err);
-    }
-
-    /* NICs (hv/nics.h): e1000 / virtio-net on taps, after the disks. */
-    if (!hv_nics_create(vm, &cfg, err, sizeof(err)))
-        return fail(err);
-
-    /* Assigned host devices (hv/vfio/vfio.h): after the emulated functions. */
-    if (!hv_vfio_create_all(vm, &cfg, err, sizeof(err)))
-        return fail(err);
-
     ctl.vm = vm;
     ctl.loop = loop;
     ctl.cfg = &cfg;
     ctl.console = chardev_create(loop, &cfg.serial, err, sizeof(err));
     if (!ctl.console)
         return fail(err);
-    ctl.serial = serial8250_create(vm, COM1_BASE, COM1_GSI, ctl.console);
-    ctl.pm = pm_create(vm);
-    ctl.kbd = i8042_create(vm);
-    ctl.rtc = rtc_create(vm);
-    if (!ctl.serial || !ctl.pm || !ctl.kbd || !ctl.rtc || ioport_sinks_create(vm) < 0)
-        return fail("cannot create the platform devices");
+
+    /* The machine (hv/machine.h): PCI bus 0, then every device of the
+     * config in slot order (disks, balloon, NICs, host devices) and the
+     * platform devices. */
+    ctl.machine = machine_create(vm, err, sizeof(err));
+    if (!ctl.machine || !machine_add_config_devices(ctl.machine, &cfg, ctl.console, err, sizeof(err)))
+        return fail(err);
 
     /* Firmware boot: after every PCI function exists (the boot order
      * names their slots). */
     if (firmware) {
+        /* The machine added the disks in config order. */
         struct firmware_boot_disk disks[HV_MAX_DISKS];
+        const struct device *disk = NULL;
         for (unsigned i = 0; i < cfg.ndisks; i++) {
-            struct virtio_blk_info info;
-            virtio_blk_info(virtio_blk_nth(i), &info);
-            disks[i] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex, .pci_slot = info.pci_slot };
+            disk = machine_next(ctl.machine, DEVICE_VIRTIO_BLK, disk);
+            disks[i] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex,
+                                                    .pci_slot = disk->pci->slot };
         }
         struct e820_entry e820[8];
         struct acpi_config acpi = { .ncpus = vm->ncpus, .intx_gsi = pci_intx_gsi };
@@ -152,7 +112,8 @@ int main(int argc, char **argv)
             .disks = disks,
             .ndisks = cfg.ndisks,
         };
-        ctl.firmware = firmware_create(vm, &fp, ctl.rtc, ctl.console, err, sizeof(err));
+        struct device *rtc = machine_find(ctl.machine, "rtc");
+        ctl.firmware = firmware_create(vm, &fp, rtc ? rtc->model : NULL, ctl.console, err, sizeof(err));
         if (!ctl.firmware)
             return fail(err);
         if (cfg.debug && debugcon_create(vm) < 0)
@@ -173,12 +134,12 @@ int main(int argc, char **argv)
         ctl.monitor = monitor_create(loop, cfg.monitor, &info, &control_monitor_ops, &ctl, err, sizeof(err));
         if (!ctl.monitor)
             return fail(err);
-        /* balloon commands, or QEMU's DeviceNotActive answers without one */
-        if ((balloon ? virtio_balloon_attach_monitor(balloon, ctl.monitor)
-                     : virtio_balloon_register_absent(ctl.monitor)) < 0)
-            return fail("cannot register the balloon monitor commands");
-        if (hv_nics_attach_monitor(ctl.monitor) < 0)
-            return fail("cannot register the NIC monitor commands");
+        /* Device families' commands (balloon: QEMU's DeviceNotActive
+         * answers without one). */
+        if (monitor_block_register(ctl.monitor, ctl.machine) < 0 ||
+            monitor_balloon_register(ctl.monitor, ctl.machine) < 0 ||
+            monitor_net_register(ctl.monitor, ctl.machine) < 0)
+            return fail("cannot register the device monitor commands");
     }
 
     if (control_start(&ctl, err, sizeof(err)) < 0)
@@ -192,12 +153,7 @@ int main(int argc, char **argv)
     vcpus_pause(vm);
     if (ctl.monitor)
         monitor_free(ctl.monitor);
-    /* destroy takes the device off the list, so always take the first */
-    for (struct virtio_blk *blk; (blk = virtio_blk_nth(0)) != NULL;)
-        virtio_blk_destroy(blk);
-    virtio_balloon_destroy(balloon);
-    hv_nics_destroy();
-    hv_vfio_destroy_all();
+    machine_destroy(ctl.machine);
     chardev_free(ctl.console);
     log_info("exiting with status %d", rc);
     fflush(stdout);

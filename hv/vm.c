@@ -15,7 +15,6 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/pci/pci.h"
 
 #define IOAPIC_PINS 24
 #define MAX_GSI 1024        /* GSIs we hand out for MSI routes: 24..MAX_GSI-1 */
@@ -415,7 +414,6 @@ void vm_destroy(struct vm *vm)
     if (!vm)
         return;
     struct vm_core *c = core_of(vm);
-    pci_bus_destroy(vm);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)

@@ -41,7 +41,9 @@
 #include "drivers/net/bridge.h"
 #include "drivers/net/tap.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
 #include "hv/monitor/command.h"
+#include "hv/monitor/devices.h"
 #include "hv/monitor/monitor.h"
 #include "tests/tap.h"
 #include "tests/unit/rpc-test-util.h"
@@ -142,24 +144,63 @@ static int fake_powerdown(void *opaque, char *err, size_t errlen)
 }
 
 /* Each disk of the description reads 7 requests of 4 KiB and writes 3 of
- * 512 bytes, times its position (1, 2, ...). */
-static int fake_query_block(void *opaque, struct monitor_block *blocks, int max)
+ * 512 bytes, times its position (1, 2, ...): a device of the fake's
+ * machine with the block family ops (hv/device.h). */
+struct fake_disk {
+    json_object *desc;
+    uint64_t k;
+};
+
+static void fake_disk_describe(struct device *dev, struct device_block_info *out)
 {
-    struct fake_vm *vm = opaque;
-    int n = vm->disks ? (int)json_object_array_length(vm->disks) : 0;
-    for (int i = 0; i < n && i < max; i++) {
-        json_object *d = json_object_array_get_idx(vm->disks, (size_t)i), *v;
-        uint64_t k = (uint64_t)i + 1;
-        blocks[i] = (struct monitor_block){
-            .device = json_object_object_get_ex(d, "id", &v) ? json_object_get_string(v) : "",
-            .file = json_object_object_get_ex(d, "path", &v) ? json_object_get_string(v) : "",
-            .actual_size = -1,
-            .rd_operations = 7 * k, .rd_bytes = 7 * 4096 * k,
-            .wr_operations = 3 * k, .wr_bytes = 3 * 512 * k,
-            .flush_operations = k, .rd_total_time_ns = 1000 * k,
+    struct fake_disk *fd = dev->model;
+    json_object *v;
+    uint64_t k = fd->k;
+    *out = (struct device_block_info){
+        .file = json_object_object_get_ex(fd->desc, "path", &v) ? json_object_get_string(v) : "",
+        .actual_size = -1,
+        .rd_operations = 7 * k, .rd_bytes = 7 * 4096 * k,
+        .wr_operations = 3 * k, .wr_bytes = 3 * 512 * k,
+        .flush_operations = k, .rd_total_time_ns = 1000 * k,
+    };
+}
+
+static int fake_disk_realize(struct device *dev, char *err, size_t errlen)
+{
+    (void)dev, (void)err, (void)errlen;
+    return 0;
+}
+
+static void fake_disk_noop(struct device *dev) { (void)dev; }
+static void fake_disk_destroy(struct device *dev) { free(dev->model); }
+
+static const struct device_block_ops fake_disk_block_ops = { .describe = fake_disk_describe };
+static const struct device_ops fake_disk_ops = {
+    .model = "virtio-blk-pci",
+    .realize = fake_disk_realize,
+    .reset = fake_disk_noop,
+    .unplug = fake_disk_noop,
+    .destroy = fake_disk_destroy,
+    .save = device_save_unsupported,
+    .load = device_load_unsupported,
+    .block = &fake_disk_block_ops,
+};
+
+static void fake_add_disks(struct machine *m, json_object *disks)
+{
+    int n = disks ? (int)json_object_array_length(disks) : 0;
+    for (int i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(disks, (size_t)i), *v;
+        struct fake_disk *fd = calloc(1, sizeof(*fd));
+        *fd = (struct fake_disk){ .desc = d, .k = (uint64_t)i + 1 };
+        struct device proto = {
+            .id = json_object_object_get_ex(d, "id", &v) ? (char *)json_object_get_string(v) : "",
+            .kind = DEVICE_VIRTIO_BLK, .ops = &fake_disk_ops, .model = fd,
         };
+        char err[256];
+        if (!machine_add_device(m, &proto, err, sizeof(err)))
+            fprintf(stderr, "fake: %s\n", err);
     }
-    return n;
 }
 
 /* query-cpus-fast: every pretend vCPU is the fake's main thread, which
@@ -368,7 +409,6 @@ static int fake_worker(const char *config_path)
         .system_reset = fake_reset,
         .system_powerdown = fake_powerdown,
         .quit = fake_quit,
-        .query_block = fake_query_block,
         .query_cpus = fake_query_cpus,
     };
     struct monitor_info info = { .name = name, .uuid = uuid, .ram_size = (uint64_t)mib << 20 };
@@ -380,10 +420,14 @@ static int fake_worker(const char *config_path)
         json_object_put(cfg);
         return 1;
     }
+    struct machine *machine = machine_create(NULL, err, sizeof(err));
+    fake_add_disks(machine, vm.disks);
+    monitor_block_register(vm.mon, machine);
     if (strstr(append, "fake=balloon"))
         fake_balloon_register(vm.mon, cfg, mib, strstr(append, "fake=balloon-junk") != NULL);
     int rc = loop_run(vm.loop);
     monitor_free(vm.mon);
+    machine_destroy(machine);
     loop_free(vm.loop);
     json_object_put(cfg);
     return rc;
