@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/e1000.h"
 #include "hv/devices/platform.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/control.h"
 #include "hv/devices/chardev.h"
 #include "hv/loop.h"
