@@ -25,10 +25,10 @@
 #include <unistd.h>
 
 #include "common/size.h"
-#include <config.h>  /* autoconf: PACKAGE_VERSION (not hv/config.h) */
+#include <config.h>  /* autoconf: PACKAGE_VERSION */
 
 #include "common/errbuf.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 
 static void replace_str(char **slot, const char *value)
 {

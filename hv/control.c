@@ -15,7 +15,7 @@
 #include "common/errbuf.h"
 #include "common/log.h"
 #include "hv/boot/firmware.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/devices/platform.h"
 #include "hv/loop.h"
 #include "hv/machine.h"

@@ -19,7 +19,7 @@ AM_CFLAGS += $(LZMA_CFLAGS)
 # Machine pieces that need no KVM at build/test time (unit-tested).
 noinst_LIBRARIES += hv/libhvmachine.a
 hv_libhvmachine_a_SOURCES = \
-	hv/config.c hv/config.h hv/config_nic.c \
+	hv/config.c hv/machine_config.h hv/config_nic.c \
 	hv/boot/bzimage.c hv/boot/bzimage.h \
 	hv/boot/vmlinux.c hv/boot/vmlinux.h \
 	hv/boot/firmware.c hv/boot/firmware.h \

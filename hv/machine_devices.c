@@ -7,7 +7,7 @@
 
 #include "common/log.h"
 #include "hv/block/block.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/e1000.h"
 #include "hv/devices/platform.h"

@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 #include "hv/boot/firmware.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/control.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/platform.h"

@@ -14,7 +14,7 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/loop.h"
 
 struct chardev {

@@ -19,7 +19,7 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/vfio/vfio_pci.h"
 #include "hv/virtio/balloon.h"
 #include "hv/vm.h"

@@ -1,4 +1,4 @@
-/* VFIO PCI passthrough: the worker's assigned host devices (hv/config.h
+/* VFIO PCI passthrough: the worker's assigned host devices (hv/machine_config.h
  * "hostdevs", --hostdev).
  *
  * One type-1 IOMMU container per worker (/dev/vfio/vfio); one group fd per

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hv/config.h"   /* enum hv_disk_format */
+#include "hv/machine_config.h"   /* enum hv_disk_format */
 
 struct blk_image;
 struct guest_mem;

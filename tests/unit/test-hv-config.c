@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "tests/tap.h"
 
 static enum hv_args_result parse(struct hv_config *cfg, char *err, size_t errlen, int argc, ...)
