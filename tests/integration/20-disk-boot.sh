@@ -10,8 +10,9 @@
 # and hvd with domain XML that has no <kernel> (as virt-install --import and
 # nova write it): start, marker, dumpxml with the backing chain, a login
 # prompt on `virsh console`, `virsh shutdown`, boot=2 on a second start,
-# `qemu-img check`, the base unchanged. Unnumbered TAP for
-# tests/integration/suite.sh.
+# `qemu-img check`, the base unchanged. Each boot may take
+# HVD_DISK_BOOT_TIMEOUT seconds (default 300) to reach the marker.
+# Unnumbered TAP for tests/integration/suite.sh.
 # scenario-timeout: 1800
 set -uo pipefail
 
