@@ -58,15 +58,17 @@ print(eval(sys.argv[2]))
 EOF
 }
 
-# For scenarios that define $state (hvd's --state-dir) and v (virsh on
-# hvd's socket).
-wait_console() { # NAME PATTERN SECONDS
-    local f=$state/log/$1.console.log
+wait_file() { # FILE PATTERN SECONDS: true once FILE has a line matching PATTERN
     for _ in $(seq $(( $3 * 10 ))); do
-        grep -q -- "$2" "$f" 2> /dev/null && return 0
+        grep -aq -- "$2" "$1" 2> /dev/null && return 0
         sleep 0.1
     done
     return 1
+}
+# For scenarios that define $state (hvd's --state-dir) and v (virsh on
+# hvd's socket).
+wait_console() { # NAME PATTERN SECONDS
+    wait_file "$state/log/$1.console.log" "$2" "$3"
 }
 wait_state() { # NAME STATE SECONDS
     for _ in $(seq $(( $3 * 2 ))); do

@@ -9,6 +9,12 @@
 #   HVD_SCENARIOS=DIR                where the scenarios are (default: this
 #                                    directory; iommu/ holds the ones that
 #                                    need the IOMMU testbed, see vfio-suite.sh)
+#   HVD_SCENARIO_TIMEOUT=SECONDS     per scenario (default 600, or what the
+#                                    scenario's "# scenario-timeout: N" says)
+#   HVD_DISK_IMAGE=FILE              the Debian disk image's qcow2 base
+#                                    (default: tools/guest-kit/disk-image
+#                                    builds it when a selected scenario
+#                                    uses it)
 #
 # A scenario prints TAP result lines without numbers ("ok - what",
 # "not ok - what") and "# ..." diagnostics; this script numbers them and
@@ -21,19 +27,32 @@ top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 export top_srcdir top_builddir
 
-run_scenarios() {
-    local n=0 failed=0
+# The scenario files HVD_TEST_ONLY selects, in order.
+selected_scenarios() {
+    local t
     for t in "${HVD_SCENARIOS:-$here}"/[0-9][0-9]-*.sh; do
         [ -e "$t" ] || continue
-        local name
-        name=$(basename "$t" .sh)
-        if [ -n "${HVD_TEST_ONLY:-}" ] && [[ $name != *$HVD_TEST_ONLY* ]]; then
+        if [ -n "${HVD_TEST_ONLY:-}" ] && [[ $(basename "$t" .sh) != *$HVD_TEST_ONLY* ]]; then
             continue
         fi
+        echo "$t"
+    done
+}
+
+run_scenarios() {
+    local n=0 failed=0 t scenarios
+    mapfile -t scenarios < <(selected_scenarios)
+    for t in "${scenarios[@]}"; do
+        local name
+        name=$(basename "$t" .sh)
         echo "# scenario $name"
         local out rc=0 saw_fail=0
         out=$(mktemp)
-        HVD_SCENARIO=$name timeout "${HVD_SCENARIO_TIMEOUT:-600}" bash "$t" > "$out" 2>&1 || rc=$?
+        # A scenario may ask for more than the default 600 s with a line
+        # "# scenario-timeout: SECONDS"; HVD_SCENARIO_TIMEOUT overrides both.
+        local limit
+        limit=$(sed -n 's/^# scenario-timeout: *\([0-9][0-9]*\) *$/\1/p' "$t" | head -n 1)
+        HVD_SCENARIO=$name timeout "${HVD_SCENARIO_TIMEOUT:-${limit:-600}}" bash "$t" > "$out" 2>&1 || rc=$?
         while IFS= read -r line; do
             case "$line" in
                 "ok "*|"ok")
@@ -72,6 +91,16 @@ if ! kit=$("$top_srcdir/tools/guest-kit/build" | tail -n 1) || [ ! -d "$kit" ]; 
 fi
 export HVD_GUEST_KIT=$kit
 echo "# guest kit: $kit; KVM: $mode"
+# The Debian disk image too, for the scenarios that boot it (they name
+# HVD_DISK_IMAGE); a scenario without it reports that itself.
+if [ -z "${HVD_DISK_IMAGE:-}" ] && [ -n "$(selected_scenarios | xargs -r -d '\n' grep -l HVD_DISK_IMAGE)" ]; then
+    if img=$("$top_srcdir/tools/guest-kit/disk-image" | tail -n 1) && [ -f "$img" ]; then
+        export HVD_DISK_IMAGE=$img
+        echo "# disk image: $img"
+    else
+        echo "# the disk image could not be built (tools/guest-kit/disk-image)"
+    fi
+fi
 
 case "$mode" in
     host)
@@ -79,9 +108,10 @@ case "$mode" in
     testbed)
         # The testbed's stdout is this suite's TAP stream.
         rc=0
-        "$top_srcdir/tests/testbed/run" --timeout "${HVD_TESTBED_TIMEOUT:-2400}" -- \
-            env HVD_GUEST_KIT="$kit" top_srcdir="$top_srcdir" top_builddir="$top_builddir" \
-            HVD_TEST_ONLY="${HVD_TEST_ONLY:-}" bash "$here/suite.sh" --inside || rc=$?
+        "$top_srcdir/tests/testbed/run" --timeout "${HVD_TESTBED_TIMEOUT:-3600}" -- \
+            env HVD_GUEST_KIT="$kit" HVD_DISK_IMAGE="${HVD_DISK_IMAGE:-}" top_srcdir="$top_srcdir" \
+            top_builddir="$top_builddir" HVD_TEST_ONLY="${HVD_TEST_ONLY:-}" \
+            bash "$here/suite.sh" --inside || rc=$?
         if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
             echo "not ok - testbed run failed with status $rc (see the messages above)"
             echo "1..0"
