@@ -9,12 +9,7 @@
 # tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
-pass() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; }
-check() {
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 kit=${HVD_GUEST_KIT:?HVD_GUEST_KIT must name a built guest kit}
 builddir=${top_builddir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -54,7 +49,7 @@ if ! { grub-mkimage -O i386-pc -o "$tmp/core.img" -p '(hd0,msdos1)/boot/grub' -c
        mke2fs -q -t ext2 -d "$tmp/root" -E offset=$((2048 * 512)) "$disk" 62M &&
        dd if="$grubdir/boot.img" of="$disk" bs=440 count=1 conv=notrunc status=none &&
        dd if="$tmp/core.img" of="$disk" bs=512 seek=1 conv=notrunc status=none; } > "$tmp/mk.log" 2>&1; then
-    fail "grub disk image built"
+    nok "grub disk image built"
     sed 's/^/# /' "$tmp/mk.log"
     exit 0
 fi
