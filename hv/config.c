@@ -7,7 +7,8 @@
  *   hugepages, no_shutdown                            booleans
  *   on_reboot                                         "reset" | "exit"
  *   serial {"type": "stdio"|"file"|"unix"|"none", "path": ...}
- *   disks [{"path", "readonly", "serial", "id"}]
+ *   disks [{"path", "format": "raw"|"qcow2", "bootindex": 0..65535, "readonly",
+ *           "serial", "id"}]
  *   balloon {"id", "deflate_on_oom", "free_page_reporting", "stats_period"}
  *   nics [{"model", "ifname", "fds", "vhostfds", "queues", "vhost", "mac", "id",
  *          "link"}]                                 (hv/config_nic.c)
@@ -177,6 +178,22 @@ bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *er
     return true;
 }
 
+bool hv_disk_format_parse(const char *s, enum hv_disk_format *out)
+{
+    if (strcmp(s, "raw") == 0)
+        *out = HV_DISK_FORMAT_RAW;
+    else if (strcmp(s, "qcow2") == 0)
+        *out = HV_DISK_FORMAT_QCOW2;
+    else
+        return false;
+    return true;
+}
+
+const char *hv_disk_format_name(enum hv_disk_format f)
+{
+    return f == HV_DISK_FORMAT_QCOW2 ? "qcow2" : "raw";
+}
+
 static struct hv_disk_config *new_disk(struct hv_config *cfg, char *err, size_t errlen)
 {
     if (cfg->ndisks >= HV_MAX_DISKS) {
@@ -240,6 +257,19 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
         const char *key = buf, *val = eq + 1;
         if (strcmp(key, "path") == 0 || strcmp(key, "file") == 0) {
             replace_str(&d->path, val);
+        } else if (strcmp(key, "format") == 0) {
+            if (!hv_disk_format_parse(val, &d->format)) {
+                errbuf_set(err, errlen, "invalid disk format '%s' in disk '%s' (raw or qcow2)", val, spec);
+                ok = false;
+            }
+        } else if (strcmp(key, "bootindex") == 0) {
+            long index;
+            if (!hv_config_parse_count(val, HV_MAX_BOOTINDEX, &index)) {
+                errbuf_set(err, errlen, "invalid disk bootindex '%s' in disk '%s' (0..%d)", val, spec,
+                           HV_MAX_BOOTINDEX);
+                ok = false;
+            }
+            d->bootindex = ok ? (unsigned)index : 0;
         } else if (strcmp(key, "readonly") == 0) {
             if (!parse_bool_word(val, &d->readonly)) {
                 errbuf_set(err, errlen, "invalid readonly value '%s' in disk '%s' (on or off)", val, spec);
@@ -441,7 +471,23 @@ static bool json_disk(struct hv_config *cfg, json_object *v, size_t idx, char *e
             ok = json_str(val, name, &d->serial, err, errlen);
         else if (strcmp(key, "id") == 0)
             ok = json_str(val, name, &d->id, err, errlen);
-        else if (strcmp(key, "readonly") == 0) {
+        else if (strcmp(key, "format") == 0) {
+            ok = json_want(val, json_type_string, name, err, errlen);
+            if (ok && !hv_disk_format_parse(json_object_get_string(val), &d->format)) {
+                errbuf_set(err, errlen, "machine description: invalid %s '%s' (raw or qcow2)", name,
+                           json_object_get_string(val));
+                ok = false;
+            }
+        } else if (strcmp(key, "bootindex") == 0) {
+            ok = json_want(val, json_type_int, name, err, errlen);
+            int64_t n = ok ? json_object_get_int64(val) : 0;
+            if (ok && (n < 0 || n > HV_MAX_BOOTINDEX)) {
+                errbuf_set(err, errlen, "machine description: invalid %s %lld (0..%d)", name,
+                           (long long)n, HV_MAX_BOOTINDEX);
+                ok = false;
+            }
+            d->bootindex = (unsigned)n;
+        } else if (strcmp(key, "readonly") == 0) {
             ok = json_want(val, json_type_boolean, name, err, errlen);
             if (ok)
                 d->readonly = json_object_get_boolean(val);
@@ -638,10 +684,18 @@ bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
     }
     for (unsigned i = 0; i < cfg->ndisks; i++)
         for (unsigned j = 0; j < i; j++)
+        {
             if (cfg->disks[i].id && cfg->disks[j].id && strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
                 errbuf_set(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
                 return false;
             }
+            /* One device per boot position, as QEMU's bootindex requires. */
+            if (cfg->disks[i].bootindex && cfg->disks[i].bootindex == cfg->disks[j].bootindex) {
+                errbuf_set(err, errlen, "disks %s and %s have the same bootindex %u",
+                           cfg->disks[j].path, cfg->disks[i].path, cfg->disks[i].bootindex);
+                return false;
+            }
+        }
     return hv_config_validate_nics(cfg, err, errlen) && hv_config_validate_hostdevs(cfg, err, errlen);
 }
 
@@ -655,7 +709,8 @@ void hv_config_usage(FILE *out)
           "  --append CMDLINE       kernel command line\n"
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M; bare number = MiB)\n"
           "  --cpus N               vCPUs (default 1)\n"
-          "  --disk path=FILE[,readonly=on][,serial=STR][,id=ID]   virtio-blk disk (repeatable)\n"
+          "  --disk path=FILE[,format=raw|qcow2][,bootindex=N][,readonly=on][,serial=STR][,id=ID]\n"
+          "                         virtio-blk disk (repeatable; format default raw)\n"
           "  --serial stdio|none|file:PATH|unix:PATH                COM1 console (default stdio)\n"
           "  --nic model=e1000|virtio,(ifname=TAP|fds=N[:N...])[,vhostfds=N[:N...]][,queues=N]\n"
           "        [,vhost=on|off|auto][,mac=MAC][,id=ID][,link=on|off]\n"

@@ -21,11 +21,16 @@ struct hv_serial_config {
     char *path;               /* file / unix */
 };
 
+enum hv_disk_format { HV_DISK_FORMAT_RAW = 0, HV_DISK_FORMAT_QCOW2 };
+#define HV_MAX_BOOTINDEX 65535
+
 struct hv_disk_config {
     char *path;
+    enum hv_disk_format format;   /* of the image itself; backing files name their own */
     bool readonly;
     char *serial;             /* NULL: none */
     char *id;                 /* NULL: virtio-diskN */
+    unsigned bootindex;       /* firmware boot order, 1 first; 0: not in the order */
 };
 
 /* --nic / "nics": an e1000 or virtio-net on a tap, opened by name or
@@ -109,8 +114,8 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
  * and overflow refused); the option parsers' common number form. */
 bool hv_config_parse_count(const char *s, long max, long *out);
 
-/* Parse one --disk value: path=FILE[,readonly=on|off][,serial=STR][,id=ID]
- * (",," is a literal comma). */
+/* Parse one --disk value: path=FILE[,format=raw|qcow2][,bootindex=N]
+ * [,readonly=on|off][,serial=STR][,id=ID] (",," is a literal comma). */
 bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 /* Parse one --balloon value: "on" or
  * [id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]. */
@@ -138,6 +143,11 @@ bool hv_config_validate_hostdevs(const struct hv_config *cfg, char *err, size_t 
 void hv_config_free_hostdevs(struct hv_config *cfg);
 /* Parse one --serial value: stdio | none | file:PATH | unix:PATH. */
 bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
+
+/* "raw" / "qcow2" <-> enum hv_disk_format; parse returns false for
+ * anything else. */
+bool hv_disk_format_parse(const char *s, enum hv_disk_format *out);
+const char *hv_disk_format_name(enum hv_disk_format f);
 
 /* Final checks that need the whole config (kernel present and readable,
  * cpus in range, ...). */

@@ -226,6 +226,44 @@ int main(void)
     r = parse(&cfg, err, sizeof(err), 3, "--disk", "path=/a,color=red");
     TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "color"), "unknown disk option named: %s", err);
     hv_config_free(&cfg);
+
+    /* Disk format and boot order (format default raw, bootindex 0 = none). */
+    r = parse(&cfg, err, sizeof(err), 5, "--disk", "path=/q.img,format=qcow2,bootindex=2", "--disk",
+              "/r.img");
+    TAP_CHECK(r == HV_ARGS_OK && cfg.ndisks == 2, "--disk format= and bootindex= parse (%s)",
+              r == HV_ARGS_OK ? "ok" : err);
+    TAP_CHECK(cfg.disks[0].format == HV_DISK_FORMAT_QCOW2 && cfg.disks[0].bootindex == 2,
+              "qcow2 disk with bootindex 2");
+    TAP_CHECK(cfg.disks[1].format == HV_DISK_FORMAT_RAW && cfg.disks[1].bootindex == 0,
+              "defaults: raw, no bootindex");
+    hv_config_free(&cfg);
+    static const struct { const char *spec, *needle, *what; } bad_disks[] = {
+        { "path=/a,format=vmdk", "invalid disk format 'vmdk'", "unknown format" },
+        { "path=/a,format=", "invalid disk format ''", "empty format" },
+        { "path=/a,format=QCOW2", "invalid disk format 'QCOW2'", "format is case-sensitive" },
+        { "path=/a,bootindex=x", "invalid disk bootindex 'x'", "non-numeric bootindex" },
+        { "path=/a,bootindex=-1", "invalid disk bootindex '-1'", "negative bootindex" },
+        { "path=/a,bootindex=65536", "invalid disk bootindex '65536'", "bootindex too large" },
+        { "path=/a,bootindex=", "invalid disk bootindex ''", "empty bootindex" },
+    };
+    for (size_t i = 0; i < sizeof(bad_disks) / sizeof(bad_disks[0]); i++) {
+        r = parse(&cfg, err, sizeof(err), 3, "--disk", bad_disks[i].spec);
+        TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, bad_disks[i].needle), "--disk %s refused: %s",
+                  bad_disks[i].what, err);
+        hv_config_free(&cfg);
+    }
+    r = parse(&cfg, err, sizeof(err), 7, "--kernel", "/dev/null", "--disk", "path=/a,bootindex=1",
+              "--disk", "path=/b,bootindex=1");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate(&cfg, err, sizeof(err)) &&
+                  strstr(err, "same bootindex 1"),
+              "two disks with one bootindex refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 7, "--kernel", "/dev/null", "--disk", "path=/a", "--disk",
+              "path=/b");
+    TAP_CHECK(r == HV_ARGS_OK && hv_config_validate(&cfg, err, sizeof(err)),
+              "two disks without bootindex are fine");
+    hv_config_free(&cfg);
+
     r = parse(&cfg, err, sizeof(err), 3, "--uuid", "not-a-uuid");
     TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "UUID"), "bad uuid refused: %s", err);
     hv_config_free(&cfg);
@@ -251,7 +289,7 @@ int main(void)
         " \"cpus\": 2, \"kernel\": \"/k\", \"initrd\": \"/i\", \"append\": \"quiet\","
         " \"serial\": {\"type\": \"file\", \"path\": \"/tmp/s.log\"}, \"monitor\": \"/tmp/m.sock\","
         " \"disks\": [{\"path\": \"/d.img\", \"readonly\": true, \"serial\": \"X\", \"id\": \"disk0\"},"
-        "            {\"path\": \"/e.img\"}],"
+        "            {\"path\": \"/e.img\", \"format\": \"qcow2\", \"bootindex\": 1}],"
         " \"on_reboot\": \"exit\", \"hugepages\": false, \"no_shutdown\": true}", err, sizeof(err));
     TAP_CHECK(ok, "machine description accepted: %s", ok ? "" : err);
     TAP_EQ_STR(cfg.name, "vm1", "json name");
@@ -264,6 +302,10 @@ int main(void)
     TAP_EQ_U64(cfg.ndisks, 2, "json two disks");
     TAP_CHECK(cfg.disks[0].readonly && !cfg.disks[1].readonly, "json readonly flags");
     TAP_EQ_STR(cfg.disks[0].id, "disk0", "json disk id");
+    TAP_CHECK(cfg.disks[0].format == HV_DISK_FORMAT_RAW && cfg.disks[0].bootindex == 0,
+              "json disk defaults: raw, no bootindex");
+    TAP_CHECK(cfg.disks[1].format == HV_DISK_FORMAT_QCOW2 && cfg.disks[1].bootindex == 1,
+              "json disk format qcow2, bootindex 1");
     TAP_EQ_U64(cfg.on_reboot, HV_ON_REBOOT_EXIT, "json on_reboot");
     TAP_CHECK(cfg.no_shutdown, "json no_shutdown");
     hv_config_free(&cfg);
@@ -277,6 +319,11 @@ int main(void)
         { "{\"serial\": {\"type\": \"unix\"}}", "path", "unix serial without path" },
         { "{\"disks\": [{\"readonly\": true}]}", "disks[0].path", "disk without path" },
         { "{\"disks\": [{\"path\": \"/a\", \"cache\": \"none\"}]}", "disks[0].cache", "unknown disk key" },
+        { "{\"disks\": [{\"path\": \"/a\", \"format\": \"vdi\"}]}", "disks[0].format 'vdi'", "unknown disk format" },
+        { "{\"disks\": [{\"path\": \"/a\", \"format\": 2}]}", "disks[0].format", "disk format not a string" },
+        { "{\"disks\": [{\"path\": \"/a\", \"bootindex\": -3}]}", "disks[0].bootindex -3", "negative bootindex" },
+        { "{\"disks\": [{\"path\": \"/a\", \"bootindex\": 70000}]}", "disks[0].bootindex 70000", "bootindex too large" },
+        { "{\"disks\": [{\"path\": \"/a\", \"bootindex\": \"1\"}]}", "disks[0].bootindex", "bootindex not an integer" },
         { "{\"on_reboot\": \"pause\"}", "pause", "bad on_reboot" },
         { "{\"kernel\": \"/k\"} trailing", "trailing", "trailing data" },
     };
