@@ -14,6 +14,7 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
+#include "hv/block/block.h"
 #include "hv/config.h"
 #include "hv/devices/platform.h"
 #include "hv/devices/serial8250.h"
@@ -390,6 +391,40 @@ static int op_query_pci(void *opaque, struct monitor_pci_dev *devs, int max)
     return n;
 }
 
+/* The image chain of a disk for query-block, top first. */
+static void fill_chain(struct monitor_block *b, const struct blk_image *top)
+{
+    int d = 0;
+    for (const struct blk_image *im = top; im; im = blk_image_backing(im), d++) {
+        if (d >= MONITOR_BLOCK_MAX_CHAIN)
+            continue;
+        struct blk_image_info bi;
+        blk_image_info(im, &bi);
+        const struct blk_image *next = blk_image_backing(im);
+        b->chain[d] = (struct monitor_block_image){
+            .filename = blk_image_path(im),
+            .format = blk_image_format_name(im),
+            .virtual_size = blk_image_size(im),
+            .actual_size = blk_image_actual_size(im),
+            .cluster_size = bi.cluster_size,
+            .backing_filename = blk_image_backing_name(im),
+            .full_backing_filename = next ? blk_image_path(next) : NULL,
+            .backing_format = blk_image_backing_format(im),
+            .qcow2_version = bi.qcow2_version,
+            .refcount_bits = bi.refcount_bits,
+            .lazy_refcounts = bi.lazy_refcounts,
+            .corrupt = bi.corrupt,
+            .compression_type = bi.compression_type,
+        };
+    }
+    b->chain_len = d < MONITOR_BLOCK_MAX_CHAIN ? d : MONITOR_BLOCK_MAX_CHAIN;
+    b->backing_depth = d > 0 ? d - 1 : 0;
+    if (d) {
+        b->format = b->chain[0].format;
+        b->actual_size = b->chain[0].actual_size;
+    }
+}
+
 static int op_query_block(void *opaque, struct monitor_block *blocks, int max)
 {
     int n = 0;
@@ -414,6 +449,7 @@ static int op_query_block(void *opaque, struct monitor_block *blocks, int max)
                 .wr_operations = info.wr_ops,
                 .flush_operations = info.flush_ops,
             };
+            fill_chain(&blocks[n], info.image);
         }
         n++;
     }

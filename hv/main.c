@@ -84,6 +84,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < cfg.ndisks; i++) {
         struct virtio_blk_config bc = {
             .path = cfg.disks[i].path,
+            .format = cfg.disks[i].format,
             .readonly = cfg.disks[i].readonly,
             .serial = cfg.disks[i].serial,
             .id = cfg.disks[i].id,

@@ -391,6 +391,13 @@ struct blk_image *blk_image_backing(const struct blk_image *img) { return img->b
 const char *blk_image_backing_name(const struct blk_image *img) { return img->backing_name; }
 const char *blk_image_backing_format(const struct blk_image *img) { return img->backing_format; }
 
+void blk_image_info(const struct blk_image *img, struct blk_image_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (img->drv->info)
+        img->drv->info(img, out);
+}
+
 int64_t blk_image_actual_size(const struct blk_image *img)
 {
     struct stat st;

@@ -51,6 +51,16 @@ const char *blk_image_format_name(const struct blk_image *img);  /* "raw", "qcow
 bool blk_image_readonly(const struct blk_image *img);
 /* Bytes the file occupies on the host (st_blocks), -1 unknown. */
 int64_t blk_image_actual_size(const struct blk_image *img);
+/* Format details, for the monitor (query-block "image"). */
+struct blk_image_info {
+    uint32_t cluster_size;          /* 0: the format has no clusters (raw) */
+    /* qcow2 only */
+    uint32_t qcow2_version;         /* 2 ("compat 0.10") or 3 ("1.1") */
+    uint32_t refcount_bits;
+    bool lazy_refcounts, corrupt;
+    const char *compression_type;   /* "zlib", "zstd" */
+};
+void blk_image_info(const struct blk_image *img, struct blk_image_info *out);
 /* The next image in the chain, NULL at the end. */
 struct blk_image *blk_image_backing(const struct blk_image *img);
 /* The backing file name as recorded in the image (NULL when none) and

@@ -22,6 +22,7 @@ struct blk_driver {
     int64_t (*pwritev)(struct blk_image *img, const struct iovec *iov, unsigned niov,
                        uint64_t offset, uint64_t len);
     int (*flush)(struct blk_image *img);
+    void (*info)(const struct blk_image *img, struct blk_image_info *out);   /* optional */
 };
 
 extern const struct blk_driver blk_raw_driver;

@@ -52,6 +52,9 @@ struct qcow2 {
     unsigned cluster_bits, l2_bits, rb_bits;   /* log2: cluster, L2 entries, refcounts per block */
     uint64_t cluster_size;
     unsigned refcount_order;
+    uint32_t version;
+    uint64_t incompatible, compatible;  /* feature bits, for the monitor */
+    uint8_t compression_type;
     bool broken;                /* a metadata update failed half-way: no more writes */
 
     uint64_t *l1;               /* big-endian, in memory whole */
@@ -808,6 +811,10 @@ static bool qcow2_open(struct blk_image *img, char *err, size_t errlen)
     s->cluster_size = cs;
     s->l2_bits = h.cluster_bits - 3;
     s->refcount_order = h.refcount_order;
+    s->version = h.version;
+    s->incompatible = h.incompatible_features;
+    s->compatible = h.compatible_features;
+    s->compression_type = h.compression_type;
     s->rb_bits = h.cluster_bits + 3 - h.refcount_order;
     s->l1_size = h.l1_size;
     s->l1_offset = h.l1_table_offset;
@@ -859,6 +866,17 @@ static bool qcow2_open(struct blk_image *img, char *err, size_t errlen)
     return true;
 }
 
+static void qcow2_info(const struct blk_image *img, struct blk_image_info *out)
+{
+    const struct qcow2 *s = img->priv;
+    out->cluster_size = (uint32_t)s->cluster_size;
+    out->qcow2_version = s->version;
+    out->refcount_bits = 1u << s->refcount_order;
+    out->lazy_refcounts = s->compatible & QCOW2_COMPAT_LAZY_REFCOUNTS;
+    out->corrupt = s->incompatible & QCOW2_INCOMPAT_CORRUPT;
+    out->compression_type = s->compression_type ? "zstd" : "zlib";
+}
+
 const struct blk_driver blk_qcow2_driver = {
     .name = "qcow2",
     .open = qcow2_open,
@@ -866,4 +884,5 @@ const struct blk_driver blk_qcow2_driver = {
     .preadv = qcow2_preadv,
     .pwritev = qcow2_pwritev,
     .flush = qcow2_flush,
+    .info = qcow2_info,
 };

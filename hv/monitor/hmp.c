@@ -337,6 +337,9 @@ static void hmp_info_block(void *opaque, const char *args, struct monitor_text *
         if (b->qdev)
             monitor_text_printf(out, "    Attached to:      %s\n", b->qdev);
         monitor_text_printf(out, "    Cache mode:       writeback\n");
+        if (b->chain_len && b->chain[0].full_backing_filename)
+            monitor_text_printf(out, "    Backing file:     %s (chain depth: %d)\n",
+                                b->chain[0].full_backing_filename, b->backing_depth);
     }
     free(blocks);
 }

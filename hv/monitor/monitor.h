@@ -64,6 +64,23 @@ struct monitor_pci_dev {
     struct monitor_pci_bar bars[MONITOR_PCI_MAX_BARS];
 };
 
+/* One image of a disk's chain (query-block "image", "backing-image"). */
+#define MONITOR_BLOCK_MAX_CHAIN 8   /* images reported; backing_file_depth counts all */
+struct monitor_block_image {
+    const char *filename;
+    const char *format;
+    uint64_t virtual_size;
+    int64_t actual_size;            /* -1 unknown */
+    uint32_t cluster_size;          /* 0: none (raw) */
+    const char *backing_filename;   /* as recorded in the image; NULL: no backing */
+    const char *full_backing_filename;  /* as opened */
+    const char *backing_format;     /* as recorded; NULL: none recorded */
+    /* qcow2 "format-specific" (qcow2_version 0: not qcow2) */
+    uint32_t qcow2_version, refcount_bits;
+    bool lazy_refcounts, corrupt;
+    const char *compression_type;
+};
+
 /* One disk, for query-block, query-blockstats and HMP "info block". */
 struct monitor_block {
     const char *device;      /* drive id, e.g. "drive0" */
@@ -73,6 +90,10 @@ struct monitor_block {
     bool read_only;
     uint64_t size;           /* virtual size in bytes */
     int64_t actual_size;     /* bytes allocated on the host, -1 unknown */
+    /* The image chain, top first; chain_len 0: only the fields above. */
+    int chain_len;
+    int backing_depth;       /* images below the top, all of them */
+    struct monitor_block_image chain[MONITOR_BLOCK_MAX_CHAIN];
     /* Counters for query-blockstats (0 when the backend keeps none). */
     uint64_t rd_bytes, wr_bytes, rd_operations, wr_operations, flush_operations;
     uint64_t rd_total_time_ns, wr_total_time_ns, flush_total_time_ns;

@@ -539,6 +539,51 @@ static void block_node_name(char *buf, size_t len, int index)
     snprintf(buf, len, "#block%03d", 100 + index);
 }
 
+/* ImageInfo for chain[0] with the rest nested as "backing-image", members
+ * in the order QEMU 7.2 prints them. */
+static struct json_object *block_image_object(const struct monitor_block_image *chain, int n)
+{
+    const struct monitor_block_image *im = &chain[0];
+    struct json_object *o = json_object_new_object();
+    if (n > 1)
+        json_object_object_add(o, "backing-image", block_image_object(chain + 1, n - 1));
+    if (im->backing_filename && im->backing_format)
+        json_object_object_add(o, "backing-filename-format", json_object_new_string(im->backing_format));
+    json_object_object_add(o, "virtual-size", json_object_new_uint64(im->virtual_size));
+    json_object_object_add(o, "filename", json_object_new_string(im->filename ? im->filename : ""));
+    if (im->cluster_size)
+        json_object_object_add(o, "cluster-size", json_object_new_int64(im->cluster_size));
+    json_object_object_add(o, "format", json_object_new_string(im->format ? im->format : "raw"));
+    if (im->actual_size >= 0)
+        json_object_object_add(o, "actual-size", json_object_new_int64(im->actual_size));
+    if (im->qcow2_version) {
+        struct json_object *data = json_object_new_object();
+        bool v3 = im->qcow2_version >= 3;
+        json_object_object_add(data, "compat", json_object_new_string(v3 ? "1.1" : "0.10"));
+        json_object_object_add(data, "compression-type",
+                               json_object_new_string(im->compression_type ? im->compression_type : "zlib"));
+        if (v3)
+            json_object_object_add(data, "lazy-refcounts", json_object_new_boolean(im->lazy_refcounts));
+        json_object_object_add(data, "refcount-bits", json_object_new_int64(im->refcount_bits));
+        if (v3) {
+            json_object_object_add(data, "corrupt", json_object_new_boolean(im->corrupt));
+            json_object_object_add(data, "extended-l2", json_object_new_boolean(false));
+        }
+        struct json_object *spec = json_object_new_object();
+        json_object_object_add(spec, "type", json_object_new_string("qcow2"));
+        json_object_object_add(spec, "data", data);
+        json_object_object_add(o, "format-specific", spec);
+    }
+    if (im->backing_filename) {
+        json_object_object_add(o, "full-backing-filename",
+                               json_object_new_string(im->full_backing_filename ? im->full_backing_filename
+                                                                                : im->backing_filename));
+        json_object_object_add(o, "backing-filename", json_object_new_string(im->backing_filename));
+    }
+    json_object_object_add(o, "dirty-flag", json_object_new_boolean(false));
+    return o;
+}
+
 static struct json_object *cmd_query_block(void *opaque, struct json_object *args,
                                            struct monitor_error *err)
 {
@@ -561,22 +606,24 @@ static struct json_object *cmd_query_block(void *opaque, struct json_object *arg
         struct json_object *ins = json_object_new_object();
         json_object_object_add(ins, "iops_rd", json_object_new_int(0));
         json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
-        struct json_object *image = json_object_new_object();
-        json_object_object_add(image, "virtual-size", json_object_new_uint64(b->size));
-        json_object_object_add(image, "filename", json_object_new_string(file));
-        json_object_object_add(image, "format", json_object_new_string(format));
-        if (b->actual_size >= 0)
-            json_object_object_add(image, "actual-size", json_object_new_int64(b->actual_size));
-        json_object_object_add(image, "dirty-flag", json_object_new_boolean(false));
-        json_object_object_add(ins, "image", image);
+        struct monitor_block_image top = {
+            .filename = file, .format = format, .virtual_size = b->size,
+            .actual_size = b->actual_size,
+        };
+        json_object_object_add(ins, "image",
+                               block_image_object(b->chain_len ? b->chain : &top,
+                                                  b->chain_len ? b->chain_len : 1));
         json_object_object_add(ins, "iops_wr", json_object_new_int(0));
         json_object_object_add(ins, "ro", json_object_new_boolean(b->read_only));
         json_object_object_add(ins, "node-name", json_object_new_string(node));
-        json_object_object_add(ins, "backing_file_depth", json_object_new_int(0));
+        json_object_object_add(ins, "backing_file_depth", json_object_new_int(b->backing_depth));
         json_object_object_add(ins, "drv", json_object_new_string(format));
         json_object_object_add(ins, "iops", json_object_new_int(0));
         json_object_object_add(ins, "bps_wr", json_object_new_int(0));
         json_object_object_add(ins, "write_threshold", json_object_new_int(0));
+        if (b->chain_len && b->chain[0].full_backing_filename)
+            json_object_object_add(ins, "backing_file",
+                                   json_object_new_string(b->chain[0].full_backing_filename));
         json_object_object_add(ins, "encrypted", json_object_new_boolean(false));
         json_object_object_add(ins, "bps", json_object_new_int(0));
         json_object_object_add(ins, "bps_rd", json_object_new_int(0));
@@ -596,7 +643,7 @@ static struct json_object *cmd_query_block(void *opaque, struct json_object *arg
     return r;
 }
 
-static struct json_object *block_stats_object(const struct monitor_block *b)
+static struct json_object *block_stats_object(const struct monitor_block *b, bool accounting)
 {
     /* BlockDeviceStats members (qmp.md §5, query-blockstats). */
     struct json_object *s = json_object_new_object();
@@ -613,7 +660,7 @@ static struct json_object *block_stats_object(const struct monitor_block *b)
     json_object_object_add(s, "timed_stats", json_object_new_array());
     STAT("failed_unmap_operations", 0);
     STAT("failed_flush_operations", b->failed_flush_operations);
-    json_object_object_add(s, "account_invalid", json_object_new_boolean(true));
+    json_object_object_add(s, "account_invalid", json_object_new_boolean(accounting));
     STAT("rd_total_time_ns", b->rd_total_time_ns);
     STAT("invalid_unmap_operations", 0);
     STAT("flush_operations", b->flush_operations);
@@ -623,12 +670,27 @@ static struct json_object *block_stats_object(const struct monitor_block *b)
     STAT("rd_bytes", b->rd_bytes);
     STAT("unmap_total_time_ns", 0);
     STAT("invalid_flush_operations", 0);
-    json_object_object_add(s, "account_failed", json_object_new_boolean(true));
+    json_object_object_add(s, "account_failed", json_object_new_boolean(accounting));
     STAT("rd_operations", b->rd_operations);
     STAT("invalid_wr_operations", 0);
     STAT("invalid_rd_operations", 0);
 #undef STAT
     return s;
+}
+
+/* A backing image's node and, nested, those below it (QEMU 7.2 reports
+ * them under "backing"; nothing is accounted on them). */
+static struct json_object *backing_stats_object(int disk, int depth, int chain_len)
+{
+    static const struct monitor_block none;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "stats", block_stats_object(&none, false));
+    if (depth + 1 < chain_len)
+        json_object_object_add(o, "backing", backing_stats_object(disk, depth + 1, chain_len));
+    char node[32];
+    snprintf(node, sizeof(node), "#block%03d", 200 + disk * MONITOR_BLOCK_MAX_CHAIN + depth);
+    json_object_object_add(o, "node-name", json_object_new_string(node));
+    return o;
 }
 
 static const struct monitor_arg args_query_blockstats[] = {
@@ -649,7 +711,9 @@ static struct json_object *cmd_query_blockstats(void *opaque, struct json_object
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "device",
                                json_object_new_string(blocks[i].device ? blocks[i].device : ""));
-        json_object_object_add(o, "stats", block_stats_object(&blocks[i]));
+        json_object_object_add(o, "stats", block_stats_object(&blocks[i], true));
+        if (blocks[i].chain_len > 1)
+            json_object_object_add(o, "backing", backing_stats_object(i, 1, blocks[i].chain_len));
         json_object_object_add(o, "node-name", json_object_new_string(node));
         if (blocks[i].qdev)
             json_object_object_add(o, "qdev", json_object_new_string(blocks[i].qdev));

@@ -1,12 +1,12 @@
-/* virtio-blk on a raw image (virtio 1.2 §5.2); see blk.h.
+/* virtio-blk (virtio 1.2 §5.2) on a block-layer image; see blk.h.
  *
  * One I/O thread per disk waits on the queues' kick eventfds (the same
- * fds KVM signals through ioeventfd), drains the rings with
- * preadv/pwritev/fdatasync, and raises interrupts through the transport. */
+ * fds KVM signals through ioeventfd), drains the rings with the block
+ * layer's preadv/pwritev/flush (hv/block/block.h: the image format is its
+ * business), and raises interrupts through the transport. */
 #include "hv/virtio/blk.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "hv/block/block.h"
 #include "hv/virtio/device.h"
 #include "hv/virtio/pci.h"
 #include "hv/vm.h"
@@ -60,7 +60,7 @@ struct virtio_blk {
     struct iovec *iov;              /* BLK_IOV_CAP per queue, allocated once */
     struct virtio_pci *vp;
 
-    int fd;
+    struct blk_image *image;
     bool readonly;
     uint64_t size;                  /* bytes */
     char *path, *id;
@@ -122,28 +122,6 @@ static void iov_skip(struct iovec **iov, unsigned *n, size_t len)
     }
 }
 
-/* preadv/pwritev until done; short transfers advance the iovecs. */
-static bool rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off, size_t len, bool write)
-{
-    while (len) {
-        while (n && iov->iov_len == 0) {
-            iov++;
-            n--;
-        }
-        if (!n)
-            return false;
-        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        off += (uint64_t)r;
-        len -= (size_t)r;
-        iov_skip(&iov, &n, (size_t)r);
-    }
-    return true;
-}
-
 /* ---- request processing ---- */
 
 static bool range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t len)
@@ -188,7 +166,7 @@ static uint32_t blk_request(struct virtio_blk *blk, struct virtq *vq, struct vir
     uint64_t off = hdr.sector * SECTOR_SIZE;
     switch (hdr.type) {
     case VIRTIO_BLK_T_IN:
-        if (!range_ok(blk, hdr.sector, wr_len) || !rw_full(blk->fd, wr, nwr, off, wr_len, false)) {
+        if (!range_ok(blk, hdr.sector, wr_len) || blk_image_preadv(blk->image, wr, nwr, off, wr_len) < 0) {
             st = VIRTIO_BLK_S_IOERR;
             break;
         }
@@ -198,7 +176,7 @@ static uint32_t blk_request(struct virtio_blk *blk, struct virtq *vq, struct vir
         break;
     case VIRTIO_BLK_T_OUT:
         if (blk->readonly || !range_ok(blk, hdr.sector, rd_len) ||
-            !rw_full(blk->fd, rd, nrd, off, rd_len, true)) {
+            blk_image_pwritev(blk->image, rd, nrd, off, rd_len) < 0) {
             st = VIRTIO_BLK_S_IOERR;
             break;
         }
@@ -206,7 +184,7 @@ static uint32_t blk_request(struct virtio_blk *blk, struct virtq *vq, struct vir
         count(&blk->wr_bytes, rd_len);
         break;
     case VIRTIO_BLK_T_FLUSH:
-        if (!blk->readonly && fdatasync(blk->fd) < 0) {
+        if (blk_image_flush(blk->image) < 0) {
             st = VIRTIO_BLK_S_IOERR;
             break;
         }
@@ -355,8 +333,7 @@ static void blk_free(struct virtio_blk *blk)
             close(blk->queues[q].kick_fd);
     if (blk->stop_fd >= 0)
         close(blk->stop_fd);
-    if (blk->fd >= 0)
-        close(blk->fd);
+    blk_image_close(blk->image);
     pthread_mutex_destroy(&blk->lock);
     free(blk->iov);
     free(blk->path);
@@ -387,7 +364,7 @@ struct virtio_blk *virtio_blk_new_model(struct guest_mem *mem, const struct virt
         snprintf(err, errlen, "%s: out of memory", cfg->path);
         return NULL;
     }
-    blk->fd = blk->stop_fd = -1;
+    blk->stop_fd = -1;
     for (unsigned q = 0; q < BLK_MAX_QUEUES; q++)
         blk->queues[q].kick_fd = -1;
     pthread_mutex_init(&blk->lock, NULL);
@@ -404,31 +381,10 @@ struct virtio_blk *virtio_blk_new_model(struct guest_mem *mem, const struct virt
     if (cfg->serial)
         memcpy(blk->serial, cfg->serial, strlen(cfg->serial));
 
-    blk->fd = open(cfg->path, (cfg->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (blk->fd < 0) {
-        snprintf(err, errlen, "%s: cannot open disk image%s: %s", cfg->path,
-                 cfg->readonly ? " read-only" : " read-write", strerror(errno));
+    blk->image = blk_image_open(cfg->path, cfg->format, cfg->readonly, err, errlen);
+    if (!blk->image)
         goto fail;
-    }
-    struct stat st;
-    if (fstat(blk->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-        snprintf(err, errlen, "%s: not a regular file or block device", cfg->path);
-        goto fail;
-    }
-    /* Two writers on one image corrupt it: take an open-file-description
-     * lock (shared for read-only disks), as QEMU does. */
-    struct flock lk = { .l_type = cfg->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
-    if (fcntl(blk->fd, F_OFD_SETLK, &lk) < 0) {
-        snprintf(err, errlen, "%s: disk image is in use by another process (%s lock: %s)",
-                 cfg->path, cfg->readonly ? "shared" : "exclusive", strerror(errno));
-        goto fail;
-    }
-    off_t end = lseek(blk->fd, 0, SEEK_END);
-    if (end < 0) {
-        snprintf(err, errlen, "%s: cannot determine size: %s", cfg->path, strerror(errno));
-        goto fail;
-    }
-    blk->size = (uint64_t)end;
+    blk->size = blk_image_size(blk->image);
     if (blk->size % SECTOR_SIZE)
         log_warn("%s: size %" PRIu64 " is not a multiple of 512; the tail is not visible",
                  cfg->path, blk->size);
@@ -503,8 +459,8 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, const struct virtio_blk_conf
     snprintf(tname, sizeof(tname), "blk-%s", blk->id);
     pthread_setname_np(blk->thread, tname);
     blk_devices[blk_ndevices++] = blk;
-    log_info("%s: %s, %" PRIu64 " bytes%s, %u queue(s), PCI slot %u", blk->id, blk->path,
-             blk->size, blk->readonly ? ", read-only" : "", blk->dev.num_queues,
+    log_info("%s: %s, %s, %" PRIu64 " bytes%s, %u queue(s), PCI slot %u", blk->id, blk->path,
+             blk_image_format_name(blk->image), blk->size, blk->readonly ? ", read-only" : "", blk->dev.num_queues,
              virtio_pci_slot(blk->vp));
     return blk;
 }
@@ -530,10 +486,9 @@ void virtio_blk_destroy(struct virtio_blk *blk)
     if (blk->vp) {
         virtio_pci_destroy(blk->vp);
         /* The PCI core still references the function; keep the model's
-         * memory, release only the image and the fds. */
-        fdatasync(blk->fd);
-        close(blk->fd);
-        blk->fd = -1;
+         * memory, release only the image (flushed on close). */
+        blk_image_close(blk->image);
+        blk->image = NULL;
         return;
     }
     blk_free(blk);
@@ -543,6 +498,7 @@ void virtio_blk_info(const struct virtio_blk *blk, struct virtio_blk_info *out)
 {
     out->id = blk->id;
     out->path = blk->path;
+    out->image = blk->image;
     out->readonly = blk->readonly;
     out->size = blk->size;
     out->pci_slot = blk->vp ? virtio_pci_slot(blk->vp) : 0xff;

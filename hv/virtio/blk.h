@@ -1,4 +1,5 @@
-/* virtio-blk (virtio 1.x device type 2) on a raw image file.
+/* virtio-blk (virtio 1.x device type 2) on a disk image of the block
+ * layer (hv/block/block.h: raw or qcow2 with its backing chain).
  *
  * The worker's main creates one device per --disk; each device is a modern
  * virtio-pci function on bus 0 with its own I/O thread, so disk I/O never
@@ -9,12 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hv/config.h"   /* enum hv_disk_format */
+
 struct vm;
+struct blk_image;
 struct guest_mem;
 struct virtio_dev;
 
 struct virtio_blk_config {
-    const char *path;       /* raw image; opened O_RDWR, or O_RDONLY when readonly */
+    const char *path;       /* image; opened read-write, or read-only when readonly */
+    enum hv_disk_format format;     /* of the image; its backing files record theirs */
     bool readonly;          /* offer VIRTIO_BLK_F_RO; writes fail with IOERR */
     const char *serial;     /* GET_ID answer (up to 20 bytes); NULL = empty */
     const char *id;         /* monitor id, e.g. "virtio-disk0"; NULL = "virtio-diskN" */
@@ -36,6 +41,7 @@ void virtio_blk_destroy(struct virtio_blk *blk);
 struct virtio_blk_info {
     const char *id;         /* monitor id (device name) */
     const char *path;       /* image file */
+    const struct blk_image *image;  /* format and backing chain (hv/block/block.h) */
     bool readonly;
     uint64_t size;          /* bytes (capacity = size / 512 sectors) */
     uint8_t pci_slot;       /* bus 0 device number; 0xff when not on PCI */

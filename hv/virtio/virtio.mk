@@ -23,10 +23,12 @@ TESTS += tests/unit/test-msix
 check_PROGRAMS += tests/unit/test-virtio-blk
 tests_unit_test_virtio_blk_SOURCES = tests/unit/test-virtio-blk.c tests/tap.h \
 	hv/virtio/blk.c hv/virtio/queue.c hv/guest_mem.c
-tests_unit_test_virtio_blk_LDADD = common/libcommon.a -lpthread
+tests_unit_test_virtio_blk_LDADD = hv/block/libhvblock.a hv/libhvmachine.a common/libcommon.a \
+	$(JSONC_LIBS) -lpthread
 TESTS += tests/unit/test-virtio-blk
 
 check_PROGRAMS += tests/unit/test-virtio-pci
 tests_unit_test_virtio_pci_SOURCES = tests/unit/test-virtio-pci.c tests/tap.h
-tests_unit_test_virtio_pci_LDADD = hv/virtio/libhvvirtio.a hv/libhvcore.a common/libcommon.a -lpthread
+tests_unit_test_virtio_pci_LDADD = hv/virtio/libhvvirtio.a hv/block/libhvblock.a hv/libhvmachine.a \
+	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) -lpthread
 TESTS += tests/unit/test-virtio-pci

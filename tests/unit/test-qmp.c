@@ -135,6 +135,28 @@ static int fake_blocks(void *opaque, struct monitor_block *blocks, int max)
             .rd_bytes = 4608, .rd_operations = 2,
         };
     }
+    /* drive2: a qcow2 overlay on a qcow2 on a raw base, as QEMU 7.2 showed
+     * for images made with qemu-img create -b ... -F ... */
+    if (max > 2) {
+        struct monitor_block *b = &blocks[2];
+        b->file = "top.qcow2";
+        b->format = "qcow2";
+        b->chain_len = 3;
+        b->backing_depth = 2;
+        b->chain[0] = (struct monitor_block_image){
+            .filename = "top.qcow2", .format = "qcow2", .virtual_size = 16777216,
+            .actual_size = 200704, .cluster_size = 65536, .backing_filename = "mid.qcow2",
+            .full_backing_filename = "mid.qcow2", .backing_format = "qcow2", .qcow2_version = 3,
+            .refcount_bits = 16, .compression_type = "zlib",
+        };
+        b->chain[1] = b->chain[0];
+        b->chain[1].filename = "mid.qcow2";
+        b->chain[1].backing_filename = b->chain[1].full_backing_filename = "base.raw";
+        b->chain[1].backing_format = "raw";
+        b->chain[2] = (struct monitor_block_image){
+            .filename = "base.raw", .format = "raw", .virtual_size = 16777216, .actual_size = 4096,
+        };
+    }
     return n;
 }
 
@@ -542,6 +564,28 @@ static void test_queries(void)
     TAP_CHECK(line && strstr(line, "{\"io-status\": \"ok\", \"device\": \"drive0\", \"locked\": false, "
                                    "\"removable\": false, \"inserted\": {\"iops_rd\": 0, "),
               "query-block member order as QEMU");
+    struct json_object *ins2 = member(json_object_array_get_idx(ret, 2), "inserted");
+    TAP_EQ_STR(json_object_get_string(member(ins2, "drv")), "qcow2", "query-block drv of a qcow2 disk");
+    TAP_EQ_STR(json_object_get_string(member(ins2, "backing_file")), "mid.qcow2",
+               "query-block backing_file");
+    TAP_EQ_U64(json_object_get_int64(member(ins2, "backing_file_depth")), 2,
+               "query-block backing_file_depth");
+    TAP_CHECK(!member(ins, "backing_file"), "query-block: no backing_file without a backing image");
+    /* QEMU 7.2's reply for the same chain, byte for byte. */
+    TAP_CHECK(line && strstr(line,
+        "\"image\": {\"backing-image\": {\"backing-image\": {\"virtual-size\": 16777216, \"filename\": "
+        "\"base.raw\", \"format\": \"raw\", \"actual-size\": 4096, \"dirty-flag\": false}, "
+        "\"backing-filename-format\": \"raw\", \"virtual-size\": 16777216, \"filename\": \"mid.qcow2\", "
+        "\"cluster-size\": 65536, \"format\": \"qcow2\", \"actual-size\": 200704, \"format-specific\": "
+        "{\"type\": \"qcow2\", \"data\": {\"compat\": \"1.1\", \"compression-type\": \"zlib\", "
+        "\"lazy-refcounts\": false, \"refcount-bits\": 16, \"corrupt\": false, \"extended-l2\": false}}, "
+        "\"full-backing-filename\": \"base.raw\", \"backing-filename\": \"base.raw\", \"dirty-flag\": false}, "
+        "\"backing-filename-format\": \"qcow2\", \"virtual-size\": 16777216, \"filename\": \"top.qcow2\", "
+        "\"cluster-size\": 65536, \"format\": \"qcow2\", \"actual-size\": 200704, \"format-specific\": "
+        "{\"type\": \"qcow2\", \"data\": {\"compat\": \"1.1\", \"compression-type\": \"zlib\", "
+        "\"lazy-refcounts\": false, \"refcount-bits\": 16, \"corrupt\": false, \"extended-l2\": false}}, "
+        "\"full-backing-filename\": \"mid.qcow2\", \"backing-filename\": \"mid.qcow2\", \"dirty-flag\": false}"),
+        "query-block image with its backing chain as QEMU 7.2 prints it");
     json_object_put(r);
     free(line);
 
@@ -554,6 +598,13 @@ static void test_queries(void)
                "query-blockstats rd_operations");
     TAP_EQ_U64(json_object_array_length(member(st, "timed_stats")), 0,
                "query-blockstats timed_stats empty");
+    struct json_object *bs2 = json_object_array_get_idx(member(r, "return"), 2);
+    struct json_object *bk1 = member(bs2, "backing"), *bk2 = member(bk1, "backing");
+    TAP_CHECK(bk1 && bk2 && !member(bk2, "backing") && member(bk2, "stats") &&
+                  strcmp(json_object_get_string(member(bk1, "node-name")),
+                         json_object_get_string(member(bk2, "node-name"))) != 0 &&
+                  !member(json_object_array_get_idx(member(r, "return"), 0), "backing"),
+              "query-blockstats: one nested backing node per backing image");
     json_object_put(r);
     free(line);
     expect_reply(&c, "{\"execute\": \"query-blockstats\", \"arguments\": {\"query-nodes\": 1}, \"id\": 26}\n",
@@ -784,6 +835,11 @@ static void test_hmp(void)
                "drive1 (#block101): d2.img (raw, read-only)\r\n"
                "    Attached to:      /machine/peripheral/blk1/virtio-backend\r\n"
                "    Cache mode:       writeback\r\n", "info block one device");
+    expect_hmp(&c, "info block drive2",
+               "drive2 (#block102): top.qcow2 (qcow2, read-only)\r\n"
+               "    Attached to:      /machine/peripheral/blk2/virtio-backend\r\n"
+               "    Cache mode:       writeback\r\n"
+               "    Backing file:     mid.qcow2 (chain depth: 2)\r\n", "info block with a backing file");
     send_str(&c, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"info block\"}}");
     char *line = read_line(&c);
     TAP_CHECK(line && strstr(line, "\"return\": \"drive0 (#block100): /tmp/qmpw/disk.img (raw)\\r\\n"
