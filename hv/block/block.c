@@ -67,27 +67,26 @@ static void cursor_advance(struct iov_cursor *c, uint64_t len, bool zero)
 void iov_cursor_zero(struct iov_cursor *c, uint64_t len) { cursor_advance(c, len, true); }
 void iov_cursor_skip(struct iov_cursor *c, uint64_t len) { cursor_advance(c, len, false); }
 
-void iov_zero(const struct iovec *iov, unsigned niov, uint64_t len)
-{
-    struct iov_cursor c;
-    iov_cursor_init(&c, iov, niov);
-    iov_cursor_zero(&c, len);
-}
-
 /* ---- file I/O ---- */
 
-/* Transfer with one syscall in the common case; a short transfer (signal,
- * end of file) continues from a cursor, 64 iovecs at a time. */
+/* Transfer with one syscall in the common case (iovecs of exactly len
+ * bytes); otherwise, and after a short transfer (signal, end of file),
+ * continue from a cursor, 64 iovecs at a time. */
 static int file_rw(int fd, const struct iovec *iov, unsigned niov, uint64_t offset, uint64_t len,
                    bool write, bool zero_past_eof)
 {
-    ssize_t r = write ? pwritev(fd, iov, (int)niov, (off_t)offset)
-                      : preadv(fd, iov, (int)niov, (off_t)offset);
-    if (r >= 0 && (uint64_t)r == len)
-        return 0;
-    if (r < 0 && errno != EINTR)
-        return -errno;
-    uint64_t done = r > 0 ? (uint64_t)r : 0;
+    uint64_t total = 0, done = 0;
+    for (unsigned i = 0; i < niov; i++)
+        total += iov[i].iov_len;
+    if (total == len) {
+        ssize_t r = write ? pwritev(fd, iov, (int)niov, (off_t)offset)
+                          : preadv(fd, iov, (int)niov, (off_t)offset);
+        if (r >= 0 && (uint64_t)r == len)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -errno;
+        done = r > 0 ? (uint64_t)r : 0;
+    }
     struct iov_cursor c;
     iov_cursor_init(&c, iov, niov);
     iov_cursor_skip(&c, done);
@@ -97,8 +96,8 @@ static int file_rw(int fd, const struct iovec *iov, unsigned niov, uint64_t offs
         struct iov_cursor at = c;
         if (iov_cursor_take(&c, len - done, chunk, &n, 64) == 0)
             return -EINVAL;     /* the iovecs hold fewer than len bytes */
-        r = write ? pwritev(fd, chunk, (int)n, (off_t)(offset + done))
-                  : preadv(fd, chunk, (int)n, (off_t)(offset + done));
+        ssize_t r = write ? pwritev(fd, chunk, (int)n, (off_t)(offset + done))
+                          : preadv(fd, chunk, (int)n, (off_t)(offset + done));
         c = at;
         if (r < 0 && errno == EINTR)
             continue;

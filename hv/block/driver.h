@@ -75,4 +75,3 @@ uint64_t iov_cursor_take(struct iov_cursor *c, uint64_t len, struct iovec *out, 
                          unsigned cap);
 void iov_cursor_zero(struct iov_cursor *c, uint64_t len);
 void iov_cursor_skip(struct iov_cursor *c, uint64_t len);
-void iov_zero(const struct iovec *iov, unsigned niov, uint64_t len);

@@ -460,8 +460,8 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, const struct virtio_blk_conf
     pthread_setname_np(blk->thread, tname);
     blk_devices[blk_ndevices++] = blk;
     log_info("%s: %s, %s, %" PRIu64 " bytes%s, %u queue(s), PCI slot %u", blk->id, blk->path,
-             blk_image_format_name(blk->image), blk->size, blk->readonly ? ", read-only" : "", blk->dev.num_queues,
-             virtio_pci_slot(blk->vp));
+             blk_image_format_name(blk->image), blk->size, blk->readonly ? ", read-only" : "",
+             blk->dev.num_queues, virtio_pci_slot(blk->vp));
     return blk;
 }
 
