@@ -375,7 +375,21 @@ static void test_chain_errors(void)
      * extension (right after the 112-byte header) into an unknown one. */
     TAP_CHECK(be64_at("nofmt.qcow2", 112) >> 32 == 0xe2792aca, "backing format extension at 112");
     patch("nofmt.qcow2", 112, "\x12\x34\x56\x78", 4);
+    /* Capture the log (stderr) around the open. */
+    fflush(stderr);
+    int saved = dup(2), logfd = open("nofmt.log", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    dup2(logfd, 2);
     img = open_img("nofmt.qcow2", HV_DISK_FORMAT_QCOW2, true);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char logbuf[1024] = "";
+    ssize_t nlog = pread(logfd, logbuf, sizeof(logbuf) - 1, 0);
+    close(logfd);
+    logbuf[nlog > 0 ? nlog : 0] = 0;
+    TAP_CHECK(strstr(logbuf, "records no format for its backing file nofmt-base.qcow2; probed as qcow2") &&
+                  strstr(logbuf, "qemu-img rebase -u -b 'nofmt-base.qcow2' -F qcow2 'nofmt.qcow2'"),
+              "the probe is said in the log with the command that records the format");
     uint8_t got[4096];
     struct iovec v = { got, sizeof(got) };
     TAP_CHECK(img && !blk_image_backing_format(img) && blk_image_backing(img) &&
