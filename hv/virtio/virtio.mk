@@ -26,6 +26,7 @@ tests_unit_test_virtio_blk_SOURCES = tests/unit/test-virtio-blk.c tests/tap.h \
 tests_unit_test_virtio_blk_LDADD = hv/block/libhvblock.a hv/libhvmachine.a common/libcommon.a \
 	$(JSONC_LIBS) -lpthread
 TESTS += tests/unit/test-virtio-blk
+dist_check_SCRIPTS += tests/integration/03-virtio-blk.sh
 
 check_PROGRAMS += tests/unit/test-virtio-pci
 tests_unit_test_virtio_pci_SOURCES = tests/unit/test-virtio-pci.c tests/tap.h
