@@ -36,7 +36,7 @@ hv_hv_SOURCES = \
 	hv/nics.c hv/nics.h
 # Order: users before providers (virtio and the monitor need the core).
 hv_hv_LDADD = hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
-	hv/virtio/libhvvirtio.a hv/block/libhvblock.a hv/monitor/libmonitor.a hv/libhvmachine.a \
+	hv/virtio/libhvvirtio.a hv/devices/libhvide.a hv/block/libhvblock.a hv/monitor/libmonitor.a hv/libhvmachine.a \
 	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci

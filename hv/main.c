@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "hv/config.h"
 #include "hv/control.h"
+#include "hv/devices/ide.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/platform.h"
 #include "hv/devices/serial8250.h"
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
         return fail("cannot create the PCI bus");
 
     for (unsigned i = 0; i < cfg.ndisks; i++) {
+        if (cfg.disks[i].bus != HV_DISK_BUS_VIRTIO)
+            continue;
         struct virtio_blk_config bc = {
             .path = cfg.disks[i].path,
             .format = cfg.disks[i].format,
@@ -92,6 +95,11 @@ int main(int argc, char **argv)
         if (!virtio_blk_create(vm, &bc, err, sizeof(err)))
             return fail(err);
     }
+
+    /* IDE disks and cdroms (hv/devices/ide.h): the PIIX3 IDE function. */
+    struct ide *ide;
+    if (!ide_create(vm, &cfg, &ide, err, sizeof(err)))
+        return fail(err);
 
     /* balloon (hv/virtio/balloon.h): PCI function now, monitor commands below. */
     struct virtio_balloon *balloon = NULL;
@@ -165,6 +173,7 @@ int main(int argc, char **argv)
     for (struct virtio_blk *blk; (blk = virtio_blk_nth(0)) != NULL;)
         virtio_blk_destroy(blk);
     virtio_balloon_destroy(balloon);
+    ide_destroy(ide);
     hv_nics_destroy();
     hv_vfio_destroy_all();
     chardev_free(ctl.console);
