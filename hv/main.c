@@ -156,6 +156,8 @@ int main(int argc, char **argv)
             return fail("cannot register the balloon monitor commands");
         if (hv_nics_attach_monitor(ctl.monitor) < 0)
             return fail("cannot register the NIC monitor commands");
+        if (ide_attach_monitor(ctl.monitor) < 0)
+            return fail("cannot register the IDE monitor commands");
     }
 
     if (control_start(&ctl, err, sizeof(err)) < 0)

@@ -1135,7 +1135,9 @@ bool ata_set_tray(struct ata_drive *d, bool open, bool force, char *err, size_t 
     if (open == d->tray_open)
         return true;
     if (open && d->locked && !force) {
-        snprintf(err, errlen, "Device '%s' is locked and force was not specified", d->name);
+        d->media_event = 1;     /* eject request: the guest may unlock and eject */
+        snprintf(err, errlen, "Device '%s' is locked and force was not specified, wait for tray to open and try again",
+                 d->name);
         return false;
     }
     d->tray_open = open;
@@ -1151,10 +1153,8 @@ bool ata_set_tray(struct ata_drive *d, bool open, bool force, char *err, size_t 
 
 bool ata_change_medium(struct ata_drive *d, const char *path, bool force, char *err, size_t errlen)
 {
-    if (d->kind == ATA_CDROM && d->locked && !force) {
-        snprintf(err, errlen, "Device '%s' is locked and force was not specified", d->name);
-        return false;
-    }
+    if (d->kind == ATA_CDROM && d->locked && !force)
+        return ata_set_tray(d, true, false, err, errlen);   /* refused, with an eject request */
     struct blk_image *img = NULL;
     if (path) {
         img = blk_image_open(path, HV_DISK_FORMAT_RAW, true, err, errlen);

@@ -58,7 +58,7 @@ struct ide_channel {
     char *ids[2];
     unsigned sel;
     uint8_t devctl;
-    bool irq_level;
+    bool irq_level, intrq_seen;
 
     uint8_t bm_cmd, bm_status;
     uint32_t prd_table;
@@ -100,8 +100,10 @@ static void update_irq(struct ide_channel *ch)
 {
     struct ata_drive *d = selected(ch);
     bool level = d->intrq && !(ch->devctl & DEVCTL_NIEN);
-    if (d->intrq)
+    /* The bus master's Interrupt bit latches the rising edge of INTRQ. */
+    if (d->intrq && !ch->intrq_seen)
         ch->bm_status |= BM_ST_INTR;
+    ch->intrq_seen = d->intrq;
     if (level != ch->irq_level) {
         ch->irq_level = level;
         vm_irq_line(ch->ide->vm, ch->gsi, level);
@@ -590,6 +592,13 @@ static struct ide_channel *find_drive(struct ide *ide, const char *id, struct at
             }
     snprintf(err, errlen, "Device '%s' not found", id);
     return NULL;
+}
+
+bool ide_has_drive(struct ide *ide, const char *id)
+{
+    struct ata_drive *d;
+    char err[64];
+    return find_drive(ide, id, &d, err, sizeof(err)) != NULL;
 }
 
 bool ide_change_medium(struct ide *ide, const char *id, const char *path, bool force,

@@ -31,3 +31,12 @@ bool ide_change_medium(struct ide *ide, const char *id, const char *path, bool f
                        char *err, size_t errlen);
 /* Open or close a cdrom's tray (blockdev-open-tray / blockdev-close-tray). */
 bool ide_set_tray(struct ide *ide, const char *id, bool open, bool force, char *err, size_t errlen);
+/* Whether a drive has this id. */
+bool ide_has_drive(struct ide *ide, const char *id);
+
+/* QMP eject, blockdev-open-tray, blockdev-close-tray and
+ * blockdev-change-medium in QEMU 7.2's shapes, for hvd's change-media
+ * (hv/devices/ide_monitor.c). Works (answering DeviceNotFound) without an
+ * IDE controller. Returns 0 or -ENOMEM. */
+struct monitor;
+int ide_attach_monitor(struct monitor *mon);

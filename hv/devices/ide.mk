@@ -3,7 +3,8 @@
 noinst_LIBRARIES += hv/devices/libhvide.a
 hv_devices_libhvide_a_SOURCES = \
 	hv/devices/ide.c hv/devices/ide.h \
-	hv/devices/ata.c hv/devices/ata.h
+	hv/devices/ata.c hv/devices/ata.h \
+	hv/devices/ide_monitor.c
 
 check_PROGRAMS += tests/unit/test-ata
 tests_unit_test_ata_SOURCES = tests/unit/test-ata.c tests/tap.h

@@ -68,5 +68,93 @@ check "sr0 has the ISO's size" test "$(result cdrom_size_bytes)" = "$(stat -c %s
 check "guest mounted the ISO (cdrom_mount=ok)" test "$(result cdrom_mount)" = ok
 check "guest printed the ISO's file ($(result cdrom_file))" \
     test "$(result cdrom_file)" = "hello from the hv IDE cdrom $$" -a "$(result cdrom_md5)" = "$iso_md5"
+xfer=$(result ata_xfer)
+check "libata drives both devices with multiword DMA 2 (ata_xfer=$xfer)" \
+    test "$xfer" = "dev1.0:MWDMA2,dev2.0:MWDMA2"
+irqs=$(result ata_irqs)
+check "interrupts arrived on ISA IRQs 14 and 15 (ata_irqs=$irqs)" \
+    bash -c '[[ $1 =~ ^14:[1-9][0-9]*,15:[1-9][0-9]*$ ]]' _ "$irqs"
 check "guest printed HVTEST DONE" grep -q '^HVTEST DONE' "$tmp/ide.log"
 check "guest powered off and hv exited by itself (status $rc)" test "$rc" = 0
+
+# Boot 2: the cdrom starts with an empty tray; the host inserts the ISO
+# through QMP (blockdev-change-medium, as hvd's change-media does) while
+# the guest retries the mount, tries to eject it while the guest has it
+# mounted (Linux locks the tray: refused without force), and ejects it
+# after the guest unmounted.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+cat > "$tmp/media.py" <<'PY'
+import json, os, re, socket, subprocess, sys, time
+
+hv, kit, tmp, iso, want = sys.argv[1:6]
+
+def ok(cond, what):
+    print(("ok - " if cond else "not ok - ") + what, flush=True)
+    return cond
+
+class QMP:
+    def __init__(self, path, timeout=60):
+        end = time.time() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                if time.time() > end:
+                    raise
+                time.sleep(0.1)
+        self.f = self.s.makefile("r")
+        json.loads(self.f.readline())
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        msg = {"execute": name}
+        if args:
+            msg["arguments"] = args
+        self.s.sendall((json.dumps(msg) + "\n").encode())
+        while True:
+            obj = json.loads(self.f.readline())
+            if "event" not in obj:
+                return obj
+
+log = os.path.join(tmp, "media.log")
+sock = os.path.join(tmp, "media.qmp")
+proc = subprocess.Popen([hv, "--kernel", kit + "/vmlinuz", "--initrd", kit + "/initrd.img",
+                         "--memory", "512M", "--cpus", "1", "--serial", "stdio", "--monitor", sock,
+                         "--disk", "bus=ide,unit=2,media=cdrom",
+                         "--append", "console=ttyS0 quiet panic=-1 hvtest=cdrom hvtest.cdrom_wait=120 "
+                         "hvtest.cdrom_hold=10"],
+                        stdin=subprocess.DEVNULL, stdout=open(log, "wb"), stderr=open(log + ".err", "wb"))
+qmp = QMP(sock)
+
+def result(key, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        text = open(log, "rb").read().decode("latin-1").replace("\r", "")
+        m = re.findall(r"^HVTEST %s=(.*)$" % re.escape(key), text[:text.rfind("\n") + 1], re.M)
+        if m:
+            return m[0]
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.2)
+    return None
+
+ok(result("cdrom_waiting", 240) == "1", "guest waits on the empty tray")
+r = qmp.cmd("eject", id="ide0-9-9")
+ok(r.get("error", {}).get("class") == "DeviceNotFound", "eject of an unknown id: DeviceNotFound (%s)" % r)
+r = qmp.cmd("blockdev-change-medium", id="ide0-1-0", filename=iso, format="raw")
+ok(r.get("return") == {}, "blockdev-change-medium inserts the ISO (%s)" % r)
+ok(result("cdrom_mount", 60) == "ok", "guest mounted the inserted medium")
+ok(result("cdrom_file", 10) == want, "guest read the inserted ISO's file")
+r = qmp.cmd("eject", device="drive-ide0-1-0")
+ok("is locked" in r.get("error", {}).get("desc", ""), "eject while the guest has it mounted: locked (%s)" % r)
+ok(result("cdrom_umount", 60) == "ok", "guest unmounted")
+r = qmp.cmd("eject", id="ide0-1-0")
+ok(r.get("return") == {}, "eject after the unmount (%s)" % r)
+ok(proc.wait(timeout=120) == 0, "guest powered off and hv exited by itself")
+for line in open(log + ".err", errors="replace").read().splitlines()[-10:]:
+    print("# hv: " + line)
+PY
+"$py" "$tmp/media.py" "$hv" "$kit" "$tmp" "$tmp/cd.iso" "hello from the hv IDE cdrom $$"

@@ -1,0 +1,131 @@
+/* QMP commands for the IDE cdroms' media, in QEMU 7.2's shapes (its
+ * qapi/block.json): eject, blockdev-open-tray, blockdev-close-tray,
+ * blockdev-change-medium. A drive is named by its qdev id ("id", e.g.
+ * ide0-1-0) or by its block backend name ("device", libvirt's
+ * drive-ide0-1-0). */
+#include <errno.h>
+#include <string.h>
+
+#include "hv/devices/ide.h"
+#include "hv/monitor/command.h"
+
+static const struct monitor_arg tray_args[] = {
+    { "device", MONITOR_ARG_STRING, true },
+    { "id", MONITOR_ARG_STRING, true },
+    { "force", MONITOR_ARG_BOOL, true },
+    { NULL, 0, false },
+};
+
+static const struct monitor_arg close_args[] = {
+    { "device", MONITOR_ARG_STRING, true },
+    { "id", MONITOR_ARG_STRING, true },
+    { NULL, 0, false },
+};
+
+static const struct monitor_arg change_args[] = {
+    { "device", MONITOR_ARG_STRING, true },
+    { "id", MONITOR_ARG_STRING, true },
+    { "filename", MONITOR_ARG_STRING, false },
+    { "format", MONITOR_ARG_STRING, true },
+    { "read-only-mode", MONITOR_ARG_STRING, true },
+    { "force", MONITOR_ARG_BOOL, true },
+    { NULL, 0, false },
+};
+
+static const char *arg_str(json_object *args, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(args, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static bool arg_bool(json_object *args, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(args, key, &v) && json_object_get_boolean(v);
+}
+
+/* The drive's id from "device" or "id" (exactly one), or NULL after an error. */
+static const char *drive_id(json_object *args, struct monitor_error *err)
+{
+    const char *device = arg_str(args, "device"), *id = arg_str(args, "id");
+    if (!device == !id) {
+        monitor_error_set(err, MONITOR_ERR_GENERIC, "Need exactly one of 'device' and 'id'");
+        return NULL;
+    }
+    const char *name = id ? id : device;
+    if (device && strncmp(device, "drive-", 6) == 0 && !ide_has_drive(ide_get(), device))
+        name = device + 6;
+    if (!ide_has_drive(ide_get(), name)) {
+        monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found", id ? id : device);
+        return NULL;
+    }
+    return name;
+}
+
+static json_object *done(bool ok, const char *msg, struct monitor_error *err)
+{
+    if (!ok)
+        return monitor_error_set(err, MONITOR_ERR_GENERIC, "%s", msg);
+    return json_object_new_object();
+}
+
+static json_object *qmp_eject(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    const char *id = drive_id(args, err);
+    if (!id)
+        return NULL;
+    char msg[256];
+    return done(ide_change_medium(ide_get(), id, NULL, arg_bool(args, "force"), msg, sizeof(msg)), msg, err);
+}
+
+static json_object *qmp_open_tray(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    const char *id = drive_id(args, err);
+    if (!id)
+        return NULL;
+    char msg[256];
+    /* A locked tray without force: the guest gets an eject request and the
+     * command succeeds with the tray still closed (QEMU 7.2's semantics). */
+    bool ok = ide_set_tray(ide_get(), id, true, arg_bool(args, "force"), msg, sizeof(msg));
+    if (!ok && strstr(msg, "is locked"))
+        ok = true;
+    return done(ok, msg, err);
+}
+
+static json_object *qmp_close_tray(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    const char *id = drive_id(args, err);
+    if (!id)
+        return NULL;
+    char msg[256];
+    return done(ide_set_tray(ide_get(), id, false, true, msg, sizeof(msg)), msg, err);
+}
+
+static json_object *qmp_change_medium(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    const char *id = drive_id(args, err);
+    if (!id)
+        return NULL;
+    const char *format = arg_str(args, "format"), *mode = arg_str(args, "read-only-mode");
+    if (format && strcmp(format, "raw") != 0)
+        return monitor_error_set(err, MONITOR_ERR_GENERIC, "hv's cdroms take raw images only, not '%s'", format);
+    if (mode && strcmp(mode, "retain") != 0 && strcmp(mode, "read-only") != 0)
+        return monitor_error_set(err, MONITOR_ERR_GENERIC, "a cdrom is read-only (read-only-mode '%s')", mode);
+    char msg[256];
+    return done(ide_change_medium(ide_get(), id, arg_str(args, "filename"), arg_bool(args, "force"), msg,
+                                  sizeof(msg)), msg, err);
+}
+
+int ide_attach_monitor(struct monitor *mon)
+{
+    int r = 0;
+    r |= monitor_register_command(mon, "eject", tray_args, qmp_eject, NULL);
+    r |= monitor_register_command(mon, "blockdev-open-tray", tray_args, qmp_open_tray, NULL);
+    r |= monitor_register_command(mon, "blockdev-close-tray", close_args, qmp_close_tray, NULL);
+    r |= monitor_register_command(mon, "blockdev-change-medium", change_args, qmp_change_medium, NULL);
+    return r ? -ENOMEM : 0;
+}
