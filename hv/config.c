@@ -778,7 +778,8 @@ bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
             /* One device per boot position, as QEMU's bootindex requires. */
             if (cfg->disks[i].bootindex && cfg->disks[i].bootindex == cfg->disks[j].bootindex) {
                 errbuf_set(err, errlen, "disks %s and %s have the same bootindex %u",
-                           cfg->disks[j].path, cfg->disks[i].path, cfg->disks[i].bootindex);
+                           cfg->disks[j].path ? cfg->disks[j].path : "(empty cdrom)",
+                           cfg->disks[i].path ? cfg->disks[i].path : "(empty cdrom)", cfg->disks[i].bootindex);
                 return false;
             }
         }

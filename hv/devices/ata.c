@@ -10,7 +10,7 @@
 #include "common/log.h"
 #include "hv/block/block.h"
 
-/* ATA command codes (ATA8-ACS §7). */
+/* ATA command codes (ATA8-ACS). */
 #define CMD_DEVICE_RESET 0x08
 #define CMD_RECALIBRATE 0x10
 #define CMD_READ_SECTORS 0x20
@@ -65,7 +65,7 @@
 #define SCSI_SET_CD_SPEED 0xBB
 #define SCSI_MECHANISM_STATUS 0xBD
 
-/* ATAPI interrupt reason in the count register (ATA/ATAPI-6 §7.6.2). */
+/* ATAPI interrupt reason in the count register (ATA/ATAPI-6). */
 #define IREASON_COD 0x01
 #define IREASON_IO 0x02
 
@@ -102,7 +102,7 @@ static void complete(struct ata_drive *d, uint8_t error)
 static void abort_command(struct ata_drive *d) { complete(d, ATA_ERR_ABRT); }
 
 /* ATA strings: two characters per word, the first in the high byte,
- * padded with spaces (ATA/ATAPI-6 §3.3.10). */
+ * padded with spaces (ATA/ATAPI-6). */
 static void id_string(uint8_t *id, unsigned word, unsigned nwords, const char *s)
 {
     size_t n = strlen(s);
@@ -197,7 +197,7 @@ static void identify_packet(struct ata_drive *d, uint8_t *id)
     id_checksum(id);
 }
 
-/* The reset signature (ATA/ATAPI-6 §9.12): ATAPI in the LBA registers. */
+/* The reset signature (ATA/ATAPI-6): ATAPI in the LBA registers. */
 static void signature(struct ata_drive *d)
 {
     d->count = 1;
@@ -297,14 +297,14 @@ static void start_dma(struct ata_drive *d, bool write)
 {
     d->xfer = XFER_DMA;
     d->dma_write = write;
-    d->dma_buf_len = 0;
+    d->reply_len = 0;
     d->status = ATA_STAT_BSY | ATA_STAT_DRDY | ATA_STAT_DSC;
 }
 
 static void set_features(struct ata_drive *d)
 {
     switch (d->feature) {
-    case 0x03: {    /* set transfer mode (ATA8-ACS §7.48.11) */
+    case 0x03: {    /* set transfer mode (ATA8-ACS) */
         unsigned sel = d->count >> 3, mode = d->count & 7;
         bool ok = (sel == 0 && mode <= 1) || (sel == 1 && mode <= 4) || (sel == 4 && mode <= 2) ||
                   (sel == 8 && mode <= 5);
@@ -472,7 +472,7 @@ static void atapi_not_ready(struct ata_drive *d)
 /* Next PIO data-in chunk of at most the byte count limit. */
 static void atapi_pio_chunk(struct ata_drive *d)
 {
-    uint32_t left = d->dma_buf_len - d->pos;
+    uint32_t left = d->reply_len - d->pos;
     uint32_t n = left < d->byte_limit ? left : d->byte_limit;
     d->end = d->pos + n;
     d->lba_mid = (uint8_t)n;
@@ -496,7 +496,7 @@ static bool atapi_load_sectors(struct ata_drive *d)
     d->lba += n;
     d->remaining -= n;
     d->pos = 0;
-    d->dma_buf_len = n * ATAPI_SECTOR;
+    d->reply_len = n * ATAPI_SECTOR;
     return true;
 }
 
@@ -511,14 +511,14 @@ static void atapi_data_in(struct ata_drive *d, uint32_t len)
     }
     if (d->feature & 0x01) {    /* DMA requested in the PACKET command's features */
         start_dma(d, false);
-        d->dma_buf_len = len;
+        d->reply_len = len;
         return;
     }
     d->pos = 0;
-    d->dma_buf_len = len;
+    d->reply_len = len;
     if (len == 0 && d->remaining && !atapi_load_sectors(d))
         return;
-    if (d->dma_buf_len == 0) {
+    if (d->reply_len == 0) {
         atapi_ok(d);
         return;
     }
@@ -548,7 +548,7 @@ static void atapi_read(struct ata_drive *d, uint64_t lba, uint64_t n)
 
 static void lba_to_msf(uint8_t *p, uint64_t lba)
 {
-    lba += 150;     /* the 2-second pregap (MMC-5 §6.26.3) */
+    lba += 150;     /* the 2-second pregap (MMC-5) */
     p[0] = 0;
     p[1] = (uint8_t)(lba / (60 * 75));
     p[2] = (uint8_t)(lba / 75 % 60);
@@ -604,7 +604,7 @@ static void read_toc(struct ata_drive *d, const uint8_t *p)
     atapi_reply(d, len, alloc);
 }
 
-/* A DVD-ROM profile for media larger than a CD (MMC-5 §5.3.1). */
+/* A DVD-ROM profile for media larger than a CD (MMC-5). */
 static uint16_t current_profile(const struct ata_drive *d)
 {
     if (!medium_present(d))
@@ -727,7 +727,7 @@ static void atapi_command(struct ata_drive *d)
 {
     const uint8_t *p = d->packet;
     uint8_t op = p[0];
-    /* A pending unit attention answers every command but these (MMC-5 §4.1.6.1). */
+    /* A pending unit attention answers every command but these (MMC-5). */
     if (d->unit_attention && op != SCSI_INQUIRY && op != SCSI_REQUEST_SENSE &&
         op != SCSI_GET_CONFIGURATION && op != SCSI_GET_EVENT_STATUS) {
         d->unit_attention = false;
@@ -874,7 +874,7 @@ static void cdrom_command(struct ata_drive *d, uint8_t cmd)
         identify_packet(d, d->buf);
         d->pos = 0;
         d->end = 512;
-        d->dma_buf_len = 0;
+        d->reply_len = 0;
         d->xfer = XFER_PIO_IN;
         d->status = ATA_STAT_DRDY | ATA_STAT_DRQ;
         d->intrq = true;
@@ -883,7 +883,7 @@ static void cdrom_command(struct ata_drive *d, uint8_t cmd)
         ata_drive_reset(d);
         return;
     case CMD_IDENTIFY:
-        /* An ATAPI device aborts it and shows its signature (ATA/ATAPI-6 §8.15). */
+        /* An ATAPI device aborts it and shows its signature (ATA/ATAPI-6). */
         abort_command(d);
         signature(d);
         return;
@@ -959,7 +959,7 @@ void ata_set_hob(struct ata_drive *d, bool hob) { d->hob_read = hob; }
 
 void ata_write_reg(struct ata_drive *d, enum ata_reg reg, uint8_t val)
 {
-    /* Writes while the device is busy are ignored (ATA/ATAPI-6 §9.1). */
+    /* Writes while the device is busy are ignored (ATA/ATAPI-6). */
     if (d->status & ATA_STAT_BSY)
         return;
     d->hob_read = false;
@@ -1038,7 +1038,7 @@ static void pio_in_done(struct ata_drive *d)
         d->status = ready_status(d);
         return;
     }
-    if (d->pos >= d->dma_buf_len) {
+    if (d->pos >= d->reply_len) {
         if (!d->remaining) {
             atapi_ok(d);
             return;
@@ -1085,8 +1085,8 @@ bool ata_dma_is_write(const struct ata_drive *d) { return d->dma_write; }
 
 enum ata_dma_result ata_dma_execute(struct ata_drive *d, const struct ata_dma_ops *ops, void *opaque)
 {
-    if (d->dma_buf_len)     /* a packet reply already in buf */
-        return ops->to_guest(opaque, d->buf, d->dma_buf_len) ? ATA_DMA_OK : ATA_DMA_BUS_ERROR;
+    if (d->reply_len)     /* a packet reply already in buf */
+        return ops->to_guest(opaque, d->buf, d->reply_len) ? ATA_DMA_OK : ATA_DMA_BUS_ERROR;
     uint32_t ss = is_atapi(d) ? ATAPI_SECTOR : ATA_SECTOR;
     while (d->remaining) {
         uint32_t n = d->remaining < ATA_BUF_SIZE / ss ? d->remaining : ATA_BUF_SIZE / ss;
@@ -1110,7 +1110,7 @@ enum ata_dma_result ata_dma_execute(struct ata_drive *d, const struct ata_dma_op
 
 void ata_dma_end(struct ata_drive *d, enum ata_dma_result r)
 {
-    d->dma_buf_len = 0;
+    d->reply_len = 0;
     d->remaining = 0;
     if (is_atapi(d)) {
         if (r == ATA_DMA_OK)
@@ -1143,7 +1143,8 @@ bool ata_set_tray(struct ata_drive *d, bool open, bool force, char *err, size_t 
     d->tray_open = open;
     if (open) {
         d->locked = false;
-        d->media_event = d->img ? 3 : 1;    /* media removal / eject request */
+        if (d->img)
+            d->media_event = 3;             /* media removal */
     } else if (d->img) {
         d->unit_attention = true;
         d->media_event = 2;                 /* new media */

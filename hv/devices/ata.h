@@ -18,7 +18,7 @@
 
 struct blk_image;
 
-/* Task-file registers (command block offsets 1..7 of ATA/ATAPI-6 §7). */
+/* Task-file registers (command block offsets 1..7 of ATA/ATAPI-6). */
 enum ata_reg {
     ATA_REG_FEATURE = 1,    /* write; read: error */
     ATA_REG_COUNT = 2,
@@ -29,7 +29,7 @@ enum ata_reg {
     ATA_REG_STATUS = 7,     /* read; write: command */
 };
 
-/* Status and error bits (ATA/ATAPI-6 §7.15, §7.9). */
+/* Status and error bits (ATA/ATAPI-6). */
 #define ATA_STAT_BSY 0x80
 #define ATA_STAT_DRDY 0x40
 #define ATA_STAT_DF 0x20
@@ -40,7 +40,7 @@ enum ata_reg {
 #define ATA_ERR_IDNF 0x10
 #define ATA_ERR_ABRT 0x04
 
-/* Sense keys and additional sense codes used (SPC-3 §4.5.6, MMC-5 Annex F). */
+/* Sense keys and additional sense codes used (SPC-3, MMC-5). */
 #define SENSE_NONE 0x0
 #define SENSE_NOT_READY 0x2
 #define SENSE_MEDIUM_ERROR 0x3
@@ -91,12 +91,12 @@ struct ata_drive {
     uint8_t cmd;
     enum { XFER_NONE, XFER_PIO_IN, XFER_PIO_OUT, XFER_PACKET, XFER_DMA } xfer;
     uint8_t *buf;
-    uint32_t pos, end;          /* PIO window in buf */
+    uint32_t pos, end;          /* PIO window (one DRQ block or chunk) in buf */
     uint64_t lba;               /* next sector of a read/write */
-    uint32_t remaining;         /* sectors (disk) or bytes of a packet reply still to go */
+    uint32_t remaining;         /* sectors still to move from/to the image */
     uint32_t block_sectors;     /* sectors per DRQ block */
     bool dma_write;
-    uint32_t dma_buf_len;       /* DMA of a packet reply held in buf */
+    uint32_t reply_len;         /* ATAPI: bytes of data in buf for this data phase */
     uint16_t byte_limit;        /* ATAPI PIO byte count limit */
 
     /* settings */

@@ -3,7 +3,7 @@
  * Everything the guest does reaches us as a trapped port access: the task
  * file and data port of each legacy channel, the device control register,
  * and the bus-master registers in BAR4 (Intel 82371SB PIIX3 datasheet
- * §2.7, "Bus Master IDE Registers"; the SFF-8038i programming model).
+ * "Bus Master IDE Registers"; the SFF-8038i programming model).
  * PIO data moves on the vCPU thread, one DRQ block (at most 16 sectors,
  * or one batch of ATAPI sectors) read or written synchronously when the
  * guest starts or fills it: the guest polls the status register for that
@@ -24,12 +24,12 @@
 #include "hv/pci/pci.h"
 #include "hv/vm.h"
 
-/* Device control register (ATA/ATAPI-6 §7.8). */
+/* Device control register (ATA/ATAPI-6). */
 #define DEVCTL_NIEN 0x02
 #define DEVCTL_SRST 0x04
 #define DEVCTL_HOB 0x80
 
-/* Bus master command/status bits (PIIX3 datasheet §2.7.1, §2.7.2). */
+/* Bus master command/status bits (PIIX3 datasheet). */
 #define BM_CMD_START 0x01
 #define BM_CMD_TO_MEMORY 0x08
 #define BM_ST_ACTIVE 0x01
@@ -51,7 +51,6 @@
 
 struct ide_channel {
     struct ide *ide;
-    unsigned index;
     uint16_t cmd_base, ctl_port;
     uint32_t gsi;
     struct ata_drive drives[2];
@@ -146,7 +145,7 @@ static void cmd_write(struct ide_channel *ch, unsigned reg, uint8_t v)
     }
     if (reg == ATA_REG_DEVICE)
         ch->sel = (v >> 4) & 1;
-    /* Both devices latch the task file (ATA/ATAPI-6 §5.2). */
+    /* Both devices latch the task file (ATA/ATAPI-6). */
     for (unsigned i = 0; i < 2; i++)
         if (!(ch->dma_running && ch->dma_drive == &ch->drives[i]))
             ata_write_reg(&ch->drives[i], (enum ata_reg)reg, v);
@@ -528,7 +527,7 @@ bool ide_create(struct vm *vm, const struct hv_config *cfg, struct ide **out, ch
     static const uint16_t cmd_base[2] = { 0x1F0, 0x170 }, ctl_port[2] = { 0x3F6, 0x376 };
     static const uint32_t gsi[2] = { 14, 15 };
     for (unsigned c = 0; c < 2; c++) {
-        ide->ch[c] = (struct ide_channel){ .ide = ide, .index = c, .cmd_base = cmd_base[c],
+        ide->ch[c] = (struct ide_channel){ .ide = ide, .cmd_base = cmd_base[c],
                                            .ctl_port = ctl_port[c], .gsi = gsi[c] };
     }
     if (!place_drives(ide, cfg, err, errlen))

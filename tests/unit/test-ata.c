@@ -583,6 +583,24 @@ int main(void)
     TAP_CHECK(!hv_config_add_disk_spec(&cfg, "bus=ide,unit=4", err, sizeof(err)), "unit 4 refused: %s", err);
     TAP_CHECK(!hv_config_add_disk_spec(&cfg, "bus=scsi,path=x", err, sizeof(err)), "bus=scsi refused: %s", err);
     TAP_CHECK(!hv_config_add_disk_spec(&cfg, "bus=ide", err, sizeof(err)), "an IDE disk needs a path: %s", err);
+    struct hv_config jcfg;
+    hv_config_init(&jcfg);
+    err[0] = 0;
+    TAP_CHECK(hv_config_apply_json(&jcfg, "{\"disks\": [{\"bus\": \"ide\", \"unit\": 3, \"media\": \"cdrom\"},"
+                                          " {\"path\": \"d.img\", \"bus\": \"virtio\", \"media\": \"disk\"}]}",
+                                   err, sizeof(err)) &&
+              jcfg.ndisks == 2 && jcfg.disks[0].bus == HV_DISK_BUS_IDE && jcfg.disks[0].unit == 3 &&
+              jcfg.disks[0].media == HV_DISK_MEDIA_CDROM && !jcfg.disks[0].path &&
+              jcfg.disks[1].bus == HV_DISK_BUS_VIRTIO && jcfg.disks[1].unit == -1,
+              "JSON disks[] bus/unit/media (%s)", err);
+    TAP_CHECK(!hv_config_apply_json(&jcfg, "{\"disks\": [{\"path\": \"x\", \"bus\": \"ide\", \"unit\": 4}]}", err,
+                                    sizeof(err)), "JSON unit 4 refused: %s", err);
+    TAP_CHECK(!hv_config_apply_json(&jcfg, "{\"disks\": [{\"path\": \"x\", \"media\": \"floppy\"}]}", err,
+                                    sizeof(err)), "JSON media floppy refused: %s", err);
+    TAP_CHECK(!hv_config_apply_json(&jcfg, "{\"disks\": [{\"bus\": \"ide\"}]}", err, sizeof(err)),
+              "JSON IDE disk without path refused: %s", err);
+    hv_config_free(&jcfg);
+
     struct ide *ide;
     TAP_CHECK(ide_create(vm, &cfg, &ide, err, sizeof(err)) && ide, "IDE controller created (%s)", ide ? "" : err);
     if (!ide)

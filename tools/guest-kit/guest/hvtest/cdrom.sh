@@ -9,7 +9,7 @@
 #   HVTEST cdrom_waiting=1 (before retrying)  cdrom_mount=ok|error ...
 #   cdrom_size_bytes=N  cdrom_file=FIRST LINE  cdrom_md5=... (of the whole
 #   file)  cdrom_umount=ok|error
-#   ata_xfer=DEV:MODE,...  (libata's transfer mode per device, e.g. dev1.0:MWDMA2)
+#   ata_xfer=DEV:MODE,...  (libata's transfer mode per device, e.g. dev1.0:XFER_MW_DMA_2)
 #   ata_irqs=IRQ:COUNT,... (the interrupt lines libata's ports use)
 . /hvtest/lib.sh
 
