@@ -1,7 +1,6 @@
 /* ATA disk and ATAPI cdrom command logic; see ata.h and docs/ide.md. */
 #include "hv/devices/ata.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -228,11 +228,13 @@ static bool prd_load(struct ide_channel *ch)
         ch->bus_error = true;
         return false;
     }
+    /* Physical base (bit 0 ignored), then byte count (bit 0 ignored) and EOT. */
     uint32_t addr = (uint32_t)e[0] | (uint32_t)e[1] << 8 | (uint32_t)e[2] << 16 | (uint32_t)e[3] << 24;
-    uint32_t count = ((uint32_t)e[4] | (uint32_t)e[5] << 8) & ~1u;
+    uint32_t flags = (uint32_t)e[4] | (uint32_t)e[5] << 8 | (uint32_t)e[6] << 16 | (uint32_t)e[7] << 24;
+    uint32_t count = flags & 0xFFFE;
     ch->seg_addr = addr & ~1u;
     ch->seg_left = count ? count : 0x10000;     /* 0 means 64 KiB */
-    ch->seg_last = e[7] & 0x80;
+    ch->seg_last = flags & PRD_EOT;
     ch->prd_next += 8;
     ch->prd_count++;
     return true;

@@ -81,7 +81,8 @@ check "guest powered off and hv exited by itself (status $rc)" test "$rc" = 0
 # through QMP (blockdev-change-medium, as hvd's change-media does) while
 # the guest retries the mount, tries to eject it while the guest has it
 # mounted (Linux locks the tray: refused without force), and ejects it
-# after the guest unmounted.
+# after the guest unmounted (the guest idles at the end until the host
+# presses the power button).
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 cat > "$tmp/media.py" <<'PY'
@@ -125,7 +126,7 @@ proc = subprocess.Popen([hv, "--kernel", kit + "/vmlinuz", "--initrd", kit + "/i
                          "--memory", "512M", "--cpus", "1", "--serial", "stdio", "--monitor", sock,
                          "--disk", "bus=ide,unit=2,media=cdrom",
                          "--append", "console=ttyS0 quiet panic=-1 hvtest=cdrom hvtest.cdrom_wait=120 "
-                         "hvtest.cdrom_hold=10"],
+                         "hvtest.cdrom_hold=10 hvtest.end=idle"],
                         stdin=subprocess.DEVNULL, stdout=open(log, "wb"), stderr=open(log + ".err", "wb"))
 qmp = QMP(sock)
 
@@ -153,7 +154,10 @@ ok("is locked" in r.get("error", {}).get("desc", ""), "eject while the guest has
 ok(result("cdrom_umount", 60) == "ok", "guest unmounted")
 r = qmp.cmd("eject", id="ide0-1-0")
 ok(r.get("return") == {}, "eject after the unmount (%s)" % r)
-ok(proc.wait(timeout=120) == 0, "guest powered off and hv exited by itself")
+r = qmp.cmd("blockdev-close-tray", id="ide0-1-0")
+ok(r.get("return") == {}, "blockdev-close-tray on the empty drive (%s)" % r)
+qmp.cmd("system_powerdown")
+ok(proc.wait(timeout=120) == 0, "the power button powers the guest off and hv exits with status 0")
 for line in open(log + ".err", errors="replace").read().splitlines()[-10:]:
     print("# hv: " + line)
 PY
