@@ -123,7 +123,8 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
 bool hv_config_parse_count(const char *s, long max, long *out);
 
 /* Parse one --disk value: path=FILE[,format=raw|qcow2][,bootindex=N]
- * [,readonly=on|off][,serial=STR][,id=ID] (",," is a literal comma). */
+ * [,readonly=on|off][,serial=STR][,id=ID][,bus=virtio|ide][,unit=0..3]
+ * [,media=disk|cdrom] (",," is a literal comma; a cdrom needs no path). */
 bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 /* Parse one --balloon value: "on" or
  * [id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]. */

@@ -611,6 +611,13 @@ static uint16_t current_profile(const struct ata_drive *d)
     return d->nsectors > 360000 ? 0x0010 : 0x0008;    /* 80-minute CD: 360000 sectors */
 }
 
+/* GET CONFIGURATION's RT field: 0 and 1 list the features from the
+ * starting number on (all of ours are current), 2 only that one. */
+static bool want_feature(unsigned rt, unsigned start, unsigned feature)
+{
+    return rt == 2 ? start == feature : start <= feature;
+}
+
 static void get_configuration(struct ata_drive *d, const uint8_t *p)
 {
     unsigned rt = p[1] & 0x03, start = get_be16(p + 2);
@@ -621,7 +628,7 @@ static void get_configuration(struct ata_drive *d, const uint8_t *p)
     be16(b + 6, cur);
     unsigned len = 8;
     /* Profile List (0000h): DVD-ROM and CD-ROM. */
-    if ((rt == 2 && start == 0) || (rt != 2 && start == 0)) {
+    if (want_feature(rt, start, 0x0000)) {
         uint8_t *f = b + len;
         f[2] = 0x03;            /* persistent, current */
         f[3] = 8;
@@ -632,7 +639,7 @@ static void get_configuration(struct ata_drive *d, const uint8_t *p)
         len += 12;
     }
     /* Core (0001h): ATAPI interface. */
-    if ((rt == 2 && start == 1) || (rt != 2 && start <= 1)) {
+    if (want_feature(rt, start, 0x0001)) {
         uint8_t *f = b + len;
         be16(f, 0x0001);
         f[2] = 0x0B;            /* version 2, persistent, current */
@@ -642,7 +649,7 @@ static void get_configuration(struct ata_drive *d, const uint8_t *p)
         len += 12;
     }
     /* Removable Medium (0003h): tray, eject, lock. */
-    if ((rt == 2 && start == 3) || (rt != 2 && start <= 3)) {
+    if (want_feature(rt, start, 0x0003)) {
         uint8_t *f = b + len;
         be16(f, 0x0003);
         f[2] = 0x03;
@@ -712,7 +719,6 @@ static void mode_sense(struct ata_drive *d, const uint8_t *p)
             m[5] = 0x5F;
             m[6] = 0x29 | (d->locked ? 0x02 : 0);   /* tray, eject, lock (state) */
             be16(m + 8, 706 * 4);               /* max read speed, kB/s */
-            be16(m + 10, 0);
             be16(m + 12, 512);                  /* buffer, KiB */
             be16(m + 14, 706 * 4);
         }
