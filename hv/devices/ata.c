@@ -144,7 +144,11 @@ static void identify_disk(struct ata_drive *d, uint8_t *id)
     uint64_t cyl = n / (16 * 63);
     if (cyl > 16383)
         cyl = 16383;
-    uint64_t chs_cap = (uint64_t)cyl * d->heads * d->spt;
+    /* Words 54-58: the translation INITIALIZE DEVICE PARAMETERS set. */
+    uint64_t cur_cyl = n / ((uint64_t)d->heads * d->spt);
+    if (cur_cyl > 65535)
+        cur_cyl = 65535;
+    uint64_t chs_cap = cur_cyl * d->heads * d->spt;
     if (chs_cap > 0xFFFFFFFF)
         chs_cap = 0xFFFFFFFF;
     uint64_t lba28 = n < LBA28_MAX ? n : LBA28_MAX;
@@ -158,7 +162,7 @@ static void identify_disk(struct ata_drive *d, uint8_t *id)
     id_word(id, 49, 0x0300);                /* LBA, DMA */
     id_word(id, 50, 0x4000);
     id_word(id, 53, 0x0007);                /* words 54-58, 64-70, 88 valid */
-    id_word(id, 54, (uint16_t)cyl);
+    id_word(id, 54, (uint16_t)cur_cyl);
     id_word(id, 55, (uint16_t)d->heads);
     id_word(id, 56, (uint16_t)d->spt);
     id_word(id, 57, (uint16_t)chs_cap);

@@ -208,6 +208,26 @@ static void pio_disk(void)
     }
     TAP_CHECK(ok, "READ MULTIPLE of 8 sectors in blocks of 4");
 
+    /* CHS addressing in the geometry of INITIALIZE DEVICE PARAMETERS:
+     * 4 heads, 32 sectors per track; C/H/S 2/3/5 is LBA (2*4+3)*32+4 = 356. */
+    outb(CMD + 2, 32);
+    outb(CMD + 6, 0xA0 | 3);
+    outb(CMD + 7, 0x91);
+    TAP_CHECK(!(inb(CMD + 7) & 0x01), "INITIALIZE DEVICE PARAMETERS 4 heads, 32 sectors");
+    outb(CMD + 2, 1);
+    outb(CMD + 3, 5);
+    outb(CMD + 4, 2);
+    outb(CMD + 5, 0);
+    outb(CMD + 6, 0xA0 | 3);
+    outb(CMD + 7, 0x20);
+    uint16_t w0 = inw(CMD);
+    for (int i = 1; i < 256; i++)
+        inw(CMD);
+    TAP_CHECK((w0 & 0xFF) == pattern(356, 0) && (w0 >> 8) == pattern(356, 1), "CHS 2/3/5 reads LBA 356");
+    outb(CMD + 3, 33);
+    outb(CMD + 7, 0x20);
+    TAP_CHECK((inb(CMD + 7) & 0x01) && (inb(CMD + 1) & 0x10), "CHS sector 33 of 32: IDNF");
+
     /* LBA past the end, huge counts: IDNF */
     lba28(DISK_SECTORS, 1);
     outb(CMD + 7, 0x20);
