@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "hv/block/block.h"
 #include "hv/devices/ata.h"
+#include "hv/loop.h"
 #include "hv/pci/pci.h"
 #include "hv/vm.h"
 
@@ -74,6 +75,8 @@ struct ide_channel {
 struct ide {
     struct pci_device pci;
     struct vm *vm;
+    ide_tray_fn tray_fn;
+    void *tray_opaque;
     struct ide_channel ch[2];
     pthread_mutex_t lock;
     pthread_cond_t work;    /* a channel may have a DMA to run, or stop */
@@ -124,6 +127,43 @@ static void channel_reset(struct ide_channel *ch)
     ch->sel = 0;
 }
 
+/* ---- tray events ---- */
+
+struct tray_event {
+    struct ide *ide;
+    const char *id;
+    bool open;
+};
+
+static void tray_event_run(void *opaque)
+{
+    struct tray_event *ev = opaque;
+    if (ev->ide->tray_fn)
+        ev->ide->tray_fn(ev->ide->tray_opaque, ev->id, ev->open);
+    free(ev);
+}
+
+/* The guest moved a tray (vCPU thread): tell the listener on the main thread. */
+static void tray_moved_by_guest(struct ide_channel *ch, unsigned dev)
+{
+    struct ide *ide = ch->ide;
+    struct tray_event *ev;
+    if (!ide->tray_fn || !ide->vm->loop || !(ev = malloc(sizeof(*ev))))
+        return;
+    *ev = (struct tray_event){ ide, ch->ids[dev], ch->drives[dev].tray_open };
+    loop_call(ide->vm->loop, tray_event_run, ev);
+}
+
+void ide_set_tray_listener(struct ide *ide, ide_tray_fn fn, void *opaque)
+{
+    if (!ide)
+        return;
+    pthread_mutex_lock(&ide->lock);
+    ide->tray_fn = fn;
+    ide->tray_opaque = opaque;
+    pthread_mutex_unlock(&ide->lock);
+}
+
 /* ---- legacy ports ---- */
 
 static void cmd_write(struct ide_channel *ch, unsigned reg, uint8_t v)
@@ -169,8 +209,11 @@ static void cmd_io(void *opaque, uint64_t off, uint8_t *data, uint32_t len, bool
             uint32_t v = 0;
             for (unsigned i = 0; i < len && i < 4; i++)
                 v |= (uint32_t)data[i] << (8 * i);
+            bool tray = d->tray_open;
             if (!busy)
                 ata_data_write(d, v, len);
+            if (d->tray_open != tray)   /* START STOP UNIT */
+                tray_moved_by_guest(ch, ch->sel);
         } else {
             uint32_t v = busy || len > 4 ? 0 : ata_data_read(d, len);
             for (unsigned i = 0; i < len; i++)
@@ -611,8 +654,17 @@ bool ide_change_medium(struct ide *ide, const char *id, const char *path, bool f
         return false;
     pthread_mutex_lock(&ide->lock);
     wait_dma_idle(ch);
+    bool was_open = d->tray_open;
     bool ok = ata_change_medium(d, path, force, err, errlen);
+    bool now_open = d->tray_open;
     pthread_mutex_unlock(&ide->lock);
+    /* A change opens the tray and, with a new medium, closes it again. */
+    if (ok && ide->tray_fn) {
+        if (!was_open)
+            ide->tray_fn(ide->tray_opaque, id, true);
+        if (!now_open)
+            ide->tray_fn(ide->tray_opaque, id, false);
+    }
     return ok;
 }
 
@@ -624,7 +676,10 @@ bool ide_set_tray(struct ide *ide, const char *id, bool open, bool force, char *
         return false;
     pthread_mutex_lock(&ide->lock);
     wait_dma_idle(ch);
+    bool moved = d->tray_open != open;
     bool ok = ata_set_tray(d, open, force, err, errlen);
     pthread_mutex_unlock(&ide->lock);
+    if (ok && moved && ide->tray_fn)
+        ide->tray_fn(ide->tray_opaque, id, open);
     return ok;
 }

@@ -31,6 +31,12 @@ bool ide_change_medium(struct ide *ide, const char *id, const char *path, bool f
                        char *err, size_t errlen);
 /* Open or close a cdrom's tray (blockdev-open-tray / blockdev-close-tray). */
 bool ide_set_tray(struct ide *ide, const char *id, bool open, bool force, char *err, size_t errlen);
+/* Called on the main thread whenever a cdrom's tray opens or closes,
+ * by the guest (START STOP UNIT) or through ide_change_medium /
+ * ide_set_tray (before they return): the monitor's DEVICE_TRAY_MOVED. */
+typedef void (*ide_tray_fn)(void *opaque, const char *id, bool open);
+void ide_set_tray_listener(struct ide *ide, ide_tray_fn fn, void *opaque);
+
 /* Whether a drive has this id. */
 bool ide_has_drive(struct ide *ide, const char *id);
 

@@ -8,6 +8,7 @@
 
 #include "hv/devices/ide.h"
 #include "hv/monitor/command.h"
+#include "hv/monitor/monitor.h"
 
 static const struct monitor_arg tray_args[] = {
     { "device", MONITOR_ARG_STRING, true },
@@ -120,8 +121,21 @@ static json_object *qmp_change_medium(void *opaque, json_object *args, struct mo
                                   sizeof(msg)), msg, err);
 }
 
+/* DEVICE_TRAY_MOVED as QEMU 7.2 sends it for a -blockdev drive: "device"
+ * is the (anonymous) block backend's empty name, "id" the qdev id. */
+static void tray_moved(void *opaque, const char *id, bool open)
+{
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "device", json_object_new_string(""));
+    json_object_object_add(data, "id", json_object_new_string(id));
+    json_object_object_add(data, "tray-open", json_object_new_boolean(open));
+    monitor_emit_event(opaque, "DEVICE_TRAY_MOVED", json_object_to_json_string(data));
+    json_object_put(data);
+}
+
 int ide_attach_monitor(struct monitor *mon)
 {
+    ide_set_tray_listener(ide_get(), tray_moved, mon);
     int r = 0;
     r |= monitor_register_command(mon, "eject", tray_args, qmp_eject, NULL);
     r |= monitor_register_command(mon, "blockdev-open-tray", tray_args, qmp_open_tray, NULL);

@@ -107,6 +107,7 @@ class QMP:
                     raise
                 time.sleep(0.1)
         self.f = self.s.makefile("r")
+        self.events = []
         json.loads(self.f.readline())
         self.cmd("qmp_capabilities")
 
@@ -117,8 +118,16 @@ class QMP:
         self.s.sendall((json.dumps(msg) + "\n").encode())
         while True:
             obj = json.loads(self.f.readline())
-            if "event" not in obj:
+            if "event" in obj:
+                self.events.append(obj)
+            else:
                 return obj
+
+    def trays(self):
+        moved = [(e["data"]["id"], e["data"]["tray-open"]) for e in self.events
+                 if e["event"] == "DEVICE_TRAY_MOVED"]
+        self.events = []
+        return moved
 
 log = os.path.join(tmp, "media.log")
 sock = os.path.join(tmp, "media.qmp")
@@ -147,6 +156,8 @@ r = qmp.cmd("eject", id="ide0-9-9")
 ok(r.get("error", {}).get("class") == "DeviceNotFound", "eject of an unknown id: DeviceNotFound (%s)" % r)
 r = qmp.cmd("blockdev-change-medium", id="ide0-1-0", filename=iso, format="raw")
 ok(r.get("return") == {}, "blockdev-change-medium inserts the ISO (%s)" % r)
+t = qmp.trays()
+ok(t == [("ide0-1-0", True), ("ide0-1-0", False)], "DEVICE_TRAY_MOVED open, then closed, before the return (%s)" % t)
 ok(result("cdrom_mount", 60) == "ok", "guest mounted the inserted medium")
 ok(result("cdrom_file", 10) == want, "guest read the inserted ISO's file")
 r = qmp.cmd("eject", device="drive-ide0-1-0")
@@ -154,8 +165,12 @@ ok("is locked" in r.get("error", {}).get("desc", ""), "eject while the guest has
 ok(result("cdrom_umount", 60) == "ok", "guest unmounted")
 r = qmp.cmd("eject", id="ide0-1-0")
 ok(r.get("return") == {}, "eject after the unmount (%s)" % r)
+t = qmp.trays()
+ok(t == [("ide0-1-0", True)], "DEVICE_TRAY_MOVED open for the eject (%s)" % t)
 r = qmp.cmd("blockdev-close-tray", id="ide0-1-0")
 ok(r.get("return") == {}, "blockdev-close-tray on the empty drive (%s)" % r)
+t = qmp.trays()
+ok(t == [("ide0-1-0", False)], "DEVICE_TRAY_MOVED closed (%s)" % t)
 qmp.cmd("system_powerdown")
 ok(proc.wait(timeout=120) == 0, "the power button powers the guest off and hv exits with status 0")
 for line in open(log + ".err", errors="replace").read().splitlines()[-10:]:

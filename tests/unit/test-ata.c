@@ -404,6 +404,15 @@ static struct packet_result tur(void)
 
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
 
+static char tray_log[256];
+
+static void tray_listener(void *opaque, const char *id, bool open)
+{
+    (void)opaque;
+    size_t n = strlen(tray_log);
+    snprintf(tray_log + n, sizeof(tray_log) - n, "%s%s:%s", n ? "," : "", id, open ? "open" : "closed");
+}
+
 static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
 {
     select_dev(1);
@@ -512,6 +521,7 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
 
     /* eject and insert from the monitor side */
     char err[256];
+    ide_set_tray_listener(ide, tray_listener, NULL);
     TAP_CHECK(ide_change_medium(ide, "ide0-0-1", NULL, false, err, sizeof(err)), "eject the medium");
     r = tur();
     TAP_CHECK((r.status & 0x01) && (r.error >> 4) == 2, "TEST UNIT READY after eject: NOT READY");
@@ -522,6 +532,10 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
               "inserting a missing image fails: %s", err);
     TAP_CHECK(!ide_change_medium(ide, "ide0-0-0", NULL, false, err, sizeof(err)), "the disk has no tray: %s", err);
     TAP_CHECK(ide_change_medium(ide, "ide0-0-1", iso_path, false, err, sizeof(err)), "insert the ISO");
+    TAP_EQ_STR(tray_log, "ide0-0-1:open,ide0-0-1:closed", "tray events: open on eject, closed on insert, none on failures");
+    tray_log[0] = 0;
+    TAP_CHECK(ide_set_tray(ide, "ide0-0-1", false, false, err, sizeof(err)) && !tray_log[0],
+              "closing a closed tray: no event");
     uint8_t gesn[12] = { 0x4A, 0x01, 0, 0, 0x10, 0, 0, 0, 8 };
     r = packet(gesn, 8, buf, sizeof(buf));
     TAP_CHECK(r.len == 8 && buf[2] == 4 && buf[4] == 2 && (buf[5] & 0x02), "GET EVENT STATUS: new media, present");
