@@ -961,7 +961,7 @@ void ata_drive_reset(struct ata_drive *d)
 void ata_drive_diagnose(struct ata_drive *d, bool raise_irq)
 {
     ata_drive_reset(d);
-    d->intrq = raise_irq;
+    d->intrq = raise_irq && d->kind != ATA_NONE;
 }
 
 void ata_set_hob(struct ata_drive *d, bool hob) { d->hob_read = hob; }

@@ -258,6 +258,11 @@ static void pio_disk(void)
     TAP_CHECK(inb(CMD + 7) & 0x01, "SET FEATURES MWDMA7 aborts");
     outb(CMD + 7, 0xE5);
     TAP_CHECK(!(inb(CMD + 7) & 0x01) && inb(CMD + 2) == 0xFF, "CHECK POWER MODE: active");
+    select_dev(1);
+    outb(CMD + 7, 0x90);    /* EXECUTE DEVICE DIAGNOSTIC, issued with device 1 selected */
+    TAP_CHECK(inb(CMD + 1) == 0x01 && inb(CMD + 2) == 1 && inb(CMD + 3) == 1 && inb(CMD + 4) == 0 &&
+                  inb(CMD + 7) == 0x50,
+              "EXECUTE DEVICE DIAGNOSTIC: device 0 answers, code 01h, disk signature");
     outb(CMD + 7, 0x00);    /* NOP: aborts by definition */
     TAP_CHECK(inb(CMD + 7) & 0x01, "unknown command 00h aborts");
 }
