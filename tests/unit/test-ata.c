@@ -5,6 +5,7 @@
  * commands while busy). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "hv/bus.h"
 #include "hv/config.h"
 #include "hv/devices/ide.h"
+#include "hv/loop.h"
 #include "hv/pci/pci.h"
 #include "hv/vm.h"
 #include "tests/tap.h"
@@ -411,6 +413,14 @@ static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 1
 
 static char tray_log[256];
 
+static void *run_loop(void *loop)
+{
+    loop_run(loop);
+    return NULL;
+}
+
+static void quit_loop(void *loop) { loop_quit(loop, 0); }
+
 static void tray_listener(void *opaque, const char *id, bool open)
 {
     (void)opaque;
@@ -541,6 +551,9 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
     tray_log[0] = 0;
     TAP_CHECK(ide_set_tray(ide, "ide0-0-1", false, false, err, sizeof(err)) && !tray_log[0],
               "closing a closed tray: no event");
+    vm->loop = loop_new();
+    pthread_t loop_thread;
+    pthread_create(&loop_thread, NULL, run_loop, vm->loop);
     uint8_t gesn[12] = { 0x4A, 0x01, 0, 0, 0x10, 0, 0, 0, 8 };
     r = packet(gesn, 8, buf, sizeof(buf));
     TAP_CHECK(r.len == 8 && buf[2] == 4 && buf[4] == 2 && (buf[5] & 0x02), "GET EVENT STATUS: new media, present");
@@ -561,6 +574,7 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
     r = packet(eject, 0, buf, sizeof(buf));
     TAP_CHECK((r.status & 0x01) && sense_key() == 0x055302, "START STOP UNIT eject while locked: removal prevented");
     TAP_CHECK(ide_change_medium(ide, "ide0-0-1", iso_path, true, err, sizeof(err)), "forced change of a locked tray");
+    tray_log[0] = 0;
     tur();
     lock[4] = 0;
     packet(lock, 0, buf, sizeof(buf));
@@ -569,6 +583,10 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
     eject[4] = 0x03;
     r = packet(eject, 0, buf, sizeof(buf));
     TAP_CHECK(!(tur().status & 0x01), "guest load: medium back, ready");
+    /* The guest's tray movements reach the listener through the main loop. */
+    loop_call(vm->loop, quit_loop, vm->loop);   /* after the queued events */
+    pthread_join(loop_thread, NULL);
+    TAP_EQ_STR(tray_log, "ide0-0-1:open,ide0-0-1:closed", "guest eject and load: tray events on the main loop");
 
     /* the empty drive at secondary master */
     select_dev(0);
@@ -678,6 +696,8 @@ int main(void)
 
     ide_destroy(ide);
     hv_config_free(&cfg);
+    loop_free(vm->loop);
+    vm->loop = NULL;
     vm_destroy(vm);
     close(disk_fd);
     close(iso_fd);
