@@ -469,33 +469,38 @@ static const struct pci_device_ops ide_pci_ops = { .reset = ide_pci_reset };
 
 /* ---- creation ---- */
 
+/* One drive: its image (none for an empty tray) and the ATA/ATAPI state.
+ * name is libvirt's IDE device name, ide0-<bus>-<unit>. */
 static bool open_drive(struct ide_channel *ch, unsigned dev, const struct hv_disk_config *dc,
-                       unsigned unit, char *err, size_t errlen)
+                       const char *name, char *err, size_t errlen)
 {
     bool cdrom = dc->media == HV_DISK_MEDIA_CDROM;
-    char id[32];
-    /* libvirt's IDE device names: ide0-<bus>-<unit>. */
-    snprintf(id, sizeof(id), "ide0-%u-%u", unit / 2, unit % 2);
+    const char *id = dc->id ? dc->id : name;
     struct blk_image *img = NULL;
     if (dc->path) {
         img = blk_image_open(dc->path, dc->format, cdrom || dc->readonly, err, errlen);
         if (!img)
             return false;
     }
-    if (!ata_drive_init(&ch->drives[dev], cdrom ? ATA_CDROM : ATA_DISK, dc->id ? dc->id : id, img,
-                        dc->serial, err, errlen)) {
+    if (!ata_drive_init(&ch->drives[dev], cdrom ? ATA_CDROM : ATA_DISK, id, img, dc->serial, err,
+                        errlen)) {
         if (img)
             blk_image_close(img);
         return false;
     }
-    ch->ids[dev] = strdup(dc->id ? dc->id : id);
-    return ch->ids[dev] != NULL;
+    ch->ids[dev] = strdup(id);
+    if (!ch->ids[dev]) {
+        snprintf(err, errlen, "%s: out of memory", id);
+        return false;
+    }
+    return true;
 }
 
 static bool place_drives(struct ide *ide, const struct hv_config *cfg, char *err, size_t errlen)
 {
-    const struct hv_disk_config *at[IDE_UNITS] = { 0 };
-    /* Explicit units first, then the rest in order into the free ones. */
+    const struct hv_disk_config *at[HV_IDE_UNITS] = { 0 };
+    /* Explicit units first, then the rest in order into the free ones
+     * (hv_config_validate refused duplicates and more than four). */
     for (unsigned pass = 0; pass < 2; pass++)
         for (unsigned i = 0; i < cfg->ndisks; i++) {
             const struct hv_disk_config *dc = &cfg->disks[i];
@@ -505,24 +510,22 @@ static bool place_drives(struct ide *ide, const struct hv_config *cfg, char *err
             if (dc->unit >= 0)
                 u = (unsigned)dc->unit;
             else
-                while (u < IDE_UNITS && at[u])
+                while (u < HV_IDE_UNITS && at[u])
                     u++;
-            if (u >= IDE_UNITS || at[u]) {
+            if (u >= HV_IDE_UNITS || at[u]) {
                 snprintf(err, errlen, "%s: no free IDE unit (%d units: primary and secondary master/slave)",
-                         dc->path ? dc->path : "cdrom", IDE_UNITS);
+                         dc->path ? dc->path : "cdrom", HV_IDE_UNITS);
                 return false;
             }
             at[u] = dc;
         }
-    for (unsigned u = 0; u < IDE_UNITS; u++) {
+    for (unsigned u = 0; u < HV_IDE_UNITS; u++) {
         char name[16];
-        snprintf(name, sizeof(name), "ide%u-%u", u / 2, u % 2);
+        snprintf(name, sizeof(name), "ide0-%u-%u", u / 2, u % 2);
         struct ide_channel *ch = &ide->ch[u / 2];
-        if (!at[u]) {
+        if (!at[u])
             ata_drive_init(&ch->drives[u % 2], ATA_NONE, name, NULL, NULL, err, errlen);
-            continue;
-        }
-        if (!open_drive(ch, u % 2, at[u], u, err, errlen))
+        else if (!open_drive(ch, u % 2, at[u], name, err, errlen))
             return false;
     }
     return true;

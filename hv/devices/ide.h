@@ -11,8 +11,6 @@
 struct vm;
 struct ide;
 
-#define IDE_UNITS 4     /* primary master/slave, secondary master/slave */
-
 /* Create the controller with the config's bus=ide disks (unit N = channel
  * N/2, device N%2) and register it with the machine: the PCI function,
  * the legacy ports and the I/O thread for DMA. With no IDE disk in the
