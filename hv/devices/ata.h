@@ -136,7 +136,7 @@ void ata_command(struct ata_drive *d, uint8_t cmd);
  * does not (ata_read_reg(ATA_REG_STATUS) is the former). */
 uint8_t ata_alt_status(const struct ata_drive *d);
 
-/* Data port, len 1, 2 or 4 bytes (little-endian in *val). */
+/* Data port, len 1, 2 or 4 bytes (the value little-endian). */
 uint32_t ata_data_read(struct ata_drive *d, unsigned len);
 void ata_data_write(struct ata_drive *d, uint32_t val, unsigned len);
 
@@ -149,8 +149,11 @@ bool ata_dma_is_write(const struct ata_drive *d);
 enum ata_dma_result ata_dma_execute(struct ata_drive *d, const struct ata_dma_ops *ops, void *opaque);
 void ata_dma_end(struct ata_drive *d, enum ata_dma_result r);
 
-/* Removable media (cdrom): replace the medium with the image at path
- * (NULL: leave the tray empty). Fails when the guest locked the tray and
- * !force, or when the image does not open; the old medium stays then. */
+/* Removable media (cdrom): replace the medium with the raw image at path
+ * (NULL: eject, leaving the tray open and empty). Fails when the guest
+ * locked the tray and !force (the guest then sees an eject request), or
+ * when the image does not open; the old medium stays then. */
 bool ata_change_medium(struct ata_drive *d, const char *path, bool force, char *err, size_t errlen);
+/* Open or close the tray (the medium stays); closing over a medium raises
+ * the unit attention. Same locking rule. */
 bool ata_set_tray(struct ata_drive *d, bool open, bool force, char *err, size_t errlen);
