@@ -2,7 +2,7 @@
 # dispatch, keepalive, connection-level procedures). See docs/rpc.md.
 noinst_LIBRARIES += daemon/libhvdrpc.a
 daemon_libhvdrpc_a_SOURCES = \
-	daemon/remote_protocol.h daemon/remote_procs.c \
+	daemon/remote_protocol.h daemon/remote_procs.def daemon/remote_procs.c \
 	daemon/xdr.c daemon/xdr.h \
 	daemon/rpc.c daemon/rpc.h \
 	daemon/remote_util.c daemon/remote_util.h \
@@ -10,7 +10,6 @@ daemon_libhvdrpc_a_SOURCES = \
 	daemon/hostinfo.c daemon/hostinfo.h \
 	daemon/remote.c daemon/remote.h \
 	daemon/stream.c daemon/stream.h \
-	daemon/domain_placeholder.c daemon/domain_placeholder.h \
 	daemon/server.c daemon/server.h
 
 HVD_DAEMON_LIBS = daemon/libhvdrpc.a common/libcommon.a $(GLIB_LIBS) $(LIBVIRT_LIBS) -lpthread
@@ -24,9 +23,11 @@ daemon_hvd_LDADD += $(HVD_NODEDEV_LIBS)
 check_PROGRAMS += tests/unit/test-xdr tests/unit/test-rpc tests/unit/test-rpc-replay
 tests_unit_test_xdr_SOURCES = tests/unit/test-xdr.c tests/tap.h
 tests_unit_test_xdr_LDADD = daemon/libhvdrpc.a common/libcommon.a
-tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/rpc-test-util.h tests/tap.h
+tests_unit_test_rpc_SOURCES = tests/unit/test-rpc.c tests/unit/rpc-test-util.h tests/tap.h \
+	tests/unit/domain-placeholder.c tests/unit/domain-placeholder.h
 tests_unit_test_rpc_LDADD = $(HVD_DAEMON_LIBS) $(LIBXML_LIBS)
-tests_unit_test_rpc_replay_SOURCES = tests/unit/test-rpc-replay.c tests/unit/rpc-test-util.h tests/tap.h
+tests_unit_test_rpc_replay_SOURCES = tests/unit/test-rpc-replay.c tests/unit/rpc-test-util.h tests/tap.h \
+	tests/unit/domain-placeholder.c tests/unit/domain-placeholder.h
 tests_unit_test_rpc_replay_LDADD = $(HVD_DAEMON_LIBS) $(JSONC_LIBS)
 TESTS += tests/unit/test-xdr tests/unit/test-rpc tests/unit/test-rpc-replay
 

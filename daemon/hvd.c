@@ -12,7 +12,6 @@
 
 #include "common/log.h"
 #include "config.h"
-#include "daemon/domain_placeholder.h"
 #include "daemon/keepalive.h"
 #include "daemon/remote.h"
 #include "daemon/remote_domain.h"
@@ -116,10 +115,7 @@ int main(int argc, char **argv)
         .emulator = emulator,
     };
     keepalive_configure((unsigned)keepalive_interval, (unsigned)keepalive_count);
-    /* Order matters: the placeholder lists first, drivers after them so
-     * their registrations replace the placeholders. */
     remote_register(&rcfg);
-    domain_placeholder_register();
     HvdDriverConfig dcfg = { .state_dir = state_dir, .emulator = emulator };
     if (!hvd_driver_init(&dcfg, &error)) {
         log_error("%s", error->message);

@@ -16,9 +16,9 @@ static struct {
     char *emulator;
 } cfg;
 
-/* Flags shorthands: connection-level procedures read nothing mutable, so
- * they are all allowed on read-only connections (as in libvirt). */
-#define RO_HIGH (RPC_PROC_READONLY_OK | RPC_PROC_HIGH_PRIORITY)
+/* The .x annotation "priority:high" of the connection-level procedures
+ * (read-only connections may call them all: daemon/remote_procs.def). */
+#define HIGH RPC_PROC_HIGH_PRIORITY
 
 /* ------------------------------------------------------------ handshake */
 
@@ -469,34 +469,33 @@ void remote_register(const struct remote_config *c)
     cfg.emulator = g_strdup(c && c->emulator ? c->emulator : "/usr/bin/hv");
 
     const uint32_t R = RPC_PROG_REMOTE;
-    const unsigned pre = RPC_PROC_BEFORE_OPEN | RO_HIGH;
+    const unsigned pre = RPC_PROC_BEFORE_OPEN | HIGH;
     rpc_register(R, REMOTE_PROC_AUTH_LIST, NULL, auth_list, NULL, pre);
     rpc_register(R, REMOTE_PROC_CONNECT_SUPPORTS_FEATURE, NULL, supports_feature, NULL, pre);
     rpc_register(R, REMOTE_PROC_CONNECT_OPEN, NULL, connect_open, NULL, pre);
     rpc_register(R, REMOTE_PROC_CONNECT_CLOSE, NULL, connect_close, NULL, pre);
 
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_TYPE, NULL, get_type, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_VERSION, NULL, get_version, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_LIB_VERSION, NULL, get_lib_version, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_HOSTNAME, NULL, get_hostname, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_URI, NULL, get_uri, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_IS_SECURE, NULL, is_secure, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_MAX_VCPUS, NULL, get_max_vcpus, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_CAPABILITIES, NULL, get_capabilities, NULL,
-                 RPC_PROC_READONLY_OK);
-    rpc_register(R, REMOTE_PROC_CONNECT_GET_SYSINFO, NULL, get_sysinfo, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_NODE_GET_INFO, NULL, node_get_info, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_NODE_GET_FREE_MEMORY, NULL, node_get_free_memory, NULL, RO_HIGH);
-    rpc_register(R, REMOTE_PROC_NODE_GET_MEMORY_STATS, NULL, node_get_memory_stats, NULL, RO_HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_TYPE, NULL, get_type, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_VERSION, NULL, get_version, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_LIB_VERSION, NULL, get_lib_version, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_HOSTNAME, NULL, get_hostname, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_URI, NULL, get_uri, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_IS_SECURE, NULL, is_secure, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_MAX_VCPUS, NULL, get_max_vcpus, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_CAPABILITIES, NULL, get_capabilities, NULL, 0);
+    rpc_register(R, REMOTE_PROC_CONNECT_GET_SYSINFO, NULL, get_sysinfo, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_NODE_GET_INFO, NULL, node_get_info, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_NODE_GET_FREE_MEMORY, NULL, node_get_free_memory, NULL, HIGH);
+    rpc_register(R, REMOTE_PROC_NODE_GET_MEMORY_STATS, NULL, node_get_memory_stats, NULL, HIGH);
     rpc_register(R, REMOTE_PROC_NODE_GET_SECURITY_MODEL, NULL, node_get_security_model, NULL,
-                 RO_HIGH);
+                 HIGH);
 
     rpc_register(R, REMOTE_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, NULL, register_close_callback,
-                 NULL, RO_HIGH);
+                 NULL, HIGH);
     rpc_register(R, REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, NULL,
-                 unregister_close_callback, NULL, RO_HIGH);
+                 unregister_close_callback, NULL, HIGH);
     rpc_register(R, REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY, NULL,
-                 event_register_any, NULL, RO_HIGH);
+                 event_register_any, NULL, HIGH);
     rpc_register(R, REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY, NULL,
-                 event_deregister_any, NULL, RO_HIGH);
+                 event_deregister_any, NULL, HIGH);
 }

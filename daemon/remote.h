@@ -1,7 +1,7 @@
 /* Connection-level procedures of the REMOTE program (handshake, host info,
  * event and close-callback registration), registered with rpc_register().
  * Domain procedures are not here: the domain driver registers its own
- * handlers (see domain_placeholder.c for the temporary empty lists). */
+ * handlers (daemon/remote_domain.c). */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

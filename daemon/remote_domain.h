@@ -6,8 +6,8 @@
 
 #include "daemon/xdr.h"
 
-/* Register every domain handler (replacing domain_placeholder.c's lists)
- * and the driver's lifecycle event sink. Call after hvd_driver_init(). */
+/* Register every domain handler and the driver's lifecycle event sink.
+ * Call after hvd_driver_init(). */
 void remote_domain_register(void);
 
 /* Send a domain event to every client that asked for event_id: as

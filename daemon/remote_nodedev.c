@@ -14,21 +14,6 @@
 #include "daemon/rpc.h"
 #include "drivers/nodedev/nodedev.h"
 
-/* §10 procedure numbers. */
-enum {
-    PROC_NODE_NUM_OF_DEVICES = 111,
-    PROC_NODE_LIST_DEVICES = 112,
-    PROC_NODE_DEVICE_LOOKUP_BY_NAME = 113,
-    PROC_NODE_DEVICE_GET_XML_DESC = 114,
-    PROC_NODE_DEVICE_GET_PARENT = 115,
-    PROC_NODE_DEVICE_NUM_OF_CAPS = 116,
-    PROC_NODE_DEVICE_LIST_CAPS = 117,
-    PROC_NODE_DEVICE_DETTACH = 118,
-    PROC_NODE_DEVICE_RE_ATTACH = 119,
-    PROC_NODE_DEVICE_RESET = 120,
-    PROC_CONNECT_LIST_ALL_NODE_DEVICES = 285,
-    PROC_NODE_DEVICE_DETACH_FLAGS = 301,
-};
 /* §2 size limits of node device lists. */
 #define NODE_DEVICE_LIST_MAX 65536u
 #define NODE_DEVICE_CAPS_LIST_MAX 65536u
@@ -339,20 +324,19 @@ bool remote_nodedev_register(const char *state_dir)
         log_error("node device driver: %s", gerr->message);
         return false;
     }
-    const unsigned query = RPC_PROC_READONLY_OK | RPC_PROC_HIGH_PRIORITY;
-    rpc_register(RPC_PROG_REMOTE, PROC_CONNECT_LIST_ALL_NODE_DEVICES, NULL, h_list_all, NULL, query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_NUM_OF_DEVICES, NULL, h_num_of_devices, NULL, query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_LIST_DEVICES, NULL, h_list_devices, NULL, query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_LOOKUP_BY_NAME, NULL, h_lookup_by_name, NULL,
+    const unsigned query = RPC_PROC_HIGH_PRIORITY;
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_LIST_ALL_NODE_DEVICES, NULL, h_list_all, NULL, query);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_NUM_OF_DEVICES, NULL, h_num_of_devices, NULL, query);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_LIST_DEVICES, NULL, h_list_devices, NULL, query);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_LOOKUP_BY_NAME, NULL, h_lookup_by_name, NULL,
                  query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_GET_XML_DESC, NULL, h_get_xml_desc, NULL,
-                 RPC_PROC_READONLY_OK);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_GET_PARENT, NULL, h_get_parent, NULL, query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_NUM_OF_CAPS, NULL, h_num_of_caps, NULL, query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_LIST_CAPS, NULL, h_list_caps, NULL, query);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_DETTACH, NULL, h_dettach, NULL, 0);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_DETACH_FLAGS, NULL, h_detach_flags, NULL, 0);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_RE_ATTACH, NULL, h_re_attach, NULL, 0);
-    rpc_register(RPC_PROG_REMOTE, PROC_NODE_DEVICE_RESET, NULL, h_reset, NULL, 0);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_GET_XML_DESC, NULL, h_get_xml_desc, NULL, 0);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_GET_PARENT, NULL, h_get_parent, NULL, query);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_NUM_OF_CAPS, NULL, h_num_of_caps, NULL, query);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_LIST_CAPS, NULL, h_list_caps, NULL, query);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_DETTACH, NULL, h_dettach, NULL, 0);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_DETACH_FLAGS, NULL, h_detach_flags, NULL, 0);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_RE_ATTACH, NULL, h_re_attach, NULL, 0);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_NODE_DEVICE_RESET, NULL, h_reset, NULL, 0);
     return true;
 }

@@ -1,7 +1,8 @@
 /* Numbers of libvirt's remote protocol (libvirt 9.0 wire format), written by
  * hand from ../shared/ref/libvirt-rpc.md: programs, message types, status,
- * size limits, the procedures hvd's own modules answer, error numbers and
- * error domains. The wire protocol is append-only, so these never change. */
+ * size limits, the procedure numbers (daemon/remote_procs.def), error
+ * numbers and error domains. The wire protocol is append-only, so these
+ * never change. */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
@@ -50,37 +51,12 @@ enum rpc_msg_status {
 #define KEEPALIVE_PROC_PING 1
 #define KEEPALIVE_PROC_PONG 2
 
-/* §10 REMOTE procedures hvd's daemon/ modules answer or emit. */
+/* §10 REMOTE procedures: every number of the table daemon/remote_procs.def
+ * as REMOTE_PROC_<SYMBOL>. */
 enum remote_proc {
-    REMOTE_PROC_CONNECT_OPEN = 1,
-    REMOTE_PROC_CONNECT_CLOSE = 2,
-    REMOTE_PROC_CONNECT_GET_TYPE = 3,
-    REMOTE_PROC_CONNECT_GET_VERSION = 4,
-    REMOTE_PROC_CONNECT_GET_MAX_VCPUS = 5,
-    REMOTE_PROC_NODE_GET_INFO = 6,
-    REMOTE_PROC_CONNECT_GET_CAPABILITIES = 7,
-    REMOTE_PROC_CONNECT_LIST_DEFINED_DOMAINS = 21,
-    REMOTE_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS = 25,
-    REMOTE_PROC_CONNECT_LIST_DOMAINS = 37,
-    REMOTE_PROC_CONNECT_NUM_OF_DOMAINS = 51,
-    REMOTE_PROC_CONNECT_GET_HOSTNAME = 59,
-    REMOTE_PROC_CONNECT_SUPPORTS_FEATURE = 60,
-    REMOTE_PROC_AUTH_LIST = 66,
-    REMOTE_PROC_NODE_GET_FREE_MEMORY = 102,
-    REMOTE_PROC_CONNECT_GET_URI = 110,
-    REMOTE_PROC_NODE_GET_SECURITY_MODEL = 122,
-    REMOTE_PROC_CONNECT_IS_SECURE = 149,
-    REMOTE_PROC_CONNECT_GET_LIB_VERSION = 157,
-    REMOTE_PROC_CONNECT_DOMAIN_EVENT_REGISTER_ANY = 167,
-    REMOTE_PROC_CONNECT_DOMAIN_EVENT_DEREGISTER_ANY = 168,
-    REMOTE_PROC_CONNECT_GET_SYSINFO = 203,
-    REMOTE_PROC_NODE_GET_MEMORY_STATS = 228,
-    REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS = 273,
-    REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY = 316,
-    REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY = 317,
-    REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE = 318,
-    REMOTE_PROC_CONNECT_REGISTER_CLOSE_CALLBACK = 360,
-    REMOTE_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK = 361,
+#define REMOTE_PROC(number, symbol, api, access) REMOTE_PROC_##symbol = number,
+#include "daemon/remote_procs.def"
+#undef REMOTE_PROC
 };
 
 /* §5 CONNECT_SUPPORTS_FEATURE numbers (VIR_DRV_FEATURE_*). */
@@ -136,6 +112,6 @@ enum vir_error_domain {
 /* Public API name of a procedure ("virDomainGetInfo"), NULL if unknown. */
 const char *remote_proc_api_name(int proc);
 const char *qemu_proc_api_name(int proc);
-/* Whether libvirt allows the API on a read-only connection (query verbs,
- * statistics, event registration); see remote_procs.c. */
-bool remote_api_readonly_safe(const char *api);
+/* Whether libvirt allows the REMOTE procedure on a read-only connection
+ * (daemon/remote_procs.def). Other programs' procedures never are. */
+bool remote_proc_readonly_ok(int proc);

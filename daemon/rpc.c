@@ -451,9 +451,10 @@ static void dispatch_call(struct rpc_client *c, const struct rpc_header *hdr, co
         set_rpc_error(&err, "unknown procedure: %d", hdr->proc);
     } else if (!c->open && !(e && (e->flags & RPC_PROC_BEFORE_OPEN))) {
         rpc_error_set(&err, VIR_ERR_INTERNAL_ERROR, VIR_FROM_RPC, "hypervisor connection not open");
-    } else if (c->readonly && (e ? !(e->flags & RPC_PROC_READONLY_OK)
-                                 : !remote_api_readonly_safe(api))) {
-        /* libvirt checks read-only access before driver support. */
+    } else if (c->readonly &&
+               !(hdr->prog == RPC_PROG_REMOTE && remote_proc_readonly_ok(hdr->proc))) {
+        /* libvirt checks read-only access before driver support; the
+         * procedure table says what a read-only connection may call. */
         rpc_error_set(&err, VIR_ERR_OPERATION_DENIED, api_error_domain(api),
                       "read only access prevents %s", api ? api : "this operation");
     } else if (!e) {

@@ -94,9 +94,6 @@ typedef enum rpc_result (*rpc_handler)(struct rpc_call *call, struct xdr_reader 
 enum rpc_proc_flags {
     /* Allowed before CONNECT_OPEN (default: "hypervisor connection not open"). */
     RPC_PROC_BEFORE_OPEN = 1u << 0,
-    /* Allowed on a read-only connection (default: "operation forbidden:
-     * read only access prevents <api>", VIR_ERR_OPERATION_DENIED). */
-    RPC_PROC_READONLY_OK = 1u << 1,
     /* The .x "priority:high" annotation (§10): informational for now; all
      * handlers run on the main loop and must not block. */
     RPC_PROC_HIGH_PRIORITY = 1u << 2,

@@ -53,6 +53,7 @@ static inline const char *hvd_vir_error_prefix(int number)
     case VIR_ERR_INVALID_ARG: return "invalid argument: ";
     case VIR_ERR_OPERATION_FAILED: return "operation failed: ";
     case VIR_ERR_NO_NAME: return "missing name information in ";
+    case VIR_ERR_NO_TARGET: return "missing target information for device ";
     case VIR_ERR_XML_ERROR: return "XML error: ";
     case VIR_ERR_DOM_EXIST: return "operation failed: ";
     case VIR_ERR_NO_DOMAIN: return "Domain not found: ";

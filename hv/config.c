@@ -1,7 +1,8 @@
 /* Command line and JSON machine description -> struct hv_config.
  *
- * JSON keys (all optional except kernel, unknown keys rejected):
- *   name, uuid, kernel, initrd, append, monitor       strings
+ * JSON keys (all optional, unknown keys rejected; without kernel the
+ * firmware boots the disks):
+ *   name, uuid, kernel, firmware, initrd, append, monitor  strings
  *   memory_mib                                        integer (MiB)
  *   cpus                                              integer
  *   hugepages, no_shutdown                            booleans
@@ -24,10 +25,10 @@
 #include <unistd.h>
 
 #include "common/size.h"
-#include <config.h>  /* autoconf: PACKAGE_VERSION (not hv/config.h) */
+#include <config.h>  /* autoconf: PACKAGE_VERSION */
 
 #include "common/errbuf.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 
 static void replace_str(char **slot, const char *value)
 {
@@ -49,6 +50,7 @@ void hv_config_free(struct hv_config *cfg)
     free(cfg->name);
     free(cfg->uuid);
     free(cfg->kernel);
+    free(cfg->firmware);
     free(cfg->initrd);
     free(cfg->append);
     free(cfg->monitor);
@@ -608,6 +610,8 @@ bool hv_config_apply_json(struct hv_config *cfg, const char *text, char *err, si
                      set_uuid(cfg, json_object_get_string(val), err, errlen);
             } else if (strcmp(key, "kernel") == 0)
                 ok = json_str(val, key, &cfg->kernel, err, errlen);
+            else if (strcmp(key, "firmware") == 0)
+                ok = json_str(val, key, &cfg->firmware, err, errlen);
             else if (strcmp(key, "initrd") == 0)
                 ok = json_str(val, key, &cfg->initrd, err, errlen);
             else if (strcmp(key, "append") == 0)
@@ -719,14 +723,37 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
     return ok;
 }
 
+const char *hv_config_firmware(const struct hv_config *cfg)
+{
+    if (cfg->kernel)
+        return NULL;
+    return cfg->firmware ? cfg->firmware : HV_DEFAULT_FIRMWARE;
+}
+
 bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
 {
-    if (!cfg->kernel || !*cfg->kernel) {
-        errbuf_set(err, errlen, "no kernel given (use --kernel FILE)");
+    if (cfg->kernel && cfg->firmware) {
+        errbuf_set(err, errlen, "--firmware %s and --kernel %s exclude each other (direct kernel boot runs "
+                   "no firmware)", cfg->firmware, cfg->kernel);
         return false;
     }
-    if (access(cfg->kernel, R_OK) < 0) {
+    if (cfg->kernel && !*cfg->kernel) {
+        errbuf_set(err, errlen, "empty kernel file name");
+        return false;
+    }
+    if (cfg->kernel && access(cfg->kernel, R_OK) < 0) {
         errbuf_set(err, errlen, "cannot read kernel %s: %m", cfg->kernel);
+        return false;
+    }
+    const char *firmware = hv_config_firmware(cfg);
+    if (firmware && (!*firmware || access(firmware, R_OK) < 0)) {
+        errbuf_set(err, errlen, "cannot read firmware %s: %s%s", firmware, *firmware ? strerror(errno) : "empty name",
+                   cfg->firmware ? "" : " (install the seabios package, or give --firmware FILE or --kernel FILE)");
+        return false;
+    }
+    if (!cfg->kernel && (cfg->initrd || cfg->append)) {
+        errbuf_set(err, errlen, "--%s needs --kernel (firmware boot loads the disk's own bootloader)",
+                   cfg->initrd ? "initrd" : "append");
         return false;
     }
     if (cfg->initrd && access(cfg->initrd, R_OK) < 0) {
@@ -791,7 +818,9 @@ void hv_config_usage(FILE *out)
     fputs("Usage: hv [OPTIONS]\n"
           "Run one KVM virtual machine (hvd's hypervisor worker).\n"
           "\n"
-          "  --kernel FILE          bzImage to boot (required)\n"
+          "  --kernel FILE          bzImage to boot directly (the fast path)\n"
+          "  --firmware FILE        BIOS image to boot the disks with when there is no --kernel\n"
+          "                         (default " HV_DEFAULT_FIRMWARE ")\n"
           "  --initrd FILE          initial ramdisk\n"
           "  --append CMDLINE       kernel command line\n"
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M; bare number = MiB)\n"
@@ -828,7 +857,7 @@ void hv_config_usage(FILE *out)
 enum {
     OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_SERIAL,
     OPT_MONITOR, OPT_NAME, OPT_UUID, OPT_HUGEPAGES, OPT_ON_REBOOT, OPT_NO_SHUTDOWN, OPT_CONFIG,
-    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON, OPT_NIC, OPT_HOSTDEV,
+    OPT_HELP, OPT_VERSION, OPT_DEBUG, OPT_BALLOON, OPT_NIC, OPT_HOSTDEV, OPT_FIRMWARE,
 };
 
 enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char **argv,
@@ -836,6 +865,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
 {
     static const struct option opts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "firmware", required_argument, NULL, OPT_FIRMWARE },
         { "initrd", required_argument, NULL, OPT_INITRD },
         { "append", required_argument, NULL, OPT_APPEND },
         { "memory", required_argument, NULL, OPT_MEMORY },
@@ -868,6 +898,7 @@ enum hv_args_result hv_config_parse_args(struct hv_config *cfg, int argc, char *
         char *end = NULL;
         switch (c) {
         case OPT_KERNEL: replace_str(&cfg->kernel, arg); break;
+        case OPT_FIRMWARE: replace_str(&cfg->firmware, arg); break;
         case OPT_INITRD: replace_str(&cfg->initrd, arg); break;
         case OPT_APPEND: replace_str(&cfg->append, arg); break;
         case OPT_MONITOR: replace_str(&cfg->monitor, arg); break;

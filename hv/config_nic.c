@@ -1,5 +1,5 @@
 /* NICs in hv's configuration: --nic values and the JSON "nics" array
- * (see hv/config.h, struct hv_nic_config). Both end in nic_finish(),
+ * (see hv/machine_config.h, struct hv_nic_config). Both end in nic_finish(),
  * which checks the combination once for either form. */
 #include <ctype.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/errbuf.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 
 static void set_str(char **slot, const char *value)
 {

@@ -14,15 +14,14 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/block/block.h"
-#include "hv/config.h"
+#include "hv/boot/firmware.h"
+#include "hv/machine_config.h"
 #include "hv/devices/platform.h"
-#include "hv/devices/serial8250.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
 #include "hv/monitor/monitor.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
-#include "hv/virtio/blk.h"
 #include "hv/vm.h"
 
 #define PENDING_RESET 0x1
@@ -46,6 +45,8 @@ static void emit_cause(struct control *ctl, const char *event, const char *reaso
 
 bool control_load_guest(struct control *ctl, char *err, size_t errlen)
 {
+    if (ctl->firmware)
+        return firmware_reset(ctl->firmware, err, errlen) && vcpus_load_boot_state(ctl->vm, NULL, err, errlen) == 0;
     const struct hv_config *cfg = ctl->cfg;
     struct vm *vm = ctl->vm;
     bool ok = false;
@@ -111,15 +112,7 @@ out:
 /* Machine reset (guest or monitor). vCPUs must be paused. */
 static bool control_reset_machine(struct control *ctl)
 {
-    pci_reset_all(ctl->vm);
-    if (ctl->serial)
-        serial8250_reset(ctl->serial);
-    if (ctl->pm)
-        pm_reset(ctl->pm);
-    if (ctl->kbd)
-        i8042_reset(ctl->kbd);
-    if (ctl->rtc)
-        rtc_reset(ctl->rtc);
+    machine_reset(ctl->machine);
     vm_reset_irqchip(ctl->vm);
     char err[512];
     if (!control_load_guest(ctl, err, sizeof(err))) {
@@ -318,8 +311,9 @@ static int op_system_reset(void *opaque, char *err, size_t errlen)
 static int op_system_powerdown(void *opaque, char *err, size_t errlen)
 {
     struct control *ctl = opaque;
-    if (ctl->pm)
-        pm_power_button(ctl->pm);
+    struct device *pm = machine_next(ctl->machine, DEVICE_PM, NULL);
+    if (pm)
+        pm_power_button(pm->model);
     emit(ctl, "POWERDOWN");
     return 0;
 }
@@ -391,71 +385,6 @@ static int op_query_pci(void *opaque, struct monitor_pci_dev *devs, int max)
     return n;
 }
 
-/* The image chain of a disk for query-block, top first. */
-static void fill_chain(struct monitor_block *b, const struct blk_image *top)
-{
-    int d = 0;
-    for (const struct blk_image *im = top; im; im = blk_image_backing(im), d++) {
-        if (d >= MONITOR_BLOCK_MAX_CHAIN)
-            continue;
-        struct blk_image_info bi;
-        blk_image_info(im, &bi);
-        const struct blk_image *next = blk_image_backing(im);
-        b->chain[d] = (struct monitor_block_image){
-            .filename = blk_image_path(im),
-            .format = blk_image_format_name(im),
-            .virtual_size = blk_image_size(im),
-            .actual_size = blk_image_actual_size(im),
-            .cluster_size = bi.cluster_size,
-            .backing_filename = blk_image_backing_name(im),
-            .full_backing_filename = next ? blk_image_path(next) : NULL,
-            .backing_format = blk_image_backing_format(im),
-            .qcow2_version = bi.qcow2_version,
-            .refcount_bits = bi.refcount_bits,
-            .lazy_refcounts = bi.lazy_refcounts,
-            .corrupt = bi.corrupt,
-            .compression_type = bi.compression_type,
-        };
-    }
-    b->chain_len = d < MONITOR_BLOCK_MAX_CHAIN ? d : MONITOR_BLOCK_MAX_CHAIN;
-    b->backing_depth = d > 0 ? d - 1 : 0;
-    if (d) {
-        b->format = b->chain[0].format;
-        b->actual_size = b->chain[0].actual_size;
-    }
-}
-
-static int op_query_block(void *opaque, struct monitor_block *blocks, int max)
-{
-    int n = 0;
-    for (unsigned i = 0;; i++) {
-        struct virtio_blk *blk = virtio_blk_nth(i);
-        if (!blk)
-            break;
-        if (n < max) {
-            struct virtio_blk_info info;
-            virtio_blk_info(blk, &info);
-            blocks[n] = (struct monitor_block){
-                .device = info.id,
-                .qdev = NULL,
-                .file = info.path,
-                .format = NULL,
-                .read_only = info.readonly,
-                .size = info.size,
-                .actual_size = -1,
-                .rd_bytes = info.rd_bytes,
-                .wr_bytes = info.wr_bytes,
-                .rd_operations = info.rd_ops,
-                .wr_operations = info.wr_ops,
-                .flush_operations = info.flush_ops,
-            };
-            fill_chain(&blocks[n], info.image);
-        }
-        n++;
-    }
-    return n;
-}
-
 const struct monitor_ops control_monitor_ops = {
     .run_state = op_run_state,
     .stop = op_stop,
@@ -465,5 +394,4 @@ const struct monitor_ops control_monitor_ops = {
     .quit = op_quit,
     .query_cpus = op_query_cpus,
     .query_pci = op_query_pci,
-    .query_block = op_query_block,
 };

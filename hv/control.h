@@ -13,11 +13,9 @@ struct loop;
 struct hv_config;
 struct monitor;
 struct monitor_ops;
-struct serial8250;
-struct pm;
-struct i8042;
-struct rtc;
+struct machine;
 struct chardev;
+struct firmware;
 
 /* Exit status of the worker (documented in hv --help). */
 #define HV_EXIT_OK 0
@@ -37,11 +35,9 @@ struct control {
     struct loop *loop;
     const struct hv_config *cfg;
     struct monitor *monitor;
+    struct machine *machine;  /* the devices (hv/machine.h) */
     struct chardev *console;
-    struct serial8250 *serial;
-    struct pm *pm;
-    struct i8042 *kbd;
-    struct rtc *rtc;
+    struct firmware *firmware;    /* firmware boot (no kernel); NULL for direct boot */
     enum hv_run_state state;
     int signal_fd;
     /* Set from any thread, consumed on the main thread. */
@@ -49,8 +45,9 @@ struct control {
     _Atomic int fatal_cpu;
 };
 
-/* Load kernel, initrd and ACPI tables into guest memory and put the vCPUs
- * in their boot state (first boot and every reset). */
+/* Load kernel, initrd and ACPI tables into guest memory, or restore the
+ * firmware's copy below 1 MiB, and put the vCPUs in their boot state
+ * (first boot and every reset). */
 bool control_load_guest(struct control *ctl, char *err, size_t errlen);
 
 /* Install the VM request / fatal handlers and the signal handling. */

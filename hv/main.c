@@ -8,24 +8,18 @@
 #include <string.h>
 
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/boot/firmware.h"
+#include "hv/machine_config.h"
 #include "hv/control.h"
-#include "hv/devices/ide.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/platform.h"
-#include "hv/devices/serial8250.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
+#include "hv/monitor/devices.h"
 #include "hv/monitor/monitor.h"
-#include "hv/nics.h"
 #include "hv/pci/pci.h"
 #include "hv/vcpu.h"
-#include "hv/vfio/vfio.h"
-#include "hv/virtio/balloon.h"
-#include "hv/virtio/blk.h"
 #include "hv/vm.h"
-
-#define COM1_BASE 0x3F8
-#define COM1_GSI 4
 
 /* Setup errors: exactly one line on stderr, status 1. Nothing has run
  * yet that needs tearing down, so leave without atexit/leak reports. */
@@ -67,8 +61,9 @@ int main(int argc, char **argv)
     if (cfg.debug)
         log_set_level(LOG_LVL_DEBUG);
 
-    /* Check the kernel image before creating anything. */
-    if (!bzimage_check_file(cfg.kernel, err, sizeof(err)))
+    /* Check the kernel or firmware image before creating anything. */
+    const char *firmware = hv_config_firmware(&cfg);
+    if (firmware ? !firmware_check_file(firmware, err, sizeof(err)) : !bzimage_check_file(cfg.kernel, err, sizeof(err)))
         return fail(err);
 
     struct loop *loop = loop_new();
@@ -79,62 +74,55 @@ int main(int argc, char **argv)
     if (!vm)
         return fail(err);
     vm->loop = loop;
-    if (pci_bus_create(vm) < 0)
-        return fail("cannot create the PCI bus");
-
-    for (unsigned i = 0; i < cfg.ndisks; i++) {
-        if (cfg.disks[i].bus != HV_DISK_BUS_VIRTIO)
-            continue;
-        struct virtio_blk_config bc = {
-            .path = cfg.disks[i].path,
-            .format = cfg.disks[i].format,
-            .readonly = cfg.disks[i].readonly,
-            .serial = cfg.disks[i].serial,
-            .id = cfg.disks[i].id,
-        };
-        if (!virtio_blk_create(vm, &bc, err, sizeof(err)))
-            return fail(err);
-    }
-
-    /* IDE disks and cdroms (hv/devices/ide.h): the PIIX3 IDE function. */
-    struct ide *ide;
-    if (!ide_create(vm, &cfg, &ide, err, sizeof(err)))
-        return fail(err);
-
-    /* balloon (hv/virtio/balloon.h): PCI function now, monitor commands below. */
-    struct virtio_balloon *balloon = NULL;
-    if (cfg.balloon.enabled) {
-        struct virtio_balloon_config balloon_cfg = {
-            .id = cfg.balloon.id,
-            .deflate_on_oom = cfg.balloon.deflate_on_oom,
-            .free_page_reporting = cfg.balloon.free_page_reporting,
-            .stats_period_s = cfg.balloon.stats_period,
-        };
-        balloon = virtio_balloon_create(vm, NULL, &balloon_cfg, err, sizeof(err));
-        if (!balloon)
-            return fail(err);
-    }
-
-    /* NICs (hv/nics.h): e1000 / virtio-net on taps, after the disks. */
-    if (!hv_nics_create(vm, &cfg, err, sizeof(err)))
-        return fail(err);
-
-    /* Assigned host devices (hv/vfio/vfio.h): after the emulated functions. */
-    if (!hv_vfio_create_all(vm, &cfg, err, sizeof(err)))
-        return fail(err);
-
     ctl.vm = vm;
     ctl.loop = loop;
     ctl.cfg = &cfg;
     ctl.console = chardev_create(loop, &cfg.serial, err, sizeof(err));
     if (!ctl.console)
         return fail(err);
-    ctl.serial = serial8250_create(vm, COM1_BASE, COM1_GSI, ctl.console);
-    ctl.pm = pm_create(vm);
-    ctl.kbd = i8042_create(vm);
-    ctl.rtc = rtc_create(vm);
-    if (!ctl.serial || !ctl.pm || !ctl.kbd || !ctl.rtc || ioport_sinks_create(vm) < 0)
-        return fail("cannot create the platform devices");
+
+    /* The machine (hv/machine.h): PCI bus 0, then every device of the
+     * config in slot order (disks, balloon, NICs, host devices) and the
+     * platform devices. */
+    ctl.machine = machine_create(vm, err, sizeof(err));
+    if (!ctl.machine || !machine_add_config_devices(ctl.machine, &cfg, ctl.console, err, sizeof(err)))
+        return fail(err);
+
+    /* Firmware boot: after every PCI function exists (the boot order
+     * names their slots). */
+    if (firmware) {
+        /* The machine added the virtio disks in config order (IDE disks
+         * are not in the boot order yet). */
+        struct firmware_boot_disk disks[HV_MAX_DISKS];
+        unsigned ndisks = 0;
+        const struct device *disk = NULL;
+        for (unsigned i = 0; i < cfg.ndisks; i++) {
+            if (cfg.disks[i].bus != HV_DISK_BUS_VIRTIO)
+                continue;
+            disk = machine_next(ctl.machine, DEVICE_VIRTIO_BLK, disk);
+            disks[ndisks++] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex,
+                                                           .pci_slot = disk->pci->slot };
+        }
+        struct e820_entry e820[8];
+        struct acpi_config acpi = { .ncpus = vm->ncpus, .intx_gsi = pci_intx_gsi };
+        struct firmware_params fp = {
+            .path = firmware,
+            .ncpus = vm->ncpus,
+            .ram_below_4g = vm->ram_below_4g,
+            .ram_above_4g = vm->ram_above_4g,
+            .e820 = e820,
+            .ne820 = boot_build_e820(e820, vm->ram_below_4g, vm->ram_above_4g),
+            .acpi = &acpi,
+            .disks = disks,
+            .ndisks = ndisks,
+        };
+        struct device *rtc = machine_find(ctl.machine, "rtc");
+        ctl.firmware = firmware_create(vm, &fp, rtc ? rtc->model : NULL, ctl.console, err, sizeof(err));
+        if (!ctl.firmware)
+            return fail(err);
+        if (cfg.debug && debugcon_create(vm) < 0)
+            return fail("cannot create the firmware debug console");
+    }
 
     if (vcpus_create(vm, cfg.cpus, err, sizeof(err)) < 0 || control_init(&ctl, err, sizeof(err)) < 0 ||
         !control_load_guest(&ctl, err, sizeof(err)))
@@ -150,34 +138,27 @@ int main(int argc, char **argv)
         ctl.monitor = monitor_create(loop, cfg.monitor, &info, &control_monitor_ops, &ctl, err, sizeof(err));
         if (!ctl.monitor)
             return fail(err);
-        /* balloon commands, or QEMU's DeviceNotActive answers without one */
-        if ((balloon ? virtio_balloon_attach_monitor(balloon, ctl.monitor)
-                     : virtio_balloon_register_absent(ctl.monitor)) < 0)
-            return fail("cannot register the balloon monitor commands");
-        if (hv_nics_attach_monitor(ctl.monitor) < 0)
-            return fail("cannot register the NIC monitor commands");
-        if (ide_attach_monitor(ctl.monitor) < 0)
-            return fail("cannot register the IDE monitor commands");
+        /* Device families' commands (balloon: QEMU's DeviceNotActive
+         * answers without one). */
+        if (monitor_block_register(ctl.monitor, ctl.machine) < 0 ||
+            monitor_balloon_register(ctl.monitor, ctl.machine) < 0 ||
+            monitor_net_register(ctl.monitor, ctl.machine) < 0 ||
+            monitor_media_register(ctl.monitor, ctl.machine) < 0)
+            return fail("cannot register the device monitor commands");
     }
 
     if (control_start(&ctl, err, sizeof(err)) < 0)
         return fail(err);
-    log_info("started %s: %u vCPU(s), %llu MiB, kernel %s%s%s", cfg.name ? cfg.name : "VM", cfg.cpus,
-             (unsigned long long)(cfg.memory >> 20), cfg.kernel, cfg.monitor ? ", monitor " : "",
-             cfg.monitor ? cfg.monitor : "");
+    log_info("started %s: %u vCPU(s), %llu MiB, %s %s%s%s", cfg.name ? cfg.name : "VM", cfg.cpus,
+             (unsigned long long)(cfg.memory >> 20), firmware ? "firmware" : "kernel",
+             firmware ? firmware : cfg.kernel, cfg.monitor ? ", monitor " : "", cfg.monitor ? cfg.monitor : "");
 
     int rc = loop_run(loop);
 
     vcpus_pause(vm);
     if (ctl.monitor)
         monitor_free(ctl.monitor);
-    /* destroy takes the device off the list, so always take the first */
-    for (struct virtio_blk *blk; (blk = virtio_blk_nth(0)) != NULL;)
-        virtio_blk_destroy(blk);
-    virtio_balloon_destroy(balloon);
-    ide_destroy(ide);
-    hv_nics_destroy();
-    hv_vfio_destroy_all();
+    machine_destroy(ctl.machine);
     chardev_free(ctl.console);
     log_info("exiting with status %d", rc);
     fflush(stdout);

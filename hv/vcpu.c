@@ -335,7 +335,7 @@ int vcpus_load_boot_state(struct vm *vm, const struct boot_result *boot, char *e
         struct kvm_mp_state mp = { .mp_state = i == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED };
         if (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0)
             log_warn("vCPU %u: KVM_SET_MP_STATE: %m", i);
-        if (i == 0 && set_boot_regs(v, boot, err, errlen) < 0)
+        if (i == 0 && boot && set_boot_regs(v, boot, err, errlen) < 0)
             return -1;
         v->pending_io = false;
     }

@@ -14,8 +14,9 @@ struct boot_result;
 int vcpus_create(struct vm *vm, unsigned ncpus, char *err, size_t errlen);
 
 /* Put every vCPU into its reset state; the BSP enters the kernel at
- * boot->entry in 64-bit mode, APs wait for INIT/SIPI. vCPUs must be
- * paused (or not started). */
+ * boot->entry in 64-bit mode, or with boot NULL (firmware boot) starts at
+ * the reset vector F000:FFF0 as KVM created it; APs wait for INIT/SIPI.
+ * vCPUs must be paused (or not started). */
 int vcpus_load_boot_state(struct vm *vm, const struct boot_result *boot, char *err, size_t errlen);
 
 /* Start the threads, running. */

@@ -15,7 +15,6 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/pci/pci.h"
 
 #define IOAPIC_PINS 24
 #define MAX_GSI 1024        /* GSIs we hand out for MSI routes: 24..MAX_GSI-1 */
@@ -40,6 +39,7 @@ struct vm_core {
     pthread_mutex_t host_slot_lock;
     struct host_slot {
         bool used;
+        bool readonly;
         uint64_t gpa, size;
         void *host;
     } host_slots[VM_MAX_HOST_SLOTS];
@@ -414,7 +414,6 @@ void vm_destroy(struct vm *vm)
     if (!vm)
         return;
     struct vm_core *c = core_of(vm);
-    pci_bus_destroy(vm);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)
@@ -611,12 +610,14 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 /* KVM_SET_USER_MEMORY_REGION for host slot i (size 0 deletes it, a new
  * gpa with the same size and address moves it: KVM api.rst 4.35). */
-static int host_slot_commit(struct vm *vm, unsigned i, uint64_t gpa, uint64_t size, void *host)
+static int host_slot_commit(struct vm *vm, unsigned i, uint64_t gpa, uint64_t size, void *host,
+                            bool readonly)
 {
     if (vm->vm_fd < 0)
         return 0;  /* test VM: bookkeeping only */
     struct kvm_userspace_memory_region region = {
         .slot = HOST_SLOT_BASE + i,
+        .flags = readonly ? KVM_MEM_READONLY : 0,
         .guest_phys_addr = gpa,
         .memory_size = size,
         .userspace_addr = (uintptr_t)host,
@@ -641,7 +642,7 @@ static int host_slot_check(struct vm *vm, int self, uint64_t gpa, uint64_t size)
     return 0;
 }
 
-int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host)
+static int host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host, bool readonly)
 {
     struct vm_core *c = core_of(vm);
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -655,9 +656,10 @@ int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host)
     for (int i = 0; i < VM_MAX_HOST_SLOTS; i++) {
         if (c->host_slots[i].used)
             continue;
-        r = host_slot_commit(vm, (unsigned)i, gpa, size, host);
+        r = host_slot_commit(vm, (unsigned)i, gpa, size, host, readonly);
         if (r == 0) {
-            c->host_slots[i] = (struct host_slot){ .used = true, .gpa = gpa, .size = size, .host = host };
+            c->host_slots[i] = (struct host_slot){ .used = true, .readonly = readonly, .gpa = gpa,
+                                                   .size = size, .host = host };
             r = i;
         }
         break;
@@ -665,6 +667,18 @@ int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host)
 out:
     pthread_mutex_unlock(&c->host_slot_lock);
     return r;
+}
+
+int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host)
+{
+    return host_slot_add(vm, gpa, size, host, false);
+}
+
+int vm_host_slot_add_rom(struct vm *vm, uint64_t gpa, uint64_t size, void *host)
+{
+    if (vm->kvm_fd >= 0 && ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+        return -ENOTSUP;
+    return host_slot_add(vm, gpa, size, host, true);
 }
 
 int vm_host_slot_move(struct vm *vm, int handle, uint64_t gpa)
@@ -676,7 +690,7 @@ int vm_host_slot_move(struct vm *vm, int handle, uint64_t gpa)
     struct host_slot *hs = &c->host_slots[handle];
     int r = -ENOENT;
     if (hs->used && (r = host_slot_check(vm, handle, gpa, hs->size)) == 0 &&
-        (r = host_slot_commit(vm, (unsigned)handle, gpa, hs->size, hs->host)) == 0)
+        (r = host_slot_commit(vm, (unsigned)handle, gpa, hs->size, hs->host, hs->readonly)) == 0)
         hs->gpa = gpa;
     pthread_mutex_unlock(&c->host_slot_lock);
     return r;
@@ -690,7 +704,7 @@ void vm_host_slot_remove(struct vm *vm, int handle)
     pthread_mutex_lock(&c->host_slot_lock);
     struct host_slot *hs = &c->host_slots[handle];
     if (hs->used) {
-        int r = host_slot_commit(vm, (unsigned)handle, hs->gpa, 0, hs->host);
+        int r = host_slot_commit(vm, (unsigned)handle, hs->gpa, 0, hs->host, false);
         if (r < 0)
             log_warn("removing the KVM memory slot at 0x%llx: %s", (unsigned long long)hs->gpa,
                      strerror(-r));

@@ -36,8 +36,12 @@ struct vm {
 #define VM_HIGH_RAM_BASE 0x100000000ULL
 #define VM_PCI_MMIO_BASE 0xC0000000ULL   /* 32-bit BAR window ... */
 #define VM_PCI_MMIO_END  0xFEC00000ULL   /* ... up to the IOAPIC (exclusive) */
-#define VM_TSS_ADDR      0xFFFBD000ULL   /* KVM's 3 TSS pages, in the hole */
-#define VM_IDMAP_ADDR    0xFFFBC000ULL   /* KVM's identity-map page */
+/* KVM's 3 TSS pages and identity-map page, in the hole below the top
+ * 16 MiB, which stay free for a firmware ROM (QEMU's PC uses the same
+ * addresses). */
+#define VM_TSS_ADDR      0xFEFFD000ULL
+#define VM_IDMAP_ADDR    0xFEFFC000ULL
+#define VM_ROM_MAX       (16ULL << 20)   /* a firmware ROM ends at 4 GiB */
 
 struct vm_params {
     uint64_t ram_size;
@@ -110,6 +114,10 @@ int vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 /* Returns a handle >= 0, or -EINVAL (alignment, size 0, wraps), -EEXIST
  * (overlap), -ENOSPC (all VM_MAX_HOST_SLOTS in use), -errno from KVM. */
 int vm_host_slot_add(struct vm *vm, uint64_t gpa, uint64_t size, void *host);
+/* The same for a ROM: KVM_MEM_READONLY, so guest reads come from `host`
+ * and writes exit as MMIO to the bus (where nothing claims them). -ENOTSUP
+ * when KVM lacks KVM_CAP_READONLY_MEM. */
+int vm_host_slot_add_rom(struct vm *vm, uint64_t gpa, uint64_t size, void *host);
 /* Move a slot to another guest address (same mapping, same size). */
 int vm_host_slot_move(struct vm *vm, int handle, uint64_t gpa);
 /* Remove it; the guest range falls back to the MMIO bus. */

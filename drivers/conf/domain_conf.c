@@ -149,6 +149,20 @@ char *domain_disk_alias(const DomainDisk *disk)
     return g_strdup_printf("virtio-disk%d", domain_disk_name_index(disk->target_dev));
 }
 
+bool domain_def_has_boot_order(const DomainDef *def)
+{
+    for (guint i = 0; i < def->disks->len; i++)
+        if (((const DomainDisk *)g_ptr_array_index(def->disks, i))->boot_order)
+            return true;
+    for (guint i = 0; i < def->nets->len; i++)
+        if (((const DomainNet *)g_ptr_array_index(def->nets, i))->boot_order)
+            return true;
+    for (guint i = 0; i < def->hostdevs->len; i++)
+        if (((const DomainHostdev *)g_ptr_array_index(def->hostdevs, i))->boot_order)
+            return true;
+    return false;
+}
+
 char *domain_hostdev_alias(guint index)
 {
     return g_strdup_printf("hostdev%u", index);
@@ -175,11 +189,49 @@ char *domain_net_alias(const DomainDef *def, guint index)
 /* ------------------------------------------------------------------ */
 /* Model life cycle                                                    */
 
+static void storage_layer_free(gpointer p)
+{
+    DomainStorageLayer *l = p;
+    if (!l)
+        return;
+    g_free(l->format);
+    g_free(l->source);
+    g_free(l);
+}
+
+DomainBackingChain *domain_backing_chain_new(void)
+{
+    DomainBackingChain *chain = g_new0(DomainBackingChain, 1);
+    chain->layers = g_ptr_array_new_with_free_func(storage_layer_free);
+    return chain;
+}
+
+void domain_backing_chain_free(DomainBackingChain *chain)
+{
+    if (!chain)
+        return;
+    g_ptr_array_unref(chain->layers);
+    g_free(chain);
+}
+
+DomainStorageLayer *domain_backing_chain_add(DomainBackingChain *chain, bool is_block,
+                                             const char *format, const char *source)
+{
+    DomainStorageLayer *l = g_new0(DomainStorageLayer, 1);
+    l->is_block = is_block;
+    l->format = g_strdup(format);
+    l->source = g_strdup(source);
+    g_ptr_array_add(chain->layers, l);
+    return l;
+}
+
 static void disk_free(gpointer p)
 {
     DomainDisk *d = p;
     if (!d)
         return;
+    domain_backing_chain_free(d->backing);
+    domain_backing_chain_free(d->live_chain);
     g_free(d->source);
     g_free(d->target_dev);
     g_free(d->driver_name);
@@ -254,6 +306,9 @@ void domain_def_free(DomainDef *def)
     g_free(def->cmdline);
     g_ptr_array_unref(def->boot_devs);
     g_free(def->smbios_mode);
+    g_free(def->bootmenu_timeout);
+    g_free(def->loader);
+    g_free(def->loader_type);
     g_free(def->features_xml);
     g_free(def->cpu_xml);
     g_free(def->cpu_mode);
@@ -332,6 +387,14 @@ static const xmlNode *first_child(const xmlNode *n, const char *name)
         if (is_element(c, name))
             return c;
     return NULL;
+}
+
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, list[i]) == 0)
+            return true;
+    return false;
 }
 
 /* The element as standalone XML text, namespaces declared on ancestors
@@ -471,12 +534,14 @@ static bool parse_memory_kib(const xmlNode *n, uint64_t *kib, GError **err)
 /* ------------------------------------------------------------------ */
 /* Device pieces shared by several device kinds                        */
 
-static bool parse_pci_addr(const xmlNode *n, DomainPciAddr *addr, GError **err)
+/* owner names the device in refusals, e.g. "disk 'vda'". */
+static bool parse_pci_addr(const xmlNode *n, const char *owner, DomainPciAddr *addr, GError **err)
 {
     g_autofree char *type = prop(n, "type");
     if (type && strcmp(type, "pci") != 0) {
         conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                   "address type '%s' is not supported by hvd (PCI only)", type);
+                   "address type '%s' is not supported for %s (hvd has PCI addresses only)", type,
+                   owner);
         return false;
     }
     DomainPciAddr a = { .present = true };
@@ -518,12 +583,13 @@ static bool unsupported_child(const xmlNode *c, const char *parent, GError **err
 }
 
 /* Elements every modelled device may carry: <address>, <alias>, <boot>. */
-static bool parse_device_common(const xmlNode *c, DomainPciAddr *addr, char **user_alias,
-                                unsigned *boot_order, bool *handled, GError **err)
+static bool parse_device_common(const xmlNode *c, const char *owner, DomainPciAddr *addr,
+                                char **user_alias, unsigned *boot_order, bool *handled,
+                                GError **err)
 {
     *handled = true;
     if (is_element(c, "address")) {
-        return parse_pci_addr(c, addr, err);
+        return parse_pci_addr(c, owner, addr, err);
     } else if (is_element(c, "alias")) {
         /* only user aliases survive a define, as in libvirt; run-time
          * aliases (net0, ...) in pasted live XML are dropped */
@@ -551,18 +617,92 @@ static bool parse_device_common(const xmlNode *c, DomainPciAddr *addr, char **us
 /* ------------------------------------------------------------------ */
 /* <disk>                                                              */
 
+/* Disk image formats libvirt knows (virStorageFileFormat) that hvd's
+ * worker has no driver for: refused naming the disk, rather than handed
+ * to the guest as raw bytes. */
+static const char *const known_disk_formats[] = {
+    "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop", "cow", "qcow",
+    "qed", "vmdk", "luks", "luks2", "vhdx", "none", "auto", "dir",
+};
+
+/* <backingStore> below a disk source (formatdomain "backingStore"): each
+ * level is empty (the level above has no backing file) or a layer with
+ * <format> and <source>, nesting the next level. */
+static bool parse_backing_store(const xmlNode *n, const char *disk_name,
+                                DomainBackingChain **out, GError **err)
+{
+    g_autoptr(DomainBackingChain) chain = domain_backing_chain_new();
+    for (unsigned depth = 0; n; depth++) {
+        if (!n->children) {
+            chain->complete = true;
+            break;
+        }
+        if (depth >= DOMAIN_MAX_BACKING_CHAIN) {
+            conf_error(err, VIR_ERR_OPERATION_UNSUPPORTED,
+                       "backing chains more than %d layers deep are not supported for disk '%s'",
+                       DOMAIN_MAX_BACKING_CHAIN, disk_name);
+            return false;
+        }
+        g_autofree char *type = prop(n, "type");
+        if (!type || (strcmp(type, "file") != 0 && strcmp(type, "block") != 0)) {
+            conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                       "backingStore type '%s' of disk '%s' is not supported by hvd "
+                       "(only 'file' and 'block')", type ? type : "", disk_name);
+            return false;
+        }
+        bool is_block = strcmp(type, "block") == 0;
+        const xmlNode *format = first_child(n, "format");
+        const xmlNode *source = first_child(n, "source");
+        g_autofree char *format_type = format ? prop(format, "type") : NULL;
+        g_autofree char *path = source ? prop(source, is_block ? "dev" : "file") : NULL;
+        if (!format_type) {
+            conf_error(err, VIR_ERR_XML_ERROR,
+                       "missing backing store format of disk '%s'", disk_name);
+            return false;
+        }
+        if (!path) {
+            conf_error(err, VIR_ERR_XML_ERROR,
+                       "missing backing store source of disk '%s'", disk_name);
+            return false;
+        }
+        if (strcmp(format_type, "raw") != 0 && strcmp(format_type, "qcow2") != 0) {
+            conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                       "format '%s' of backing file '%s' of disk '%s' is not supported by hvd "
+                       "(raw, qcow2)", format_type, path, disk_name);
+            return false;
+        }
+        domain_backing_chain_add(chain, is_block, format_type, path);
+        const xmlNode *next = NULL;
+        for (const xmlNode *c = n->children; c; c = c->next) {
+            if (c->type != XML_ELEMENT_NODE || is_element(c, "format") || is_element(c, "source"))
+                continue;
+            if (!is_element(c, "backingStore"))
+                return unsupported_child(c, "backingStore", err);
+            next = c;
+        }
+        n = next;
+    }
+    *out = g_steal_pointer(&chain);
+    return true;
+}
+
 static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
 {
     g_autofree char *type = prop(n, "type");
     g_autofree char *device = prop(n, "device");
+    /* the target names the disk in every refusal below (issue 19) */
+    const xmlNode *target = first_child(n, "target");
+    g_autofree char *target_dev = target ? prop(target, "dev") : NULL;
+    g_autofree char *owner = g_strdup_printf("disk '%s'", target_dev ? target_dev : "");
     if (device && strcmp(device, "disk") != 0) {
         conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                   "disk device '%s' is not supported by hvd (only 'disk')", device);
+                   "disk device '%s' of %s is not supported by hvd (only 'disk')", device, owner);
         return false;
     }
     if (type && strcmp(type, "file") != 0 && strcmp(type, "block") != 0) {
         conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                   "disk type '%s' is not supported by hvd (only 'file' and 'block')", type);
+                   "disk type '%s' of %s is not supported by hvd (only 'file' and 'block')", type,
+                   owner);
         return false;
     }
     g_autoptr(GPtrArray) holder = g_ptr_array_new_with_free_func(disk_free);
@@ -575,8 +715,8 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, &disk->addr, &disk->user_alias, &disk->boot_order, &handled,
-                                 err))
+        if (!parse_device_common(c, owner, &disk->addr, &disk->user_alias, &disk->boot_order,
+                                 &handled, err))
             return false;
         if (handled)
             continue;
@@ -606,13 +746,18 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
         } else if (is_element(c, "serial")) {
             g_free(disk->serial);
             disk->serial = text_of(c);
-        } else if (!is_element(c, "backingStore")) {
+        } else if (is_element(c, "backingStore")) {
+            domain_backing_chain_free(g_steal_pointer(&disk->backing));
+            if (!parse_backing_store(c, target_dev ? target_dev : "", &disk->backing, err))
+                return false;
+        } else {
             return unsupported_child(c, "disk", err);
         }
     }
 
     if (!disk->target_dev) {
-        conf_error(err, VIR_ERR_XML_ERROR, "missing target definition for disk");
+        /* libvirt's VIR_ERR_NO_TARGET, naming the source as it does */
+        conf_error(err, VIR_ERR_NO_TARGET, "%s", disk->source ? disk->source : "disk");
         return false;
     }
     if (disk->driver_name && strcmp(disk->driver_name, "qemu") != 0) {
@@ -621,10 +766,15 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
                    disk->driver_name);
         return false;
     }
-    if (disk->driver_type && strcmp(disk->driver_type, "raw") != 0) {
-        conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                   "disk format '%s' of disk '%s' is not supported by hvd (only 'raw')",
-                   disk->driver_type, disk->target_dev);
+    if (disk->driver_type && strcmp(disk->driver_type, "raw") != 0 &&
+        strcmp(disk->driver_type, "qcow2") != 0) {
+        if (name_in(disk->driver_type, known_disk_formats, G_N_ELEMENTS(known_disk_formats)))
+            conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                       "disk format '%s' of disk '%s' is not supported by hvd (raw, qcow2)",
+                       disk->driver_type, disk->target_dev);
+        else
+            conf_error(err, VIR_ERR_XML_ERROR, "unknown driver format value '%s' of disk '%s'",
+                       disk->driver_type, disk->target_dev);
         return false;
     }
     /* libvirt infers the bus from the name prefix when bus is absent */
@@ -694,7 +844,8 @@ static bool parse_net(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, &net->addr, &net->user_alias, &net->boot_order, &handled, err))
+        if (!parse_device_common(c, "interface", &net->addr, &net->user_alias, &net->boot_order,
+                                 &handled, err))
             return false;
         if (handled)
             continue;
@@ -714,7 +865,8 @@ static bool parse_net(DomainDef *def, const xmlNode *n, GError **err)
         } else if (is_element(c, "source")) {
             if (net->type == DOMAIN_NET_HOSTDEV) {
                 const xmlNode *a = first_child(c, "address");
-                if (a && !parse_pci_addr(a, &net->host_addr, err))
+                if (a && !parse_pci_addr(a, "the source of interface type 'hostdev'",
+                                         &net->host_addr, err))
                     return false;
             } else if (net->type == DOMAIN_NET_BRIDGE) {
                 g_free(net->source);
@@ -855,13 +1007,14 @@ static bool parse_hostdev(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, &h->addr, &h->user_alias, &h->boot_order, &handled, err))
+        if (!parse_device_common(c, "hostdev", &h->addr, &h->user_alias, &h->boot_order, &handled,
+                                 err))
             return false;
         if (handled)
             continue;
         if (is_element(c, "source")) {
             const xmlNode *a = first_child(c, "address");
-            if (a && !parse_pci_addr(a, &h->source, err))
+            if (a && !parse_pci_addr(a, "the source of a hostdev", &h->source, err))
                 return false;
         } else if (is_element(c, "driver")) {
             g_autofree char *name = prop(c, "name");
@@ -910,7 +1063,7 @@ static bool parse_memballoon(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, &b->addr, &b->user_alias, NULL, &handled, err))
+        if (!parse_device_common(c, "memballoon", &b->addr, &b->user_alias, NULL, &handled, err))
             return false;
         if (handled)
             continue;
@@ -1068,14 +1221,6 @@ static const char *const refused_devices[] = {
     "filesystem", "memory", "iommu", "tpm", "vsock", "shmem", "crypto", "nvram", "pstore",
 };
 
-static bool name_in(const char *name, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(name, list[i]) == 0)
-            return true;
-    return false;
-}
-
 static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
 {
     bool saw_balloon = false;
@@ -1142,6 +1287,40 @@ static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
 /* ------------------------------------------------------------------ */
 /* <os>, <cpu>, <features>, <clock>, lifecycle                         */
 
+/* <loader readonly='yes' type='rom'>PATH</loader>: a BIOS image mapped
+ * below 4 GiB (formatdomain "BIOS bootloader"). UEFI needs pflash and
+ * NVRAM, which the worker does not have. */
+static bool parse_loader(DomainDef *def, const xmlNode *n, GError **err)
+{
+    g_autofree char *type = prop(n, "type");
+    if (type && strcmp(type, "rom") != 0) {
+        conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                   "<loader type='%s'> is not supported by hvd (only 'rom', a BIOS image)", type);
+        return false;
+    }
+    /* secure boot, stateless, format: UEFI matters */
+    for (const xmlAttr *a = n->properties; a; a = a->next) {
+        const char *attr = (const char *)a->name;
+        if (strcmp(attr, "type") && strcmp(attr, "readonly")) {
+            conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                       "attribute '%s' of <loader> is not supported by hvd", attr);
+            return false;
+        }
+    }
+    if (!tristate_attr(n, "readonly", "yes", "no", &def->loader_readonly, err))
+        return false;
+    g_autofree char *path = trimmed_text_of(n);
+    if (!*path) {
+        conf_error(err, VIR_ERR_XML_ERROR, "<loader> of domain needs the path of a BIOS image");
+        return false;
+    }
+    g_free(def->loader);
+    def->loader = g_steal_pointer(&path);
+    g_free(def->loader_type);
+    def->loader_type = g_steal_pointer(&type);
+    return true;
+}
+
 static bool parse_os(DomainDef *def, const xmlNode *os, GError **err)
 {
     bool saw_type = false;
@@ -1177,17 +1356,25 @@ static bool parse_os(DomainDef *def, const xmlNode *os, GError **err)
                 conf_error(err, VIR_ERR_XML_ERROR, "unknown boot device '%s'", dev ? dev : "");
                 return false;
             }
-            g_ptr_array_add(def->boot_devs, g_steal_pointer(&dev));
+            /* libvirt reads at most four (VIR_DOMAIN_BOOT_LAST) */
+            if (def->boot_devs->len < 4)
+                g_ptr_array_add(def->boot_devs, g_steal_pointer(&dev));
         } else if (!strcmp(name, "smbios")) {
             g_free(def->smbios_mode);
             def->smbios_mode = prop(c, "mode");
         } else if (!strcmp(name, "bootmenu")) {
             if (!tristate_attr(c, "enable", "yes", "no", &def->bootmenu, err))
                 return false;
-        } else if (!strcmp(name, "loader") || !strcmp(name, "nvram") || !strcmp(name, "dtb") ||
-                   !strcmp(name, "firmware") || !strcmp(name, "acpi") || !strcmp(name, "init")) {
+            g_free(def->bootmenu_timeout);
+            def->bootmenu_timeout = prop(c, "timeout");
+        } else if (!strcmp(name, "loader")) {
+            if (!parse_loader(def, c, err))
+                return false;
+        } else if (!strcmp(name, "nvram") || !strcmp(name, "dtb") || !strcmp(name, "firmware") ||
+                   !strcmp(name, "acpi") || !strcmp(name, "init")) {
             conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                       "<os><%s> is not supported by hvd (direct kernel boot, no firmware)", name);
+                       "<os><%s> is not supported by hvd (BIOS firmware or direct kernel boot)",
+                       name);
             return false;
         } else {
             return unsupported_child(c, "os", err);
@@ -1206,9 +1393,6 @@ static bool parse_os(DomainDef *def, const xmlNode *os, GError **err)
     }
     if (!def->os_machine)
         def->os_machine = g_strdup("pc");
-    /* libvirt boots from disk by default when no kernel is given */
-    if (!def->kernel && def->boot_devs->len == 0)
-        g_ptr_array_add(def->boot_devs, g_strdup("hd"));
     return true;
 }
 
@@ -1484,6 +1668,10 @@ static bool parse_domain_node(DomainDef *def, const xmlNode *root, GError **err)
     } else {
         def->balloon.enabled = true;
     }
+    /* libvirt boots from the first disk when neither <os><boot dev> nor
+     * any device's <boot order> says otherwise (virDomainDefBootOrderPostParse) */
+    if (def->boot_devs->len == 0 && !domain_def_has_boot_order(def))
+        g_ptr_array_add(def->boot_devs, g_strdup("hd"));
     return true;
 }
 

@@ -25,6 +25,9 @@
 #define DOMAIN_MAX_VCPUS 255
 #define DOMAIN_MAX_SERIAL_PORTS 4
 #define DOMAIN_MAX_NET_QUEUES 64
+/* Deepest backing chain read or probed: libvirt's limit (its
+ * virStorageSourceGetMetadataRecurse). */
+#define DOMAIN_MAX_BACKING_CHAIN 200
 /* First slot hvd hands out: slot 0 is the host bridge, 1 and 2 are kept
  * free as libvirt keeps them for the ISA bridge and the primary VGA on a
  * "pc" machine, so our addresses look like libvirt's. */
@@ -53,12 +56,29 @@ typedef struct {
     unsigned domain, bus, slot, function;
 } DomainPciAddr;
 
+/* One layer of a disk's backing chain (formatdomain "backingStore"):
+ * <backingStore type='file|block'><format type=/><source file=|dev=/>. */
+typedef struct {
+    bool is_block;          /* type='block' (source dev=) vs 'file' (source file=) */
+    char *format;           /* "raw", "qcow2", ... as written or probed */
+    char *source;           /* path */
+    unsigned index;         /* live XML only: libvirt's storage node index (0 = none) */
+} DomainStorageLayer;
+
+/* A backing chain below a disk's source, top layer first. `complete`: the
+ * last layer (or the disk itself when there is none) is followed by an
+ * empty <backingStore/>, i.e. it has no backing file. */
+typedef struct {
+    GPtrArray *layers;      /* DomainStorageLayer* */
+    bool complete;
+} DomainBackingChain;
+
 typedef struct {
     bool is_block;          /* <disk type='block'> (source dev=) vs 'file' (source file=) */
     char *source;           /* path; NULL = no medium */
     char *target_dev;       /* "vda" */
     char *driver_name;      /* "qemu" or NULL */
-    char *driver_type;      /* "raw" or NULL (raw) */
+    char *driver_type;      /* "raw", "qcow2" or NULL (raw) */
     char *driver_cache;     /* kept as given: none, writeback, ... */
     char *driver_io;        /* kept: native, threads, io_uring */
     char *driver_discard;   /* kept: unmap, ignore */
@@ -68,6 +88,15 @@ typedef struct {
     unsigned boot_order;    /* 0 = none */
     char *user_alias;       /* "ua-..." alias the user gave, or NULL */
     DomainPciAddr addr;
+    /* <backingStore> as the user wrote it (NULL: none given); kept and
+     * written back in the inactive XML. */
+    DomainBackingChain *backing;
+    /* Run time: the chain probed from the image headers when the domain
+     * started (drivers/domain/storage_chain.c), with libvirt's node
+     * indexes; only the live XML shows it (and then instead of `backing`).
+     * NULL until probed; never parsed from XML. */
+    DomainBackingChain *live_chain;
+    unsigned live_index;    /* node index of the disk's own source */
 } DomainDisk;
 
 typedef enum {
@@ -157,6 +186,12 @@ typedef struct {
     GPtrArray *boot_devs;           /* char*: "hd", "network", ... */
     char *smbios_mode;              /* <smbios mode=> kept, or NULL */
     DomainTristate bootmenu;
+    char *bootmenu_timeout;         /* <bootmenu timeout=> kept (ms), or NULL */
+    /* <loader readonly= type='rom'>PATH</loader>: the firmware image the
+     * worker boots when there is no kernel (NULL: hv's default SeaBIOS) */
+    char *loader;
+    DomainTristate loader_readonly;
+    char *loader_type;              /* "rom" or NULL */
 
     /* platform */
     char *features_xml;             /* verbatim <features> or NULL */
@@ -248,6 +283,16 @@ const char *domain_net_model_to_string(DomainNetModel model);
 char *domain_disk_alias(const DomainDisk *disk);
 char *domain_net_alias(const DomainDef *def, guint index);
 char *domain_hostdev_alias(guint index);
+
+DomainBackingChain *domain_backing_chain_new(void);
+void domain_backing_chain_free(DomainBackingChain *chain);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainBackingChain, domain_backing_chain_free)
+/* Appends a layer (strings copied) and returns it. */
+DomainStorageLayer *domain_backing_chain_add(DomainBackingChain *chain, bool is_block,
+                                             const char *format, const char *source);
+
+/* Whether any device carries a per-device <boot order>. */
+bool domain_def_has_boot_order(const DomainDef *def);
 
 /* Index of a virtio disk name: vda -> 0, vdz -> 25, vdaa -> 26; -1 if not vdX. */
 int domain_disk_name_index(const char *dev);

@@ -79,6 +79,38 @@ static void device_tail(GString *out, int level, unsigned boot_order, const char
     }
 }
 
+/* <backingStore> levels below a source, top layer first; the live XML
+ * adds each layer's node index (formatdomain "backingStore"). */
+static void format_backing_chain(GString *out, int level, const DomainBackingChain *chain,
+                                 bool live)
+{
+    guint n = chain->layers->len;
+    for (guint i = 0; i < n; i++) {
+        const DomainStorageLayer *l = g_ptr_array_index(chain->layers, i);
+        indent(out, level + (int)i);
+        g_string_append_printf(out, "<backingStore type='%s'", l->is_block ? "block" : "file");
+        if (live && l->index)
+            g_string_append_printf(out, " index='%u'", l->index);
+        g_string_append(out, ">\n");
+        indent(out, level + (int)i + 1);
+        g_string_append(out, "<format");
+        attr(out, "type", l->format);
+        g_string_append(out, "/>\n");
+        indent(out, level + (int)i + 1);
+        g_string_append(out, "<source");
+        attr(out, l->is_block ? "dev" : "file", l->source);
+        g_string_append(out, "/>\n");
+    }
+    if (chain->complete) {
+        indent(out, level + (int)n);
+        g_string_append(out, "<backingStore/>\n");
+    }
+    for (guint i = n; i > 0; i--) {
+        indent(out, level + (int)i - 1);
+        g_string_append(out, "</backingStore>\n");
+    }
+}
+
 static void format_disk(GString *out, const DomainDisk *d, bool live)
 {
     indent(out, 2);
@@ -91,12 +123,18 @@ static void format_disk(GString *out, const DomainDisk *d, bool live)
     attr(out, "io", d->driver_io);
     attr(out, "discard", d->driver_discard);
     g_string_append(out, "/>\n");
+    /* a running domain shows the chain probed at start, as libvirt does */
+    const DomainBackingChain *chain = live && d->live_chain ? d->live_chain : d->backing;
     if (d->source) {
         indent(out, 3);
         g_string_append(out, "<source");
         attr(out, d->is_block ? "dev" : "file", d->source);
+        if (live && d->live_chain && d->live_index)
+            g_string_append_printf(out, " index='%u'", d->live_index);
         g_string_append(out, "/>\n");
     }
+    if (chain)
+        format_backing_chain(out, 3, chain, live);
     indent(out, 3);
     g_string_append(out, "<target");
     attr(out, "dev", d->target_dev);
@@ -345,6 +383,15 @@ char *domain_def_format(const DomainDef *def, const DomainRuntime *rt)
     attr(out, "arch", def->os_arch ? def->os_arch : "x86_64");
     attr(out, "machine", def->os_machine ? def->os_machine : "pc");
     g_string_append(out, ">hvm</type>\n");
+    if (def->loader) {
+        indent(out, 2);
+        g_string_append(out, "<loader");
+        attr(out, "readonly", tristate(def->loader_readonly, "yes", "no"));
+        attr(out, "type", def->loader_type);
+        g_string_append(out, ">");
+        esc_text(out, def->loader);
+        g_string_append(out, "</loader>\n");
+    }
     text_element(out, 2, "kernel", def->kernel);
     text_element(out, 2, "initrd", def->initrd);
     text_element(out, 2, "cmdline", def->cmdline);
@@ -358,6 +405,7 @@ char *domain_def_format(const DomainDef *def, const DomainRuntime *rt)
         indent(out, 2);
         g_string_append(out, "<bootmenu");
         attr(out, "enable", tristate(def->bootmenu, "yes", "no"));
+        attr(out, "timeout", def->bootmenu_timeout);
         g_string_append(out, "/>\n");
     }
     if (def->smbios_mode) {

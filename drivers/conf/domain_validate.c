@@ -22,6 +22,42 @@ static bool same_pci(const DomainPciAddr *a, const DomainPciAddr *b)
            a->function == b->function;
 }
 
+/* libvirt's virDomainDefBootOrderPostParse rules, with its texts: each
+ * boot order once, and <os><boot dev> or per-device <boot order>, never
+ * both. */
+static bool validate_boot_order(const DomainDef *def, GError **err)
+{
+    g_autoptr(GArray) orders = g_array_new(FALSE, FALSE, sizeof(unsigned));
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        g_array_append_val(orders, d->boot_order);
+    }
+    for (guint i = 0; i < def->nets->len; i++) {
+        const DomainNet *n = g_ptr_array_index(def->nets, i);
+        g_array_append_val(orders, n->boot_order);
+    }
+    for (guint i = 0; i < def->hostdevs->len; i++) {
+        const DomainHostdev *h = g_ptr_array_index(def->hostdevs, i);
+        g_array_append_val(orders, h->boot_order);
+    }
+    for (guint i = 0; i < orders->len; i++) {
+        unsigned a = g_array_index(orders, unsigned, i);
+        for (guint j = i + 1; a && j < orders->len; j++) {
+            if (a == g_array_index(orders, unsigned, j)) {
+                conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                           "boot order '%u' used for more than one device", a);
+                return false;
+            }
+        }
+    }
+    if (def->boot_devs->len > 0 && domain_def_has_boot_order(def)) {
+        conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                   "per-device boot elements cannot be used together with os/boot elements");
+        return false;
+    }
+    return true;
+}
+
 bool domain_def_validate(const DomainDef *def, GError **err)
 {
     for (guint i = 0; i < def->disks->len; i++) {
@@ -66,6 +102,9 @@ bool domain_def_validate(const DomainDef *def, GError **err)
             }
         }
     }
+
+    if (!validate_boot_order(def, err))
+        return false;
 
     if (def->cpu_sockets) {
         guint64 total = (guint64)def->cpu_sockets * def->cpu_dies * def->cpu_cores *

@@ -176,7 +176,6 @@ void hvd_domain_monitor_command(HvdDomain *dom, const char *cmd, bool hmp, HvdDo
                                 gpointer user_data);
 
 /* ---- block statistics (virsh domblkstat) */
-struct json_object;
 /* One disk's counters as libvirt's QEMU driver keeps them (qemuBlockStats):
  * requests, bytes and nanoseconds from the worker's query-blockstats. */
 typedef struct {
@@ -184,17 +183,8 @@ typedef struct {
     int64_t rd_total_times, wr_total_times, flush_total_times;
 } HvdBlockStats;
 
-/* query-blockstats reply -> the counters of the entries named in `names`
- * ("device" or "qdev" of an entry; several names are summed, as libvirt
- * totals all disks for an empty path). Returns how many statistics the
- * worker reports per disk (libvirt's nstats: 4 mandatory + up to 4), or -1
- * with err: VIR_ERR_INTERNAL_ERROR for a malformed reply, a missing
- * mandatory counter ("cannot read rd_bytes statistic") or an unknown name
- * ("cannot find statistics for device 'X'"). */
-int hvd_block_stats_from_reply(struct json_object *ret, const char *const *names, unsigned n_names,
-                               HvdBlockStats *out, GError **err);
-
-/* stats: borrowed; nstats as above; err NULL on success. */
+/* stats: borrowed; nstats: how many statistics the worker reports per
+ * disk (libvirt's nstats: 4 mandatory + up to 4); err NULL on success. */
 typedef void (*HvdDomainBlockStatsFunc)(HvdDomain *dom, const HvdBlockStats *stats, int nstats,
                                         const GError *err, gpointer user_data);
 /* virDomainBlockStats(Flags): path = target ("vda") or source path of a
@@ -204,7 +194,6 @@ void hvd_domain_block_stats(HvdDomain *dom, const char *path, HvdDomainBlockStat
                             gpointer user_data);
 
 /* ---- memory statistics (virsh dommemstat) */
-struct json_object;
 /* One virDomainMemoryStatStruct: tag = virDomainMemoryStatTags (0 swap_in
  * ... 6 actual, 7 rss, 9 last_update, ... 12 hugetlb_pgfail), sizes in
  * KiB, faults as counts, last_update in epoch seconds. */
@@ -213,17 +202,6 @@ typedef struct {
     uint64_t val;
 } HvdMemoryStat;
 #define HVD_MEMORY_STAT_NR 13 /* VIR_DOMAIN_MEMORY_STAT_NR */
-
-/* The stats libvirt's QEMU driver derives from the worker's replies, in its
- * order: actual (query-balloon's "actual", bytes), then the guest's stats
- * from qom-get guest-stats ({"stats": {"stat-...": bytes or count},
- * "last-update": s}; values of 2^64-1 were never sent by the guest and are
- * left out), then rss when rss_kib is not 0. Either reply may be NULL;
- * members of the wrong type are skipped. At most max entries; returns the
- * count. */
-unsigned hvd_memory_stats_from_replies(struct json_object *balloon_ret,
-                                       struct json_object *guest_stats_ret, uint64_t rss_kib,
-                                       HvdMemoryStat *out, unsigned max);
 
 /* stats: borrowed, n entries (n <= the max asked for); err NULL on success. */
 typedef void (*HvdDomainMemoryStatsFunc)(HvdDomain *dom, const HvdMemoryStat *stats, unsigned n,

@@ -4,10 +4,18 @@
 noinst_LIBRARIES += drivers/domain/libhvddriver.a
 drivers_domain_libhvddriver_a_SOURCES = \
 	drivers/domain/driver.c drivers/domain/driver.h \
+	drivers/domain/domain.c drivers/domain/domain.h \
+	drivers/domain/domain_files.c \
+	drivers/domain/worker.c \
+	drivers/domain/reconnect.c \
+	drivers/domain/stats.c \
+	drivers/domain/qmp.c drivers/domain/qmp.h \
 	drivers/domain/process.c drivers/domain/process.h \
+	drivers/domain/storage_chain.c drivers/domain/storage_chain.h \
 	drivers/domain/console.c drivers/domain/console.h \
 	drivers/domain/interfaces.c drivers/domain/interfaces.h \
-	daemon/remote_domain.c daemon/remote_domain.h
+	daemon/remote_domain.c daemon/remote_domain.h daemon/remote_domain_priv.h \
+	daemon/remote_domain_stats.c daemon/remote_domain_events.c daemon/remote_domain_console.c
 
 # Users before providers (static libraries).
 HVD_DRIVER_LIBS = drivers/domain/libhvddriver.a drivers/nodedev/libhvdnodedev.a \
@@ -24,6 +32,12 @@ tests_unit_test_driver_LDADD = $(HVD_DRIVER_LIBS) hv/monitor/libmonitor.a hv/lib
 	common/libcommon.a $(JSONC_LIBS) -lpthread -lm
 TESTS += tests/unit/test-driver
 EXTRA_DIST += docs/domain-driver.md
+
+# The typed QMP layer against a fake worker answering with QEMU 7.2's replies.
+check_PROGRAMS += tests/unit/test-qmp-commands
+tests_unit_test_qmp_commands_SOURCES = tests/unit/test-qmp-commands.c tests/tap.h
+tests_unit_test_qmp_commands_LDADD = $(HVD_DRIVER_LIBS)
+TESTS += tests/unit/test-qmp-commands
 
 # Interfaces' host side and the machine description's nics, without taps.
 check_PROGRAMS += tests/unit/test-interfaces

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "drivers/domain/monitor.h"
+#include "drivers/domain/monitor_priv.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -77,7 +78,6 @@ struct _HvdMonitor {
     GQueue pending;               /* Pending*, in the order issued */
     guint64 next_serial;
     struct json_object *greeting;
-    char *last_error_class;
 
     gint64 connect_deadline;      /* monotonic µs; 0 = none */
     gint64 retry_at;              /* monotonic µs; 0 = none */
@@ -101,8 +101,7 @@ static void update_sources(HvdMonitor *mon);
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
-static GError *mon_error(int code, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static GError *mon_error(int code, const char *fmt, ...)
+GError *hvd_monitor_error(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -216,7 +215,7 @@ static void complete_now(HvdMonitor *mon, Pending *p, struct json_object *reply,
                                                                     : "GenericError";
     const char *desc_s = json_object_is_type(desc, json_type_string) ? json_object_get_string(desc)
                                                                       : cls_s;
-    g_autoptr(GError) err = mon_error(VIR_ERR_INTERNAL_ERROR,
+    g_autoptr(GError) err = hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                                       "unable to execute QEMU command '%s': %s", p->cmd_name,
                                       desc_s);
     p->json_fn(mon, NULL, cls_s, err, p->user_data);
@@ -362,7 +361,7 @@ static gboolean on_writable(int fd, GIOCondition cond, gpointer data)
         if (n < 0) {
             int e = errno;
             hvd_monitor_ref(mon);
-            fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+            fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                                  "cannot write to the monitor of domain '%s': %s", mon->vm_name,
                                  g_strerror(e)));
             hvd_monitor_unref(mon);
@@ -405,7 +404,7 @@ static void handle_greeting(HvdMonitor *mon, struct json_object *msg)
     if (!json_object_object_get_ex(msg, "QMP", &qmp) ||
         !json_object_is_type(qmp, json_type_object)) {
         g_autofree char *ex = json_excerpt(msg);
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "monitor of domain '%s' did not start with a QMP greeting: %s",
                              mon->vm_name, ex));
         return;
@@ -424,7 +423,7 @@ static void handle_capabilities_reply(HvdMonitor *mon, struct json_object *msg)
             json_object_object_get_ex(error, "desc", &desc) &&
             json_object_is_type(desc, json_type_string))
             d = json_object_get_string(desc);
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "unable to execute QEMU command 'qmp_capabilities': %s", d));
         return;
     }
@@ -443,7 +442,7 @@ static void handle_event(HvdMonitor *mon, struct json_object *msg)
     struct json_object *ev, *data = NULL, *ts, *v;
     json_object_object_get_ex(msg, "event", &ev);
     if (!json_object_is_type(ev, json_type_string)) {
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "monitor of domain '%s' sent an event without a name",
                              mon->vm_name));
         return;
@@ -532,7 +531,7 @@ static void handle_line(HvdMonitor *mon, const char *line, size_t len)
 
     if (jerr != json_tokener_success || !msg) {
         g_autofree char *ex = excerpt(line, len);
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "cannot parse json from the monitor of domain '%s': %s: %s",
                              mon->vm_name,
                              jerr == json_tokener_continue ? "incomplete value on one line"
@@ -545,7 +544,7 @@ static void handle_line(HvdMonitor *mon, const char *line, size_t len)
         end++;
     if (end != len || !json_object_is_type(msg, json_type_object)) {
         g_autofree char *ex = excerpt(line, len);
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "monitor of domain '%s' sent something other than one JSON "
                              "object per line: %s", mon->vm_name, ex));
         json_object_put(msg);
@@ -561,7 +560,7 @@ static void handle_line(HvdMonitor *mon, const char *line, size_t len)
         handle_reply(mon, msg);
     else {
         g_autofree char *ex = excerpt(line, len);
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "unexpected message from the monitor of domain '%s': %s",
                              mon->vm_name, ex));
     }
@@ -576,14 +575,14 @@ static void process_input(HvdMonitor *mon)
         if (!nl) {
             mon->in_scanned = mon->in->len;
             if (mon->in->len > HVD_MONITOR_MAX_LINE)
-                fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+                fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                                      "monitor of domain '%s' sent a line longer than %u bytes",
                                      mon->vm_name, HVD_MONITOR_MAX_LINE));
             return;
         }
         size_t len = nl - mon->in->str;
         if (len > HVD_MONITOR_MAX_LINE) {
-            fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+            fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                                  "monitor of domain '%s' sent a line longer than %u bytes",
                                  mon->vm_name, HVD_MONITOR_MAX_LINE));
             return;
@@ -613,11 +612,11 @@ static gboolean on_readable(int fd, GIOCondition cond, gpointer data)
         process_input(mon);
     } else if (n == 0) {
         /* libvirt's text for a worker that went away. */
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR, "End of file from qemu monitor (vm='%s')",
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR, "End of file from qemu monitor (vm='%s')",
                              mon->vm_name));
     } else {
         int e = errno;
-        fatal(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fatal(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                              "cannot read from the monitor of domain '%s': %s", mon->vm_name,
                              g_strerror(e)));
     }
@@ -647,13 +646,13 @@ static gboolean on_connect_deadline(gpointer data)
     destroy_source(&mon->deadline_src);
     hvd_monitor_ref(mon);
     if (mon->state == MON_CONNECTING)
-        fail_connect(mon, mon_error(VIR_ERR_OPERATION_TIMEOUT,
+        fail_connect(mon, hvd_monitor_error(VIR_ERR_OPERATION_TIMEOUT,
                                     "cannot connect to the monitor of domain '%s' at '%s' "
                                     "within %d ms: %s", mon->vm_name, mon->path,
                                     mon->connect_timeout_ms,
                                     g_strerror(mon->last_connect_errno)));
     else if (mon->state == MON_GREETING || mon->state == MON_NEGOTIATING)
-        fail_connect(mon, mon_error(VIR_ERR_OPERATION_TIMEOUT,
+        fail_connect(mon, hvd_monitor_error(VIR_ERR_OPERATION_TIMEOUT,
                                     "monitor of domain '%s' did not complete the QMP "
                                     "handshake within %d ms", mon->vm_name,
                                     mon->connect_timeout_ms));
@@ -665,7 +664,7 @@ static void try_connect(HvdMonitor *mon)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (strlen(mon->path) >= sizeof(addr.sun_path)) {
-        fail_connect(mon, mon_error(VIR_ERR_INTERNAL_ERROR,
+        fail_connect(mon, hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                                     "monitor socket path '%s' of domain '%s' is too long",
                                     mon->path, mon->vm_name));
         return;
@@ -674,7 +673,7 @@ static void try_connect(HvdMonitor *mon)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         int e = errno;
-        fail_connect(mon, mon_error(VIR_ERR_SYSTEM_ERROR, "cannot create a socket: %s",
+        fail_connect(mon, hvd_monitor_error(VIR_ERR_SYSTEM_ERROR, "cannot create a socket: %s",
                                     g_strerror(e)));
         return;
     }
@@ -693,14 +692,15 @@ static void try_connect(HvdMonitor *mon)
         update_sources(mon);
         return;
     }
-    fail_connect(mon, mon_error(VIR_ERR_SYSTEM_ERROR,
+    fail_connect(mon, hvd_monitor_error(VIR_ERR_SYSTEM_ERROR,
                                 "cannot connect to the monitor of domain '%s' at '%s': %s",
                                 mon->vm_name, mon->path, g_strerror(e)));
 }
 
 /* ------------------------------------------------------------------ */
 /* Sources: (re)attached to io_ctx according to the state, so that a
- * synchronous wait can move them all to its private context and back. */
+ * nested wait (monitor_priv.h) can move them all to its private context
+ * and back. */
 
 static int ms_until(gint64 when)
 {
@@ -816,7 +816,6 @@ void hvd_monitor_unref(HvdMonitor *mon)
     g_string_free(mon->in, TRUE);
     g_string_free(mon->out, TRUE);
     g_main_context_unref(mon->ctx);
-    g_free(mon->last_error_class);
     g_free(mon->path);
     g_free(mon->vm_name);
     g_free(mon);
@@ -838,7 +837,7 @@ void hvd_monitor_connect(HvdMonitor *mon, int timeout_ms, HvdMonitorReadyFunc fn
                          gpointer user_data)
 {
     if (mon->state != MON_IDLE && mon->state != MON_CLOSED) {
-        g_autoptr(GError) err = mon_error(VIR_ERR_OPERATION_INVALID,
+        g_autoptr(GError) err = hvd_monitor_error(VIR_ERR_OPERATION_INVALID,
                                           "monitor of domain '%s' is already connected",
                                           mon->vm_name);
         if (fn)
@@ -869,11 +868,6 @@ struct json_object *hvd_monitor_greeting(const HvdMonitor *mon)
     return mon->greeting;
 }
 
-const char *hvd_monitor_last_error_class(const HvdMonitor *mon)
-{
-    return mon->last_error_class;
-}
-
 static guint64 submit(HvdMonitor *mon, Pending *p, struct json_object *cmd)
 {
     json_object_object_add(cmd, "id", json_object_new_string(p->id));
@@ -881,7 +875,7 @@ static guint64 submit(HvdMonitor *mon, Pending *p, struct json_object *cmd)
         cmd, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     guint64 serial = p->serial;
     if (mon->state == MON_IDLE || mon->state == MON_CLOSED) {
-        g_autoptr(GError) err = mon_error(VIR_ERR_OPERATION_INVALID,
+        g_autoptr(GError) err = hvd_monitor_error(VIR_ERR_OPERATION_INVALID,
                                           "monitor of domain '%s' is not connected",
                                           mon->vm_name);
         complete_now(mon, p, NULL, err);
@@ -901,7 +895,7 @@ guint64 hvd_monitor_command(HvdMonitor *mon, const char *cmd, struct json_object
     p->json_fn = fn;
     p->user_data = user_data;
     if (!cmd || !*cmd || (args && !json_object_is_type(args, json_type_object))) {
-        g_autoptr(GError) err = mon_error(VIR_ERR_INTERNAL_ERROR,
+        g_autoptr(GError) err = hvd_monitor_error(VIR_ERR_INTERNAL_ERROR,
                                           "invalid monitor command '%s': %s", cmd ? cmd : "",
                                           !cmd || !*cmd ? "no command name"
                                                         : "arguments must be a JSON object");
@@ -942,7 +936,7 @@ guint64 hvd_monitor_command_raw(HvdMonitor *mon, const char *text, HvdMonitorRaw
     }
     if (!text || jerr != json_tokener_success || !json_object_is_type(obj, json_type_object)) {
         g_autofree char *ex = excerpt(text ? text : "", text ? strlen(text) : 0);
-        g_autoptr(GError) err = mon_error(
+        g_autoptr(GError) err = hvd_monitor_error(
             VIR_ERR_INTERNAL_ERROR, "cannot parse json %s: %s", ex,
             jerr == json_tokener_continue ? "unexpected end of input"
             : jerr != json_tokener_success ? json_tokener_error_desc(jerr)
@@ -973,7 +967,7 @@ void hvd_monitor_close(HvdMonitor *mon)
     hvd_monitor_ref(mon);
     bool connecting = mon->state != MON_READY;
     close_socket(mon);
-    g_autoptr(GError) err = mon_error(VIR_ERR_OPERATION_FAILED,
+    g_autoptr(GError) err = hvd_monitor_error(VIR_ERR_OPERATION_FAILED,
                                       "monitor of domain '%s' was closed", mon->vm_name);
     fail_all_pending(mon, err);
     HvdMonitorReadyFunc fn = mon->ready_fn;
@@ -984,193 +978,41 @@ void hvd_monitor_close(HvdMonitor *mon)
 }
 
 /* ------------------------------------------------------------------ */
-/* Synchronous wrappers                                                */
+/* Hooks for nested waits (monitor_priv.h)                             */
 
-static gboolean on_wait_timeout(gpointer data)
+GMainContext *hvd_monitor_wait_begin(HvdMonitor *mon, GMainContext *priv)
 {
-    *(bool *)data = true;
-    return G_SOURCE_REMOVE;
-}
-
-/* Iterate a private context holding only this monitor's sources until
- * *done or timeout_ms. Returns *done. */
-static bool wait_for(HvdMonitor *mon, const bool *done, int timeout_ms)
-{
-    if (*done)
-        return true;
-    hvd_monitor_ref(mon);
-    GMainContext *priv = g_main_context_new();
     GMainContext *prev = mon->io_ctx;
-    g_main_context_push_thread_default(priv);
     mon->sync_depth++;
     move_sources(mon, priv);
+    return prev;
+}
 
-    bool timed_out = false;
-    GSource *timer = g_timeout_source_new(MAX(timeout_ms, 0));
-    g_source_set_callback(timer, on_wait_timeout, &timed_out, NULL);
-    g_source_attach(timer, priv);
-    while (!*done && !timed_out)
-        g_main_context_iteration(priv, TRUE);
-    g_source_destroy(timer);
-    g_source_unref(timer);
-
+void hvd_monitor_wait_end(HvdMonitor *mon, GMainContext *prev)
+{
     mon->sync_depth--;
     move_sources(mon, prev);
-    g_main_context_pop_thread_default(priv);
-    g_main_context_unref(priv);
     schedule_deferred(mon);
-    bool ok = *done;
-    hvd_monitor_unref(mon);
-    return ok;
 }
 
-static Pending *find_pending(HvdMonitor *mon, guint64 serial)
+void hvd_monitor_mark(HvdMonitor *mon, guint64 serial, bool sync_waiter, bool abandoned)
 {
-    for (GList *l = mon->pending.head; l; l = l->next)
-        if (((Pending *)l->data)->serial == serial)
-            return l->data;
-    return NULL;
-}
-
-/* Mark the command's reply as unwanted after a timeout. */
-static GError *abandon(HvdMonitor *mon, guint64 serial, const char *what, int timeout_ms)
-{
-    Pending *p = find_pending(mon, serial);
-    if (p)
-        p->abandoned = true;
-    return mon_error(VIR_ERR_OPERATION_TIMEOUT,
-                     "no reply from the monitor of domain '%s' to '%s' within %d ms",
-                     mon->vm_name, what, timeout_ms);
-}
-
-typedef struct {
-    bool done;
-    GError *err;
-    struct json_object *ret;
-    char *text;
-    char *error_class;
-} SyncWait;
-
-static void sync_connect_cb(HvdMonitor *mon, const GError *err, gpointer data)
-{
-    SyncWait *w = data;
-    w->done = true;
-    if (err)
-        w->err = g_error_copy(err);
-}
-
-bool hvd_monitor_connect_sync(HvdMonitor *mon, int timeout_ms, GError **err)
-{
-    SyncWait w = { 0 };
-    hvd_monitor_connect(mon, timeout_ms, sync_connect_cb, &w);
-    /* The connect deadline fires inside the wait; the margin only guards
-     * against a clock that never fires. */
-    if (!wait_for(mon, &w.done, timeout_ms + 1000)) {
-        mon->ready_fn = NULL;
-        hvd_monitor_close(mon);
-        g_propagate_error(err, mon_error(VIR_ERR_OPERATION_TIMEOUT,
-                                         "cannot connect to the monitor of domain '%s'",
-                                         mon->vm_name));
-        return false;
-    }
-    if (w.err) {
-        g_propagate_error(err, w.err);
-        return false;
-    }
-    return true;
-}
-
-static void sync_reply_cb(HvdMonitor *mon, struct json_object *ret, const char *error_class,
-                          const GError *err, gpointer data)
-{
-    SyncWait *w = data;
-    w->done = true;
-    if (err) {
-        w->err = g_error_copy(err);
-        w->error_class = g_strdup(error_class);
-    } else {
-        w->ret = json_object_get(ret);
-        if (!w->ret)   /* a JSON null return */
-            w->ret = json_object_new_null();
+    for (GList *l = mon->pending.head; l; l = l->next) {
+        Pending *p = l->data;
+        if (p->serial == serial) {
+            p->sync_waiter = p->sync_waiter || sync_waiter;
+            p->abandoned = p->abandoned || abandoned;
+            return;
+        }
     }
 }
 
-static void sync_raw_cb(HvdMonitor *mon, const char *reply, const GError *err, gpointer data)
+void hvd_monitor_forget_ready(HvdMonitor *mon)
 {
-    SyncWait *w = data;
-    w->done = true;
-    if (err)
-        w->err = g_error_copy(err);
-    else
-        w->text = g_strdup(reply);
+    mon->ready_fn = NULL;
 }
 
-static void mark_sync_waiter(HvdMonitor *mon, guint64 serial)
+const char *hvd_monitor_vm_name(const HvdMonitor *mon)
 {
-    Pending *p = find_pending(mon, serial);
-    if (p)
-        p->sync_waiter = true;
-}
-
-struct json_object *hvd_monitor_command_sync(HvdMonitor *mon, const char *cmd,
-                                             struct json_object *args, int timeout_ms,
-                                             GError **err)
-{
-    SyncWait w = { 0 };
-    g_clear_pointer(&mon->last_error_class, g_free);
-    guint64 serial = hvd_monitor_command(mon, cmd, args, sync_reply_cb, &w);
-    mark_sync_waiter(mon, serial);
-    if (!wait_for(mon, &w.done, timeout_ms)) {
-        g_propagate_error(err, abandon(mon, serial, cmd, timeout_ms));
-        return NULL;
-    }
-    if (w.err) {
-        mon->last_error_class = w.error_class;
-        g_propagate_error(err, w.err);
-        return NULL;
-    }
-    return w.ret;
-}
-
-char *hvd_monitor_command_raw_sync(HvdMonitor *mon, const char *text, int timeout_ms,
-                                   GError **err)
-{
-    SyncWait w = { 0 };
-    g_clear_pointer(&mon->last_error_class, g_free);
-    guint64 serial = hvd_monitor_command_raw(mon, text, sync_raw_cb, &w);
-    mark_sync_waiter(mon, serial);
-    if (!wait_for(mon, &w.done, timeout_ms)) {
-        g_propagate_error(err, abandon(mon, serial, "raw command", timeout_ms));
-        return NULL;
-    }
-    if (w.err) {
-        g_propagate_error(err, w.err);
-        return NULL;
-    }
-    return w.text;
-}
-
-char *hvd_monitor_hmp_sync(HvdMonitor *mon, const char *command_line, int timeout_ms,
-                           GError **err)
-{
-    /* qmp.md §5 human-monitor-command: {"command-line": ...} returns the
-     * output as one string; HMP errors are text, not QMP errors. */
-    struct json_object *args = json_object_new_object();
-    json_object_object_add(args, "command-line",
-                           json_object_new_string(command_line ? command_line : ""));
-    struct json_object *ret = hvd_monitor_command_sync(mon, "human-monitor-command", args,
-                                                       timeout_ms, err);
-    json_object_put(args);
-    if (!ret)
-        return NULL;
-    if (!json_object_is_type(ret, json_type_string)) {
-        json_object_put(ret);
-        g_propagate_error(err, mon_error(VIR_ERR_INTERNAL_ERROR,
-                                         "human-monitor-command of domain '%s' did not return "
-                                         "a string", mon->vm_name));
-        return NULL;
-    }
-    char *text = g_strdup(json_object_get_string(ret));
-    json_object_put(ret);
-    return text;
+    return mon->vm_name;
 }

@@ -14,7 +14,7 @@
  *    "internal error: unable to execute QEMU command 'NAME': DESC" (what
  *    libvirt's QEMU driver reports); the QMP class ("GenericError",
  *    "CommandNotFound", "DeviceNotActive", ...) is passed beside the GError
- *    (reply callback) or kept in hvd_monitor_last_error_class() (sync).
+ *    (reply callback).
  *  - end of file from the worker: VIR_ERR_INTERNAL_ERROR,
  *    "internal error: End of file from qemu monitor (vm='NAME')".
  *  - garbage from the worker (malformed JSON, oversized line, a reply of
@@ -78,9 +78,6 @@ void hvd_monitor_set_closed_handler(HvdMonitor *mon, HvdMonitorClosedFunc fn, gp
  * negotiate capabilities, all within timeout_ms. Exactly one callback. */
 void hvd_monitor_connect(HvdMonitor *mon, int timeout_ms, HvdMonitorReadyFunc fn,
                          gpointer user_data);
-/* Same, waiting for the result (see "Synchronous calls" below). */
-bool hvd_monitor_connect_sync(HvdMonitor *mon, int timeout_ms, GError **err);
-
 bool hvd_monitor_is_ready(const HvdMonitor *mon);
 /* The greeting object {"QMP": {...}} (borrowed), NULL before it arrived. */
 struct json_object *hvd_monitor_greeting(const HvdMonitor *mon);
@@ -97,28 +94,6 @@ guint64 hvd_monitor_command(HvdMonitor *mon, const char *cmd, struct json_object
  * object (any "id" in it is replaced by ours, as libvirt does). */
 guint64 hvd_monitor_command_raw(HvdMonitor *mon, const char *text, HvdMonitorRawFunc fn,
                                 gpointer user_data);
-
-/* Synchronous calls: send, then iterate a private nested main context
- * (onto which the monitor's own sources are moved meanwhile) until the
- * reply arrives or timeout_ms passes. Other sources of the daemon's context
- * do not run, and events or a close that arrive meanwhile are delivered
- * from the monitor's context afterwards, so handlers are never re-entered.
- * On timeout the late reply is discarded when it comes. */
-
-/* The "return" value (a new reference: json_object_put() it), or NULL with
- * err set; hvd_monitor_last_error_class() then gives the QMP class. */
-struct json_object *hvd_monitor_command_sync(HvdMonitor *mon, const char *cmd,
-                                             struct json_object *args, int timeout_ms,
-                                             GError **err);
-char *hvd_monitor_command_raw_sync(HvdMonitor *mon, const char *text, int timeout_ms,
-                                   GError **err);
-/* HMP through human-monitor-command: the output text ("" when none). */
-char *hvd_monitor_hmp_sync(HvdMonitor *mon, const char *command_line, int timeout_ms,
-                           GError **err);
-
-/* QMP class of the last failed synchronous command, NULL if it was not a
- * QMP error (or the last one succeeded). Valid until the next call. */
-const char *hvd_monitor_last_error_class(const HvdMonitor *mon);
 
 /* Drop the connection; pending commands fail with VIR_ERR_OPERATION_FAILED
  * and the closed handler is not called. Safe from callbacks. */

@@ -128,17 +128,26 @@ static json_object *hostdevs_json(const DomainDef *def)
     return arr;
 }
 
+/* The firmware boot position of disk i, the way libvirt's QEMU driver
+ * gives devices their bootindex: a per-device <boot order='N'/> is N;
+ * otherwise the first disk gets the position of 'hd' in the <os><boot dev>
+ * list (1 for the usual lone <boot dev='hd'/>), and the other disks none.
+ * hvd's disks are all device 'disk', so 'cdrom' and 'fd' pick none. */
+static unsigned disk_bootindex(const DomainDef *def, guint i)
+{
+    const DomainDisk *d = g_ptr_array_index(def->disks, i);
+    if (d->boot_order || i > 0)
+        return d->boot_order;
+    unsigned position = 0;
+    for (guint b = 0; b < def->boot_devs->len; b++)
+        if (strcmp(g_ptr_array_index(def->boot_devs, b), "hd") == 0)
+            position = b + 1;
+    return position;
+}
+
 char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths,
                                const HvdInterfaces *ifs, GError **err)
 {
-    /* hv boots a bzImage directly (no firmware), so a kernel is a must. */
-    if (!def->kernel || !*def->kernel) {
-        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
-                          "domain '%s' has no <os><kernel>: hvd's worker boots a Linux kernel "
-                          "directly and has no firmware",
-                          def->name);
-        return NULL;
-    }
     /* Devices the worker cannot provide yet are refused rather than left
      * out: the guest would silently get less than its XML asks for. */
     if (def->nets->len > 0 && (!ifs || ifs->n != def->nets->len)) {
@@ -157,9 +166,16 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     json_object_object_add(o, "memory_mib",
                            json_object_new_int64((int64_t)((def->memory_kib + 1023) / 1024)));
     json_object_object_add(o, "cpus", json_object_new_int((int)def->current_vcpus));
-    add_str(o, "kernel", def->kernel);
-    add_str(o, "initrd", def->initrd);
-    add_str(o, "append", def->cmdline);
+    /* <kernel>: hv boots it directly (the fast path); otherwise it boots
+     * its firmware, <loader> or its default SeaBIOS, from the disks'
+     * bootindex order. */
+    if (def->kernel && *def->kernel) {
+        add_str(o, "kernel", def->kernel);
+        add_str(o, "initrd", def->initrd);
+        add_str(o, "append", def->cmdline);
+    } else {
+        add_str(o, "firmware", def->loader);
+    }
     add_str(o, "monitor", paths->monitor);
     /* The serial port is a unix socket hvd stays connected to: it tees the
      * output into the console log and serves `virsh console` from it. */
@@ -181,6 +197,10 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
         json_object *jd = json_object_new_object();
         g_autofree char *alias = domain_disk_alias(d);
         add_str(jd, "path", d->source);
+        add_str(jd, "format", d->driver_type ? d->driver_type : "raw");
+        unsigned bootindex = disk_bootindex(def, i);
+        if (bootindex)
+            json_object_object_add(jd, "bootindex", json_object_new_int((int)bootindex));
         json_object_object_add(jd, "readonly", json_object_new_boolean(d->readonly));
         add_str(jd, "serial", d->serial);
         add_str(jd, "id", alias);

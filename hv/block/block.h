@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "hv/config.h"   /* enum hv_disk_format */
+#include "hv/machine_config.h"   /* enum hv_disk_format */
 
 /* Most iovecs one request may carry (the drivers' scratch arrays hold
  * this many plus two for copy-on-write pieces). */

@@ -14,7 +14,7 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/loop.h"
 
 struct chardev {
@@ -38,6 +38,9 @@ struct chardev {
     size_t ring_head, ring_len;
     bool out_watch_armed;
     atomic_bool arm_queued;
+
+    chardev_observe_fn observe;   /* set before the vCPUs run, never changed */
+    void *observe_opaque;
 };
 
 static void ring_push(struct chardev *c, const uint8_t *buf, size_t len)
@@ -97,10 +100,18 @@ static void write_all_blocking(int fd, const uint8_t *buf, size_t len)
     }
 }
 
+void chardev_set_observer(struct chardev *c, chardev_observe_fn fn, void *opaque)
+{
+    c->observe = fn;
+    c->observe_opaque = opaque;
+}
+
 void chardev_write(struct chardev *c, const uint8_t *buf, size_t len)
 {
     if (!c)
         return;
+    if (c->observe)
+        c->observe(c->observe_opaque, buf, len);
     switch (c->type) {
     case HV_SERIAL_STDIO:
     case HV_SERIAL_FILE:

@@ -19,6 +19,11 @@ struct chardev *chardev_create(struct loop *loop, const struct hv_serial_config 
                                size_t errlen);
 void chardev_set_receiver(struct chardev *chr, chardev_recv_fn fn, void *opaque);
 void chardev_write(struct chardev *chr, const uint8_t *buf, size_t len);
+/* Sees every byte written, on the writer's thread, before the back end
+ * does (the firmware watches its console for boot failures). Set it
+ * before the guest runs. */
+typedef void (*chardev_observe_fn)(void *opaque, const uint8_t *buf, size_t len);
+void chardev_set_observer(struct chardev *chr, chardev_observe_fn fn, void *opaque);
 void chardev_accept_input(struct chardev *chr);
 void chardev_free(struct chardev *chr);
 

@@ -25,7 +25,6 @@
 #include "hv/pci/pci.h"
 #include "hv/vm.h"
 
-#define E1000_MAX_DEVICES 16
 #define ETH_ALEN 6
 #define ETH_HLEN 14
 #define ETH_ZLEN 60            /* minimum frame without FCS */
@@ -96,9 +95,6 @@ struct e1000 {
 
     struct net_stats stats;     /* updated under lock, read with atomics */
 };
-
-static struct e1000 *devices[E1000_MAX_DEVICES];
-static unsigned ndevices;
 
 /* ---- small helpers ---- */
 
@@ -1246,16 +1242,8 @@ static struct e1000 *nic_create(struct vm *vm, const struct e1000_config *cfg, b
                                 char *err, size_t errlen)
 {
     char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "e1000-%u", ndevices);
+    snprintf(idbuf, sizeof(idbuf), "e1000-%u", cfg->index);
     const char *id = cfg->id && *cfg->id ? cfg->id : idbuf;
-    if (ndevices >= E1000_MAX_DEVICES) {
-        snprintf(err, errlen, "%s: too many e1000 NICs (at most %d)", id, E1000_MAX_DEVICES);
-        if (cfg->backend)
-            net_backend_close(cfg->backend);
-        else if (cfg->tap_fd >= 0)
-            close(cfg->tap_fd);
-        return NULL;
-    }
     struct net_backend *be = open_backend(cfg, id, err, errlen);
     if (!be)
         return NULL;
@@ -1278,7 +1266,7 @@ static struct e1000 *nic_create(struct vm *vm, const struct e1000_config *cfg, b
     }
     static const uint8_t zero[ETH_ALEN];
     if (memcmp(cfg->mac, zero, ETH_ALEN) == 0) {
-        const uint8_t def[ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + ndevices) };
+        const uint8_t def[ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + cfg->index) };
         memcpy(nic->mac, def, ETH_ALEN);
     } else if (cfg->mac[0] & 1) {
         snprintf(err, errlen, "%s: MAC %02x:%02x:%02x:%02x:%02x:%02x is a multicast address", id,
@@ -1323,16 +1311,16 @@ static struct e1000 *nic_create(struct vm *vm, const struct e1000_config *cfg, b
         nic->threaded = true;
         r = pthread_create(&nic->thread, NULL, rx_thread, nic);
         if (r != 0) {
-            /* The PCI function is registered already; it stays, without rx. */
             nic->threaded = false;
             snprintf(err, errlen, "%s: cannot start the receive thread: %s", id, strerror(r));
+            pci_unregister(pd);
+            nic_free(nic);
             return NULL;
         }
         char tname[16];
         snprintf(tname, sizeof(tname), "rx-%s", nic->id);
         pthread_setname_np(nic->thread, tname);
     }
-    devices[ndevices++] = nic;
     log_info("%s: e1000 %02x:%02x:%02x:%02x:%02x:%02x on %s, PCI slot %u%s", nic->id, nic->mac[0],
              nic->mac[1], nic->mac[2], nic->mac[3], nic->mac[4], nic->mac[5],
              be->ifname[0] ? be->ifname : "fd backend", pd->slot,
@@ -1351,28 +1339,29 @@ struct e1000 *e1000_create_unthreaded(struct vm *vm, const struct e1000_config *
     return nic_create(vm, cfg, false, err, errlen);
 }
 
-void e1000_destroy(struct e1000 *nic)
+void e1000_stop(struct e1000 *nic)
 {
-    if (!nic)
-        return;
     if (nic->threaded) {
         uint64_t one = 1;
         if (write(nic->stop_fd, &one, sizeof(one)) == sizeof(one))
             pthread_join(nic->thread, NULL);
         nic->threaded = false;
     }
-    for (unsigned i = 0; i < ndevices; i++) {
-        if (devices[i] == nic) {
-            memmove(&devices[i], &devices[i + 1], (ndevices - i - 1) * sizeof(devices[0]));
-            ndevices--;
-            break;
-        }
-    }
-    /* The PCI core keeps pointing at nic->pci: keep the memory, drop the
-     * backend so nothing more is sent or received. */
+    /* Carrier off first: a transmit finds the link down, never the
+     * closed backend. */
     pthread_mutex_lock(&nic->lock);
     nic->carrier = false;
+    net_backend_close(nic->be);
+    nic->be = NULL;
     pthread_mutex_unlock(&nic->lock);
+}
+
+void e1000_destroy(struct e1000 *nic)
+{
+    if (!nic)
+        return;
+    e1000_stop(nic);
+    nic_free(nic);
 }
 
 void e1000_set_link(struct e1000 *nic, bool up)
@@ -1406,14 +1395,9 @@ void e1000_get_info(const struct e1000 *nic, struct e1000_info *out)
 {
     out->id = nic->id;
     memcpy(out->mac, nic->mac, ETH_ALEN);
-    out->ifname = nic->be->ifname;
+    out->ifname = nic->be ? nic->be->ifname : "";
     out->pci_slot = nic->pci.slot;
     out->link_up = __atomic_load_n(&nic->carrier, __ATOMIC_RELAXED);
-}
-
-struct e1000 *e1000_nth(unsigned index)
-{
-    return index < ndevices ? devices[index] : NULL;
 }
 
 unsigned e1000_rx_poll(struct e1000 *nic)

@@ -19,6 +19,7 @@ struct guest_mem;
 struct e1000_config {
     const char *id;          /* monitor id, e.g. "net0"; NULL = "e1000-N" */
     uint8_t mac[6];          /* all zero = 52:54:00:12:34:(56 + N) */
+    unsigned index;          /* N: this NIC's place among the machine's e1000s */
     /* The backend, first one that is set wins: */
     struct net_backend *backend;  /* already open (ownership taken) */
     int tap_fd;              /* pre-opened tap fd (ownership taken); -1 = none */
@@ -34,8 +35,11 @@ struct e1000;
 struct e1000 *e1000_create(struct vm *vm, const struct e1000_config *cfg, char *err,
                            size_t errlen);
 
-/* Stop the receive thread and close the backend. The PCI function stays
- * registered (the VM is going away); only call at worker exit. */
+/* Out of service (vCPUs paused): stop the receive thread, link down,
+ * close the backend. */
+void e1000_stop(struct e1000 *nic);
+/* Stop if needed and free; the PCI function must be off the bus
+ * (pci_unregister). */
 void e1000_destroy(struct e1000 *nic);
 
 /* The monitor's set_link: carrier on/off. Changes STATUS.LU and the PHY
@@ -53,9 +57,6 @@ struct e1000_info {
     bool link_up;
 };
 void e1000_get_info(const struct e1000 *nic, struct e1000_info *out);
-
-/* NICs created so far, in creation order: index 0.. until NULL. */
-struct e1000 *e1000_nth(unsigned index);
 
 /* ---- for unit tests ---- */
 

@@ -56,6 +56,7 @@ struct ide_channel {
     uint32_t gsi;
     struct ata_drive drives[2];
     char *ids[2];
+    int disk_index[2];          /* in the config, -1: no drive */
     unsigned sel;
     uint8_t devctl;
     bool irq_level, intrq_seen;
@@ -84,10 +85,6 @@ struct ide {
     pthread_t thread;
     bool threaded, stop;
 };
-
-static struct ide *the_ide;
-
-struct ide *ide_get(void) { return the_ide; }
 
 static struct ata_drive *selected(struct ide_channel *ch) { return &ch->drives[ch->sel]; }
 
@@ -499,6 +496,7 @@ static bool open_drive(struct ide_channel *ch, unsigned dev, const struct hv_dis
 static bool place_drives(struct ide *ide, const struct hv_config *cfg, char *err, size_t errlen)
 {
     const struct hv_disk_config *at[HV_IDE_UNITS] = { 0 };
+    int index[HV_IDE_UNITS] = { -1, -1, -1, -1 };
     /* Explicit units first, then the rest in order into the free ones
      * (hv_config_validate refused duplicates and more than four). */
     for (unsigned pass = 0; pass < 2; pass++)
@@ -518,11 +516,13 @@ static bool place_drives(struct ide *ide, const struct hv_config *cfg, char *err
                 return false;
             }
             at[u] = dc;
+            index[u] = (int)i;
         }
     for (unsigned u = 0; u < HV_IDE_UNITS; u++) {
         char name[16];
         snprintf(name, sizeof(name), "ide0-%u-%u", u / 2, u % 2);
         struct ide_channel *ch = &ide->ch[u / 2];
+        ch->disk_index[u % 2] = index[u];
         if (!at[u])
             ata_drive_init(&ch->drives[u % 2], ATA_NONE, name, NULL, NULL, err, errlen);
         else if (!open_drive(ch, u % 2, at[u], name, err, errlen))
@@ -531,17 +531,31 @@ static bool place_drives(struct ide *ide, const struct hv_config *cfg, char *err
     return true;
 }
 
+bool ide_config_has_drives(const struct hv_config *cfg)
+{
+    for (unsigned i = 0; i < cfg->ndisks; i++)
+        if (cfg->disks[i].bus == HV_DISK_BUS_IDE)
+            return true;
+    return false;
+}
+
+void ide_stop(struct ide *ide)
+{
+    if (!ide->threaded)
+        return;
+    pthread_mutex_lock(&ide->lock);
+    ide->stop = true;
+    pthread_cond_signal(&ide->work);
+    pthread_mutex_unlock(&ide->lock);
+    pthread_join(ide->thread, NULL);
+    ide->threaded = false;
+}
+
 void ide_destroy(struct ide *ide)
 {
     if (!ide)
         return;
-    if (ide->threaded) {
-        pthread_mutex_lock(&ide->lock);
-        ide->stop = true;
-        pthread_cond_signal(&ide->work);
-        pthread_mutex_unlock(&ide->lock);
-        pthread_join(ide->thread, NULL);
-    }
+    ide_stop(ide);
     for (unsigned c = 0; c < 2; c++)
         for (unsigned i = 0; i < 2; i++) {
             ata_drive_fini(&ide->ch[c].drives[i]);
@@ -550,23 +564,15 @@ void ide_destroy(struct ide *ide)
     pthread_cond_destroy(&ide->work);
     pthread_cond_destroy(&ide->idle);
     pthread_mutex_destroy(&ide->lock);
-    if (the_ide == ide)
-        the_ide = NULL;
     free(ide);
 }
 
-bool ide_create(struct vm *vm, const struct hv_config *cfg, struct ide **out, char *err, size_t errlen)
+struct ide *ide_create(struct vm *vm, const struct hv_config *cfg, char *err, size_t errlen)
 {
-    *out = NULL;
-    bool any = false;
-    for (unsigned i = 0; i < cfg->ndisks; i++)
-        any |= cfg->disks[i].bus == HV_DISK_BUS_IDE;
-    if (!any)
-        return true;
     struct ide *ide = calloc(1, sizeof(*ide));
     if (!ide) {
         snprintf(err, errlen, "IDE: out of memory");
-        return false;
+        return NULL;
     }
     ide->vm = vm;
     pthread_mutex_init(&ide->lock, NULL);
@@ -576,7 +582,8 @@ bool ide_create(struct vm *vm, const struct hv_config *cfg, struct ide **out, ch
     static const uint32_t gsi[2] = { 14, 15 };
     for (unsigned c = 0; c < 2; c++) {
         ide->ch[c] = (struct ide_channel){ .ide = ide, .cmd_base = cmd_base[c],
-                                           .ctl_port = ctl_port[c], .gsi = gsi[c] };
+                                           .ctl_port = ctl_port[c], .gsi = gsi[c],
+                                           .disk_index = { -1, -1 } };
     }
     if (!place_drives(ide, cfg, err, errlen))
         goto fail;
@@ -611,19 +618,41 @@ bool ide_create(struct vm *vm, const struct hv_config *cfg, struct ide **out, ch
             goto fail;
         }
     }
-    r = pthread_create(&ide->thread, NULL, io_thread, ide);
+    return ide;
+fail:
+    ide_destroy(ide);
+    return NULL;
+}
+
+int ide_start(struct ide *ide, char *err, size_t errlen)
+{
+    ide->stop = false;
+    int r = pthread_create(&ide->thread, NULL, io_thread, ide);
     if (r != 0) {
         snprintf(err, errlen, "IDE: cannot start the I/O thread: %s", strerror(r));
-        goto fail;
+        return -r;
     }
     pthread_setname_np(ide->thread, "ide-io");
     ide->threaded = true;
-    the_ide = ide;
-    *out = ide;
-    return true;
-fail:
-    ide_destroy(ide);
-    return false;
+    return 0;
+}
+
+struct pci_device *ide_pci(struct ide *ide) { return &ide->pci; }
+
+const char *ide_unit_id(const struct ide *ide, unsigned unit)
+{
+    if (unit >= HV_IDE_UNITS)
+        return NULL;
+    const struct ide_channel *ch = &ide->ch[unit / 2];
+    return ch->drives[unit % 2].kind == ATA_NONE ? NULL : ch->ids[unit % 2];
+}
+
+int ide_disk_unit(const struct ide *ide, unsigned disk_index)
+{
+    for (unsigned u = 0; u < HV_IDE_UNITS; u++)
+        if (ide->ch[u / 2].disk_index[u % 2] == (int)disk_index)
+            return (int)u;
+    return -1;
 }
 
 /* ---- removable media ---- */
@@ -641,11 +670,24 @@ static struct ide_channel *find_drive(struct ide *ide, const char *id, struct at
     return NULL;
 }
 
-bool ide_has_drive(struct ide *ide, const char *id)
+bool ide_drive_info(struct ide *ide, const char *id, struct ide_drive_info *out)
 {
     struct ata_drive *d;
     char err[64];
-    return find_drive(ide, id, &d, err, sizeof(err)) != NULL;
+    if (!find_drive(ide, id, &d, err, sizeof(err)))
+        return false;
+    pthread_mutex_lock(&ide->lock);
+    bool cdrom = d->kind == ATA_CDROM;
+    *out = (struct ide_drive_info){
+        .cdrom = cdrom,
+        .readonly = d->readonly,
+        .tray_open = d->tray_open,
+        .locked = d->locked,
+        .image = d->img,
+        .size = d->img ? d->nsectors * (cdrom ? ATAPI_SECTOR : ATA_SECTOR) : 0,
+    };
+    pthread_mutex_unlock(&ide->lock);
+    return true;
 }
 
 bool ide_change_medium(struct ide *ide, const char *id, const char *path, bool force,

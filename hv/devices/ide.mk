@@ -3,8 +3,7 @@
 noinst_LIBRARIES += hv/devices/libhvide.a
 hv_devices_libhvide_a_SOURCES = \
 	hv/devices/ide.c hv/devices/ide.h \
-	hv/devices/ata.c hv/devices/ata.h \
-	hv/devices/ide_monitor.c
+	hv/devices/ata.c hv/devices/ata.h
 
 check_PROGRAMS += tests/unit/test-ata
 tests_unit_test_ata_SOURCES = tests/unit/test-ata.c tests/tap.h
@@ -12,4 +11,4 @@ tests_unit_test_ata_LDADD = hv/devices/libhvide.a hv/block/libhvblock.a hv/libhv
 	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) -lpthread
 TESTS += tests/unit/test-ata
 
-dist_check_SCRIPTS += tests/integration/07-ide.sh
+dist_check_SCRIPTS += tests/integration/09-ide.sh

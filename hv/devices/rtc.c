@@ -128,6 +128,15 @@ void rtc_reset(struct rtc *r)
     pthread_mutex_unlock(&r->lock);
 }
 
+void rtc_cmos_set(struct rtc *r, uint8_t index, uint8_t value)
+{
+    if (index <= REG_D || index >= sizeof(r->cmos) || index == REG_CENTURY)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->cmos[index] = value;
+    pthread_mutex_unlock(&r->lock);
+}
+
 struct rtc *rtc_create(struct vm *vm)
 {
     struct rtc *r = calloc(1, sizeof(*r));

@@ -94,14 +94,14 @@ static struct monitor_hmp_command *find_hmp(struct monitor *mon, bool info, cons
     return NULL;
 }
 
-static const char *skip_blanks(const char *s)
+const char *monitor_skip_blanks(const char *s)
 {
     while (*s == ' ' || *s == '\t')
         s++;
     return s;
 }
 
-static size_t word_len(const char *s)
+size_t monitor_word_len(const char *s)
 {
     size_t n = 0;
     while (s[n] && s[n] != ' ' && s[n] != '\t')
@@ -110,8 +110,8 @@ static size_t word_len(const char *s)
 }
 
 /* Commands without parameters refuse extra words with QEMU's text. */
-static bool no_args(struct monitor_text *out, const char *help_name, const char *short_name,
-                    const char *args)
+bool monitor_hmp_no_args(struct monitor_text *out, const char *help_name,
+                         const char *short_name, const char *args)
 {
     if (!*args)
         return true;
@@ -160,14 +160,14 @@ static void hmp_help(void *opaque, const char *args, struct monitor_text *out)
         print_help_list(mon, out, false);
         return;
     }
-    size_t wlen = word_len(args);
+    size_t wlen = monitor_word_len(args);
     if (wlen == 4 && strncmp(args, "info", 4) == 0) {
-        const char *sub = skip_blanks(args + 4);
+        const char *sub = monitor_skip_blanks(args + 4);
         if (!*sub) {
             print_help_list(mon, out, true);
             return;
         }
-        size_t slen = word_len(sub);
+        size_t slen = monitor_word_len(sub);
         struct monitor_hmp_command *cmd = find_hmp(mon, true, sub, slen);
         if (cmd)
             print_help_line(out, cmd);
@@ -193,7 +193,7 @@ typedef int (*action_op)(void *opaque, char *err, size_t errlen);
 static void run_hmp_action(struct monitor *mon, action_op op, const char *name, const char *args,
                            struct monitor_text *out)
 {
-    if (!no_args(out, name, name, args))
+    if (!monitor_hmp_no_args(out, name, name, args))
         return;
     if (!op) {
         monitor_text_printf(out, "Error: %s is not supported by this VM\n", name);
@@ -233,7 +233,7 @@ static void hmp_system_powerdown(void *opaque, const char *args, struct monitor_
 static void hmp_quit(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "quit", "quit", args))
+    if (!monitor_hmp_no_args(out, "quit", "quit", args))
         return;
     if (mon->ops && mon->ops->quit)
         mon->ops->quit(mon->opaque);
@@ -244,7 +244,7 @@ static void hmp_quit(void *opaque, const char *args, struct monitor_text *out)
 static void hmp_info_status(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "info status", "status", args))
+    if (!monitor_hmp_no_args(out, "info status", "status", args))
         return;
     bool running;
     const char *state = monitor_run_state(mon, &running);
@@ -258,7 +258,7 @@ static void hmp_info_status(void *opaque, const char *args, struct monitor_text 
 static void hmp_info_cpus(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "info cpus", "cpus", args))
+    if (!monitor_hmp_no_args(out, "info cpus", "cpus", args))
         return;
     int n;
     struct monitor_cpu *cpus = monitor_get_cpus(mon, &n);
@@ -272,7 +272,7 @@ static void hmp_info_cpus(void *opaque, const char *args, struct monitor_text *o
 static void hmp_info_pci(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "info pci", "pci", args))
+    if (!monitor_hmp_no_args(out, "info pci", "pci", args))
         return;
     int n;
     struct monitor_pci_dev *devs = monitor_get_pci(mon, &n);
@@ -312,41 +312,9 @@ static void hmp_info_pci(void *opaque, const char *args, struct monitor_text *ou
     free(devs);
 }
 
-static void hmp_info_block(void *opaque, const char *args, struct monitor_text *out)
-{
-    struct monitor *mon = opaque;
-    size_t wlen = word_len(args);
-    if (*skip_blanks(args + wlen)) {
-        no_args(out, "info block", "block", skip_blanks(args + wlen));
-        return;
-    }
-    int n;
-    struct monitor_block *blocks = monitor_get_blocks(mon, &n);
-    bool first = true;
-    for (int i = 0; i < n; i++) {
-        const struct monitor_block *b = &blocks[i];
-        const char *device = b->device ? b->device : "";
-        if (wlen && (strlen(device) != wlen || strncmp(device, args, wlen) != 0))
-            continue;
-        if (!first)
-            monitor_text_printf(out, "\n");  /* a blank line between drives */
-        first = false;
-        monitor_text_printf(out, "%s (#block%03d): %s (%s%s)\n", device, 100 + i,
-                            b->file ? b->file : "", b->format ? b->format : "raw",
-                            b->read_only ? ", read-only" : "");
-        if (b->qdev)
-            monitor_text_printf(out, "    Attached to:      %s\n", b->qdev);
-        monitor_text_printf(out, "    Cache mode:       writeback\n");
-        if (b->chain_len && b->chain[0].full_backing_filename)
-            monitor_text_printf(out, "    Backing file:     %s (chain depth: %d)\n",
-                                b->chain[0].full_backing_filename, b->backing_depth);
-    }
-    free(blocks);
-}
-
 static void hmp_info_version(void *opaque, const char *args, struct monitor_text *out)
 {
-    if (!no_args(out, "info version", "version", args))
+    if (!monitor_hmp_no_args(out, "info version", "version", args))
         return;
     /* Version and package run together, as in QEMU (qmp.md §5). */
     monitor_text_printf(out, "%d.%d.%d%s\n", MONITOR_QEMU_MAJOR, MONITOR_QEMU_MINOR,
@@ -356,7 +324,7 @@ static void hmp_info_version(void *opaque, const char *args, struct monitor_text
 static void hmp_info_name(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "info name", "name", args))
+    if (!monitor_hmp_no_args(out, "info name", "name", args))
         return;
     if (mon->name)  /* nothing at all when unnamed (qmp.md §5) */
         monitor_text_printf(out, "%s\n", mon->name);
@@ -365,7 +333,7 @@ static void hmp_info_name(void *opaque, const char *args, struct monitor_text *o
 static void hmp_info_uuid(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "info uuid", "uuid", args))
+    if (!monitor_hmp_no_args(out, "info uuid", "uuid", args))
         return;
     monitor_text_printf(out, "%s\n", mon->uuid);
 }
@@ -373,7 +341,7 @@ static void hmp_info_uuid(void *opaque, const char *args, struct monitor_text *o
 static void hmp_info_kvm(void *opaque, const char *args, struct monitor_text *out)
 {
     struct monitor *mon = opaque;
-    if (!no_args(out, "info kvm", "kvm", args))
+    if (!monitor_hmp_no_args(out, "info kvm", "kvm", args))
         return;
     monitor_text_printf(out, "kvm support: %s\n", mon->kvm_enabled ? "enabled" : "disabled");
 }
@@ -394,9 +362,6 @@ void monitor_hmp_register_builtins(struct monitor *mon)
                          hmp_info_status, mon);
     monitor_register_hmp(mon, "info cpus", "", "show infos for each CPU", hmp_info_cpus, mon);
     monitor_register_hmp(mon, "info pci", "", "show PCI info", hmp_info_pci, mon);
-    monitor_register_hmp(mon, "info block", "[device]",
-                         "show info of one block device or all block devices", hmp_info_block,
-                         mon);
     monitor_register_hmp(mon, "info version", "", "show the version of QEMU", hmp_info_version,
                          mon);
     monitor_register_hmp(mon, "info name", "", "show the current VM name", hmp_info_name, mon);
@@ -424,24 +389,24 @@ static char *crlf(const struct strbuf *text)
 char *monitor_hmp_run(struct monitor *mon, const char *command_line)
 {
     struct monitor_text out = { 0 };
-    const char *line = skip_blanks(command_line ? command_line : "");
-    size_t wlen = word_len(line);
+    const char *line = monitor_skip_blanks(command_line ? command_line : "");
+    size_t wlen = monitor_word_len(line);
     if (wlen == 4 && strncmp(line, "info", 4) == 0) {
-        const char *sub = skip_blanks(line + 4);
-        size_t slen = word_len(sub);
+        const char *sub = monitor_skip_blanks(line + 4);
+        size_t slen = monitor_word_len(sub);
         if (slen == 0) {
             print_help_list(mon, &out, true);
         } else {
             struct monitor_hmp_command *cmd = find_hmp(mon, true, sub, slen);
             if (cmd)
-                cmd->fn(cmd->opaque, skip_blanks(sub + slen), &out);
+                cmd->fn(cmd->opaque, monitor_skip_blanks(sub + slen), &out);
             else
                 monitor_text_printf(&out, "unknown command: 'info %.*s'\n", (int)slen, sub);
         }
     } else if (wlen > 0) {
         struct monitor_hmp_command *cmd = find_hmp(mon, false, line, wlen);
         if (cmd)
-            cmd->fn(cmd->opaque, skip_blanks(line + wlen), &out);
+            cmd->fn(cmd->opaque, monitor_skip_blanks(line + wlen), &out);
         else
             monitor_text_printf(&out, "unknown command: '%.*s'\n", (int)wlen, line);
     }

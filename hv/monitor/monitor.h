@@ -2,8 +2,9 @@
  * QEMU 7.2's argument and reply shapes (../shared/ref/qmp.md, docs/monitor.md).
  *
  * The monitor knows QMP only. It learns VM state and acts on the VM through
- * struct monitor_ops, implemented by the VM core (hv/control.c). It runs on
- * the worker's main-thread event loop (hv/loop.h).
+ * struct monitor_ops, implemented by the VM core (hv/control.c); the
+ * device families' commands (hv/monitor/devices.h) find their devices in
+ * the machine. It runs on the worker's main-thread event loop (hv/loop.h).
  *
  * Threading: every function here, and every op, runs on the main thread.
  * Code on other threads (vCPUs) hands work to the main thread with
@@ -64,43 +65,6 @@ struct monitor_pci_dev {
     struct monitor_pci_bar bars[MONITOR_PCI_MAX_BARS];
 };
 
-/* One image of a disk's chain (query-block "image", "backing-image"). */
-#define MONITOR_BLOCK_MAX_CHAIN 8   /* images reported; backing_file_depth counts all */
-struct monitor_block_image {
-    const char *filename;
-    const char *format;
-    uint64_t virtual_size;
-    int64_t actual_size;            /* -1 unknown */
-    uint32_t cluster_size;          /* 0: none (raw) */
-    const char *backing_filename;   /* as recorded in the image; NULL: no backing */
-    const char *full_backing_filename;  /* as opened */
-    const char *backing_format;     /* as recorded; NULL: none recorded */
-    /* qcow2 "format-specific" (qcow2_version 0: not qcow2) */
-    uint32_t qcow2_version, refcount_bits;
-    bool lazy_refcounts, corrupt;
-    const char *compression_type;
-};
-
-/* One disk, for query-block, query-blockstats and HMP "info block". */
-struct monitor_block {
-    const char *device;      /* drive id, e.g. "drive0" */
-    const char *qdev;        /* QOM path of the frontend or NULL */
-    const char *file;        /* host path of the image */
-    const char *format;      /* NULL means "raw" */
-    bool read_only;
-    uint64_t size;           /* virtual size in bytes */
-    int64_t actual_size;     /* bytes allocated on the host, -1 unknown */
-    /* The image chain, top first; chain_len 0: only the fields above. */
-    int chain_len;
-    int backing_depth;       /* images below the top, all of them */
-    struct monitor_block_image chain[MONITOR_BLOCK_MAX_CHAIN];
-    /* Counters for query-blockstats (0 when the backend keeps none). */
-    uint64_t rd_bytes, wr_bytes, rd_operations, wr_operations, flush_operations;
-    uint64_t rd_total_time_ns, wr_total_time_ns, flush_total_time_ns;
-    uint64_t wr_highest_offset;
-    uint64_t failed_rd_operations, failed_wr_operations, failed_flush_operations;
-};
-
 /* The VM core's side. All ops are optional: a NULL query op reports no
  * entries; a NULL action op makes the command fail with GenericError.
  * Action ops return 0 or a negative errno and may fill err (NUL-terminated,
@@ -126,7 +90,6 @@ struct monitor_ops {
      * op's caller returns to the event loop. */
     int (*query_cpus)(void *opaque, struct monitor_cpu *cpus, int max);
     int (*query_pci)(void *opaque, struct monitor_pci_dev *devs, int max);
-    int (*query_block)(void *opaque, struct monitor_block *blocks, int max);
 };
 
 /* Listen on socket_path (an existing socket file there is replaced) and

@@ -5,11 +5,13 @@ noinst_LIBRARIES += hv/monitor/libmonitor.a
 hv_monitor_libmonitor_a_SOURCES = \
 	hv/monitor/monitor.h hv/monitor/command.h hv/monitor/monitor_int.h \
 	hv/monitor/json_out.c hv/monitor/json_out.h \
-	hv/monitor/qmp.c hv/monitor/hmp.c
+	hv/monitor/qmp.c hv/monitor/hmp.c \
+	hv/monitor/devices.h hv/monitor/block.c hv/monitor/net.c hv/monitor/balloon.c \
+	hv/monitor/media.c
 
 check_PROGRAMS += tests/unit/test-qmp
 tests_unit_test_qmp_SOURCES = tests/unit/test-qmp.c tests/tap.h hv/loop.c hv/loop.h
-tests_unit_test_qmp_LDADD = hv/monitor/libmonitor.a common/libcommon.a $(JSONC_LIBS) \
-	-lpthread -lm
+tests_unit_test_qmp_LDADD = hv/monitor/libmonitor.a hv/libhvcore.a common/libcommon.a \
+	$(JSONC_LIBS) -lpthread -lm
 TESTS += tests/unit/test-qmp
-EXTRA_DIST += docs/monitor.md
+EXTRA_DIST += docs/monitor.md docs/hv-devices.md

@@ -66,12 +66,19 @@ void monitor_hmp_register_builtins(struct monitor *mon);
  * (caller frees), or NULL when out of memory. */
 char *monitor_hmp_run(struct monitor *mon, const char *command_line);
 
+/* hmp.c helpers for HMP commands elsewhere in hv/monitor/ */
+const char *monitor_skip_blanks(const char *s);
+size_t monitor_word_len(const char *s);
+/* Commands without parameters refuse extra words with QEMU's text;
+ * false (and the text printed) when args is not empty. */
+bool monitor_hmp_no_args(struct monitor_text *out, const char *help_name,
+                         const char *short_name, const char *args);
+
 /* qmp.c helpers used by hmp.c */
 const char *monitor_run_state(struct monitor *mon, bool *running);
 /* Query ops with the grow-and-retry convention; return a malloc'd array
  * (free with free()), *count entries; NULL with *count 0 when none. */
 struct monitor_cpu *monitor_get_cpus(struct monitor *mon, int *count);
 struct monitor_pci_dev *monitor_get_pci(struct monitor *mon, int *count);
-struct monitor_block *monitor_get_blocks(struct monitor *mon, int *count);
 const char *monitor_pci_class_name(uint16_t class_code);
 const char *monitor_version_package(void);

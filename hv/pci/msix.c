@@ -256,3 +256,18 @@ bool msix_is_masked(struct msix *m, unsigned vec)
     pthread_mutex_unlock(&m->lock);
     return on;
 }
+
+void msix_restore(struct msix *m, const uint8_t *table, const uint64_t *pba)
+{
+    pthread_mutex_lock(&m->lock);
+    memcpy(m->table, table, msix_table_bytes(m->nvec));
+    memcpy(m->pba, pba, msix_pba_bytes(m->nvec));
+    uint8_t hi = m->pci->cfg[m->cap + 3];
+    m->enabled = hi & (MSIX_CTRL_ENABLE >> 8);
+    m->function_masked = hi & (MSIX_CTRL_FUNCTION_MASK >> 8);
+    for (unsigned v = 0; v < m->nvec; v++) {
+        report_change(m, v);
+        flush_pending(m, v);
+    }
+    pthread_mutex_unlock(&m->lock);
+}

@@ -72,6 +72,12 @@ void msix_cfg_write(struct msix *m, uint32_t off, uint32_t len, uint32_t val);
 
 bool msix_enabled(struct msix *m);
 
+/* Device state load: the table image (msix_table_bytes) and pending bits
+ * (msix_pba_bytes) as saved from m->table / m->pba, and enable / function
+ * mask from the (already restored) control word in config space. Every
+ * vector reports its state through `changed`; pending unmasked ones fire. */
+void msix_restore(struct msix *m, const uint8_t *table, const uint64_t *pba);
+
 /* Signal vector vec. Returns false when MSI-X is disabled or vec is out of
  * range (the owner falls back to INTx); true when delivered or latched as
  * pending because masked. */

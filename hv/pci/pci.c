@@ -15,6 +15,8 @@
 #define PCI_IO_END 0x10000u
 #define INTX_GSI_BASE 16u
 #define INTX_GSI_COUNT 8u
+#define I440FX_PAM0 0x59
+#define I440FX_PAM_COUNT 7
 
 /* Header offsets and bits (PCI Local Bus 3.0 §6.2). */
 #define CFG_COMMAND 0x04
@@ -427,31 +429,102 @@ struct pci_device *pci_device_at(struct vm *vm, uint8_t slot)
     return vm->pci->devs[slot];
 }
 
+static int slot_of(struct pci_bus *bus, const struct pci_device *dev)
+{
+    for (unsigned s = 0; s < PCI_SLOTS; s++)
+        if (bus->devs[s] == dev)
+            return (int)s;
+    return -1;
+}
+
+void pci_reset_function(struct pci_device *dev)
+{
+    struct pci_bus *bus = dev->vm ? dev->vm->pci : NULL;
+    int s = bus ? slot_of(bus, dev) : -1;
+    if (s < 0)
+        return;
+    pthread_mutex_lock(&bus->cfg_lock);
+    /* Decode off first, so every mapped BAR is removed from the bus. */
+    cfg_put(dev, CFG_COMMAND, 2, 0);
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        bar_update(bus->vm, dev, i);
+    memcpy(dev->cfg, bus->initial_cfg[s], PCI_CFG_SIZE);
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        dev->bars[i].addr = bus->initial_bar_addr[s][i];
+    pthread_mutex_unlock(&bus->cfg_lock);
+    pthread_mutex_lock(&bus->irq_lock);
+    dev->intx_level = false;
+    intx_update(bus, dev);
+    pthread_mutex_unlock(&bus->irq_lock);
+    if (dev->ops && dev->ops->reset)
+        dev->ops->reset(dev);
+}
+
 void pci_reset_all(struct vm *vm)
 {
     struct pci_bus *bus = vm->pci;
     if (!bus)
         return;
-    for (unsigned s = 0; s < PCI_SLOTS; s++) {
-        struct pci_device *dev = bus->devs[s];
-        if (!dev)
-            continue;
-        pthread_mutex_lock(&bus->cfg_lock);
-        /* Decode off first, so every mapped BAR is removed from the bus. */
-        cfg_put(dev, CFG_COMMAND, 2, 0);
-        for (int i = 0; i < PCI_NUM_BARS; i++)
-            bar_update(vm, dev, i);
-        memcpy(dev->cfg, bus->initial_cfg[s], PCI_CFG_SIZE);
-        for (int i = 0; i < PCI_NUM_BARS; i++)
-            dev->bars[i].addr = bus->initial_bar_addr[s][i];
-        pthread_mutex_unlock(&bus->cfg_lock);
-        pthread_mutex_lock(&bus->irq_lock);
-        dev->intx_level = false;
-        intx_update(bus, dev);
-        pthread_mutex_unlock(&bus->irq_lock);
-        if (dev->ops && dev->ops->reset)
-            dev->ops->reset(dev);
+    for (unsigned s = 0; s < PCI_SLOTS; s++)
+        if (bus->devs[s])
+            pci_reset_function(bus->devs[s]);
+}
+
+void pci_unregister(struct pci_device *dev)
+{
+    struct pci_bus *bus = dev->vm ? dev->vm->pci : NULL;
+    int s = bus ? slot_of(bus, dev) : -1;
+    if (s <= 0)     /* not on the bus, or the host bridge */
+        return;
+    pthread_mutex_lock(&bus->cfg_lock);
+    cfg_put(dev, CFG_COMMAND, 2, 0);
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        bar_update(bus->vm, dev, i);
+    bus->devs[s] = NULL;
+    pthread_mutex_unlock(&bus->cfg_lock);
+    pthread_mutex_lock(&bus->irq_lock);
+    dev->intx_level = false;
+    intx_update(bus, dev);
+    pthread_mutex_unlock(&bus->irq_lock);
+    log_debug("pci: %s left 00:%02x.0", dev->id ? dev->id : "device", s);
+}
+
+void pci_restore_config(struct pci_device *dev, const uint8_t saved[PCI_CFG_SIZE])
+{
+    struct pci_bus *bus = dev->vm ? dev->vm->pci : NULL;
+    if (!bus || slot_of(bus, dev) < 0)
+        return;
+    pthread_mutex_lock(&bus->cfg_lock);
+    cfg_put(dev, CFG_COMMAND, 2, 0);
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        bar_update(bus->vm, dev, i);
+    /* Only what a guest could have written: identity, capability layout
+     * and the slot's interrupt routing stay this function's own. */
+    for (int i = 0; i < PCI_NUM_BARS; i++) {
+        uint32_t mask, flags;
+        bar_reg_masks(dev, i, &mask, &flags);
+        uint32_t v = 0;
+        for (unsigned b = 0; b < 4; b++)
+            v |= (uint32_t)saved[CFG_BAR0 + 4 * i + b] << (8 * b);
+        cfg_put(dev, CFG_BAR0 + 4 * i, 4, (v & mask) | flags);
     }
+    for (unsigned b = 0x0C; b <= 0x0D; b++)
+        dev->cfg[b] = saved[b];
+    for (unsigned b = 0x40; b < PCI_CFG_SIZE; b++)
+        dev->cfg[b] = (uint8_t)((dev->cfg[b] & ~dev->wmask[b]) | (saved[b] & dev->wmask[b]));
+    uint16_t cmd = (uint16_t)(saved[CFG_COMMAND] | saved[CFG_COMMAND + 1] << 8);
+    cfg_put(dev, CFG_COMMAND, 2, cmd & CMD_WRITABLE);
+    for (int i = 0; i < PCI_NUM_BARS; i++)
+        bar_update(bus->vm, dev, i);
+    pthread_mutex_unlock(&bus->cfg_lock);
+    pthread_mutex_lock(&bus->irq_lock);
+    intx_update(bus, dev);
+    pthread_mutex_unlock(&bus->irq_lock);
+}
+
+struct pci_device *pci_host_bridge(struct vm *vm)
+{
+    return vm->pci ? &vm->pci->host_bridge : NULL;
 }
 
 int pci_bus_create(struct vm *vm)
@@ -471,6 +544,13 @@ int pci_bus_create(struct vm *vm)
     struct pci_device *hb = &bus->host_bridge;
     hb->id = "host-bridge";
     pci_init_header(hb, 0x8086, 0x1237, 0x02, 0x060000, 0x1AF4, 0x1100);
+    /* The i440FX PAM registers (82441FX datasheet §3.2.18; SeaBIOS's
+     * src/fw/shadow.c writes them to unlock and lock its shadow copy at
+     * 0xC0000-0xFFFFF). They are plain storage here: that range is
+     * always RAM, readable and writable, and a reset restores both the
+     * registers (0: "RAM absent", so SeaBIOS copies itself from the ROM)
+     * and the firmware's copy (docs/firmware.md). */
+    memset(hb->wmask + I440FX_PAM0, 0xFF, I440FX_PAM_COUNT);
     register_at(bus, hb, 0);
 
     int r = pci_host_ports_init(vm);

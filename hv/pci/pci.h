@@ -92,6 +92,10 @@ void pci_set_irq(struct pci_device *dev, bool level);
 /* Bus-master enable (command bit 2): devices must not DMA without it. */
 static inline bool pci_bus_master(const struct pci_device *dev) { return dev->cfg[4] & 0x04; }
 
+/* Take dev off the bus (vCPUs paused): decode off, BARs unmapped, INTx
+ * deasserted, its slot free again. The caller frees dev afterwards. */
+void pci_unregister(struct pci_device *dev);
+
 /* Iterate registered devices (monitor's query-pci / info pci). */
 struct pci_device *pci_device_at(struct vm *vm, uint8_t slot);
 
@@ -109,9 +113,18 @@ void pci_bus_destroy(struct vm *vm);
  * KVM ignores polarity, x86-boot.md §5.3). */
 uint32_t pci_intx_gsi(uint8_t slot, uint8_t pin);
 
-/* VM reset: unmap BARs, restore every function's config space to its
+/* Function reset: unmap its BARs, restore its config space to the
  * registration-time image (BAR placement, command 0), call ops->reset. */
+void pci_reset_function(struct pci_device *dev);
+/* Device state load (vCPUs paused): apply a saved config image as the
+ * guest had programmed it — command register, BARs (remapped), cache
+ * line / latency, and the capability bytes the device made writable.
+ * Identity and interrupt routing are kept. */
+void pci_restore_config(struct pci_device *dev, const uint8_t saved[PCI_CFG_SIZE]);
+/* Every function on the bus, in slot order. */
 void pci_reset_all(struct vm *vm);
+/* 00:00.0, NULL before pci_bus_create. */
+struct pci_device *pci_host_bridge(struct vm *vm);
 
 /* Config mechanism #1 data access for bus 0 (used by the host's 0xCFC
  * handler and unit tests): `addr` is the 0xCF8 value (enable bit ignored),

@@ -1,5 +1,5 @@
 /* Assigned host devices in hv's configuration: --hostdev values and the
- * JSON "hostdevs" array (hv/config.h, struct hv_hostdev_config). */
+ * JSON "hostdevs" array (hv/machine_config.h, struct hv_hostdev_config). */
 #include <ctype.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/errbuf.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 
 void hv_config_free_hostdevs(struct hv_config *cfg)
 {

@@ -19,7 +19,7 @@
 
 #include "common/errbuf.h"
 #include "common/log.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/vfio/vfio_pci.h"
 #include "hv/virtio/balloon.h"
 #include "hv/vm.h"
@@ -67,8 +67,7 @@ static struct {
     bool iommu_set;
     struct vfio_group groups[MAX_GROUPS];
     unsigned ngroups;
-    struct hostdev *devs[HV_MAX_HOSTDEVS];
-    unsigned ndevs;
+    unsigned ndevs;                 /* open devices: the container lives while any is */
     int kvm_vfio;                   /* KVM's VFIO pseudo device, -1 = none */
 } st = { .container = -1, .kvm_vfio = -1 };
 
@@ -307,6 +306,21 @@ static bool container_open(char *err, size_t errlen)
     }
     st.container = fd;
     return true;
+}
+
+/* The last device is gone: KVM's VFIO device, the groups, the container. */
+static void container_close(void)
+{
+    if (st.kvm_vfio >= 0)
+        close(st.kvm_vfio);
+    st.kvm_vfio = -1;
+    for (unsigned i = 0; i < st.ngroups; i++)
+        close(st.groups[i].fd);
+    st.ngroups = 0;
+    if (st.container >= 0)
+        close(st.container);
+    st.container = -1;
+    st.iommu_set = false;
 }
 
 /* Map all guest RAM for device DMA at IOVA = guest physical address. */
@@ -624,47 +638,46 @@ fail:
     return NULL;
 }
 
-bool hv_vfio_create_all(struct vm *vm, const struct hv_config *cfg, char *err, size_t errlen)
+struct hostdev *hv_vfio_open(struct vm *vm, const struct hv_hostdev_config *hc, unsigned index,
+                             char *err, size_t errlen)
 {
-    if (!cfg->nhostdevs)
-        return true;
     if (!container_open(err, errlen))
-        return false;
-    for (unsigned i = 0; i < cfg->nhostdevs; i++) {
-        struct hostdev *hd = hostdev_open(vm, &cfg->hostdevs[i], i, err, errlen);
-        if (!hd)
-            return false;
-        st.devs[st.ndevs++] = hd;
+        return NULL;
+    struct hostdev *hd = hostdev_open(vm, hc, index, err, errlen);
+    if (!hd) {
+        if (!st.ndevs)
+            container_close();
+        return NULL;
     }
-    virtio_balloon_set_discard_inhibited(true, "VFIO device assignment pins guest RAM for DMA");
-    return true;
+    if (st.ndevs++ == 0)
+        virtio_balloon_set_discard_inhibited(true, "VFIO device assignment pins guest RAM for DMA");
+    return hd;
 }
 
-void hv_vfio_destroy_all(void)
+struct pci_device *hv_vfio_pci(struct hostdev *hd) { return &hd->vp.pci; }
+
+void hv_vfio_stop(struct hostdev *hd)
 {
-    for (unsigned i = 0; i < st.ndevs; i++) {
-        struct hostdev *hd = st.devs[i];
-        vfio_pci_stop(&hd->vp);
-        log_info("%s: %llu BAR accesses trapped and forwarded (MSI-X table/PBA accesses are emulated, "
-                 "mmapped ranges never exit)", hd->vp.id,
-                 (unsigned long long)__atomic_load_n(&hd->trapped, __ATOMIC_RELAXED));
-        vfio_pci_unmap_bars(&hd->vp);
-        device_reset(hd);
-        /* The PCI function stays registered (the bus lives until exit);
-         * only the kernel resources go. */
-        if (hd->fd >= 0)
-            close(hd->fd);
-        hd->fd = -1;
-    }
-    if (st.kvm_vfio >= 0)
-        close(st.kvm_vfio);
-    st.kvm_vfio = -1;
-    for (unsigned i = 0; i < st.ngroups; i++)
-        close(st.groups[i].fd);
-    st.ngroups = 0;
-    if (st.container >= 0)
-        close(st.container);
-    st.container = -1;
+    if (hd->fd < 0)
+        return;
+    vfio_pci_stop(&hd->vp);
+    log_info("%s: %llu BAR accesses trapped and forwarded (MSI-X table/PBA accesses are emulated, "
+             "mmapped ranges never exit)", hd->vp.id,
+             (unsigned long long)__atomic_load_n(&hd->trapped, __ATOMIC_RELAXED));
+    vfio_pci_unmap_bars(&hd->vp);
+    device_reset(hd);
+    close(hd->fd);
+    hd->fd = -1;
 }
 
-unsigned hv_vfio_count(void) { return st.ndevs; }
+void hv_vfio_destroy(struct hostdev *hd)
+{
+    if (!hd)
+        return;
+    hv_vfio_stop(hd);
+    hostdev_free(hd);
+    if (--st.ndevs == 0) {
+        container_close();
+        virtio_balloon_set_discard_inhibited(false, NULL);
+    }
+}

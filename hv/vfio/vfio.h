@@ -1,4 +1,4 @@
-/* VFIO PCI passthrough: the worker's assigned host devices (hv/config.h
+/* VFIO PCI passthrough: the worker's assigned host devices (hv/machine_config.h
  * "hostdevs", --hostdev).
  *
  * One type-1 IOMMU container per worker (/dev/vfio/vfio); one group fd per
@@ -17,14 +17,22 @@
 #include <stddef.h>
 
 struct vm;
-struct hv_config;
+struct hostdev;
+struct pci_device;
+struct hv_hostdev_config;
 
-/* Assign every hostdev of cfg (after the emulated PCI devices). false
- * with err naming the device and what to do on failure. */
-bool hv_vfio_create_all(struct vm *vm, const struct hv_config *cfg, char *err, size_t errlen);
+/* Open host device hc (index: its place among the hostdevs, for the
+ * default id "hostdevN"), put its function on PCI bus 0 and wire its
+ * interrupts; the first one opens the container and inhibits balloon
+ * discards. NULL with err naming the device and what to do on failure. */
+struct hostdev *hv_vfio_open(struct vm *vm, const struct hv_hostdev_config *hc, unsigned index,
+                             char *err, size_t errlen);
+struct pci_device *hv_vfio_pci(struct hostdev *hd);
 
-/* Worker exit (vCPUs stopped): interrupts off, reset, close. */
-void hv_vfio_destroy_all(void);
+/* Out of service (vCPUs paused): interrupts off, BARs unmapped, device
+ * reset, its fd closed. */
+void hv_vfio_stop(struct hostdev *hd);
 
-/* Number of assigned devices. */
-unsigned hv_vfio_count(void);
+/* Stop if needed and free (the function is off the bus); the last one
+ * closes the container and groups. */
+void hv_vfio_destroy(struct hostdev *hd);

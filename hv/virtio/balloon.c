@@ -2,7 +2,7 @@
  *
  * Threads: config space accesses, driver_ok and reset arrive on vCPU
  * threads (transport lock held); queue processing, the stats timer and
- * everything that talks to the monitor run on the main-thread loop. The
+ * the change notifier run on the main-thread loop. The
  * device lock serialises queue processing against reset. */
 #include "hv/virtio/balloon.h"
 
@@ -23,11 +23,7 @@
 
 #include "common/log.h"
 #include "hv/loop.h"
-#include "hv/monitor/command.h"
-#include "hv/monitor/monitor.h"
 #include "hv/virtio/device.h"
-#include "hv/virtio/pci.h"
-#include "hv/vm.h"
 
 /* Feature bits (§5.5.3). */
 #define VIRTIO_BALLOON_F_MUST_TELL_HOST 0
@@ -64,10 +60,10 @@ struct virtio_balloon {
     struct virtio_dev dev;
     struct virtq queues[BALLOON_MAX_QUEUES];
     struct iovec iov[BALLOON_IOV_CAP];  /* main thread, under lock */
-    struct virtio_pci *vp;
     struct guest_mem *mem;
     struct loop *loop;
-    struct monitor *mon;
+    virtio_balloon_change_fn change_fn;
+    void *change_opaque;
     char *id;
     char *qom_path;
 
@@ -100,8 +96,6 @@ struct virtio_balloon {
     unsigned stats_period_s;
     int timer_fd;
 };
-
-static struct virtio_balloon *the_balloon;
 
 /* ---- discarding guest pages ---- */
 
@@ -431,11 +425,15 @@ static void emit_change(void *opaque)
     if (actual == b->emitted_actual)
         return;
     b->emitted_actual = actual;
-    if (!b->mon)
-        return;
-    char data[64];
-    snprintf(data, sizeof(data), "{\"actual\": %" PRIu64 "}", actual_bytes(b, actual));
-    monitor_emit_event(b->mon, "BALLOON_CHANGE", data);
+    if (b->change_fn)
+        b->change_fn(b->change_opaque, actual_bytes(b, actual));
+}
+
+void virtio_balloon_set_change_notifier(struct virtio_balloon *b, virtio_balloon_change_fn fn,
+                                        void *opaque)
+{
+    b->change_opaque = opaque;
+    b->change_fn = fn;
 }
 
 /* vCPU thread: hand the event to the main thread (one call in flight). */
@@ -573,8 +571,6 @@ void virtio_balloon_free_model(struct virtio_balloon *b)
             loop_del_fd(b->loop, b->timer_fd);
         close(b->timer_fd);
     }
-    if (the_balloon == b)
-        the_balloon = NULL;
     pthread_mutex_destroy(&b->lock);
     free(b->held);
     free(b->id);
@@ -682,59 +678,20 @@ fail:
 
 struct virtio_dev *virtio_balloon_dev(struct virtio_balloon *b) { return &b->dev; }
 
-struct virtio_balloon *virtio_balloon_get(void) { return the_balloon; }
-
-struct virtio_balloon *virtio_balloon_create(struct vm *vm, struct monitor *mon,
-                                             const struct virtio_balloon_config *cfg,
-                                             char *err, size_t errlen)
+void virtio_balloon_stop(struct virtio_balloon *b)
 {
-    if (the_balloon) {
-        snprintf(err, errlen, "%s: only one balloon device per VM", cfg->id ? cfg->id : "balloon");
-        return NULL;
-    }
-    if (!vm->loop) {
-        snprintf(err, errlen, "virtio-balloon: the VM has no event loop yet");
-        return NULL;
-    }
-    struct virtio_balloon *b = virtio_balloon_new_model(&vm->mem, vm->loop, cfg, err, errlen);
-    if (!b)
-        return NULL;
-    /* INTx only, like QEMU's virtio-balloon-pci (no MSI-X BAR). */
-    char perr[256];
-    b->vp = virtio_pci_create(vm, &b->dev, 0, perr, sizeof(perr));
-    if (!b->vp) {
-        snprintf(err, errlen, "%s: %s", b->id, perr);
-        virtio_balloon_free_model(b);
-        return NULL;
-    }
-    the_balloon = b;
-    if (mon && virtio_balloon_attach_monitor(b, mon) < 0) {
-        snprintf(err, errlen, "%s: cannot register the monitor commands", b->id);
-        return NULL;    /* the PCI function stays registered */
-    }
-    log_info("%s: virtio-balloon, PCI slot %u, stats period %us%s%s", b->id,
-             virtio_pci_slot(b->vp), b->stats_period_s,
-             cfg->deflate_on_oom ? ", deflate-on-oom" : "",
-             cfg->free_page_reporting ? ", free page reporting" : "");
-    return b;
-}
-
-void virtio_balloon_destroy(struct virtio_balloon *b)
-{
-    if (!b)
-        return;
     if (b->timer_fd >= 0) {
         struct itimerspec off = { 0 };
         timerfd_settime(b->timer_fd, 0, &off, NULL);
     }
-    if (the_balloon == b)
-        the_balloon = NULL;
-    if (b->vp) {
-        virtio_pci_destroy(b->vp);
-        /* The PCI core still references the function: keep the model. */
+    if (!b->loop_watching)
         return;
-    }
-    virtio_balloon_free_model(b);
+    for (unsigned q = 0; q < BALLOON_MAX_QUEUES; q++)
+        if (b->queues[q].kick_fd >= 0)
+            loop_del_fd(b->loop, b->queues[q].kick_fd);
+    if (b->timer_fd >= 0)
+        loop_del_fd(b->loop, b->timer_fd);
+    b->loop_watching = false;
 }
 
 /* ---- snapshots ---- */
@@ -743,6 +700,7 @@ void virtio_balloon_info(const struct virtio_balloon *b, struct virtio_balloon_i
 {
     memset(out, 0, sizeof(*out));
     out->id = b->id;
+    out->qom_path = b->qom_path;
     out->ram_size = b->mem->ram_size;
     out->target = actual_bytes(b, __atomic_load_n(&b->num_pages, __ATOMIC_ACQUIRE));
     out->actual = actual_bytes(b, __atomic_load_n(&b->actual, __ATOMIC_ACQUIRE));
@@ -802,18 +760,9 @@ int virtio_balloon_memory_stats(const struct virtio_balloon *b, uint64_t ram_siz
     return n;
 }
 
-/* ---- monitor commands ---- */
+/* ---- host requests ---- */
 
-#define NO_BALLOON "No balloon device has been activated"
-
-static const char *const stat_names[VIRTIO_BALLOON_S_NR] = {
-    "stat-swap-in",      "stat-swap-out",         "stat-major-faults", "stat-minor-faults",
-    "stat-free-memory",  "stat-total-memory",     "stat-available-memory",
-    "stat-disk-caches",  "stat-htlb-pgalloc",     "stat-htlb-pgfail",
-};
-
-/* Record a target of `value` bytes of guest RAM (qmp.md "balloon"). */
-static int set_target(struct virtio_balloon *b, int64_t value, char *err, size_t errlen)
+int virtio_balloon_set_target(struct virtio_balloon *b, int64_t value, char *err, size_t errlen)
 {
     uint64_t ram = b->mem->ram_size;
     if (value <= 0) {
@@ -835,195 +784,10 @@ static int set_target(struct virtio_balloon *b, int64_t value, char *err, size_t
     return 0;
 }
 
-static const struct monitor_arg balloon_args[] = {
-    { "value", MONITOR_ARG_INT, false },
-    { NULL, 0, false },
-};
-
-static struct json_object *qmp_balloon(void *opaque, struct json_object *args,
-                                       struct monitor_error *err)
+void virtio_balloon_set_stats_period(struct virtio_balloon *b, unsigned seconds)
 {
-    struct virtio_balloon *b = opaque;
-    if (!b)
-        return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_ACTIVE, NO_BALLOON);
-    struct json_object *v = json_object_object_get(args, "value");
-    int64_t value = json_object_get_int64(v);
-    char why[256];
-    if (set_target(b, value, why, sizeof(why)) < 0)
-        return monitor_error_set(err, MONITOR_ERR_GENERIC, "%s", why);
-    return json_object_new_object();
-}
-
-static struct json_object *qmp_query_balloon(void *opaque, struct json_object *args,
-                                             struct monitor_error *err)
-{
-    (void)args;
-    struct virtio_balloon *b = opaque;
-    if (!b)
-        return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_ACTIVE, NO_BALLOON);
-    struct json_object *ret = json_object_new_object();
-    json_object_object_add(ret, "actual",
-                           json_object_new_int64((int64_t)actual_bytes(
-                               b, __atomic_load_n(&b->actual, __ATOMIC_ACQUIRE))));
-    return ret;
-}
-
-static bool path_is_balloon(const struct virtio_balloon *b, const char *path)
-{
-    /* The full QOM path, or the bare id (QOM accepts unambiguous partial paths). */
-    return b && (strcmp(path, b->qom_path) == 0 || strcmp(path, b->id) == 0);
-}
-
-static const struct monitor_arg qom_get_args[] = {
-    { "path", MONITOR_ARG_STRING, false },
-    { "property", MONITOR_ARG_STRING, false },
-    { NULL, 0, false },
-};
-
-static struct json_object *qmp_qom_get(void *opaque, struct json_object *args,
-                                       struct monitor_error *err)
-{
-    struct virtio_balloon *b = opaque;
-    const char *path = json_object_get_string(json_object_object_get(args, "path"));
-    const char *prop = json_object_get_string(json_object_object_get(args, "property"));
-    if (!path_is_balloon(b, path))
-        return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
-    if (strcmp(prop, "guest-stats-polling-interval") == 0)
-        return json_object_new_int64(b->stats_period_s);
-    if (strcmp(prop, "guest-stats") != 0)
-        return monitor_error_set(err, MONITOR_ERR_GENERIC,
-                                 "Property 'virtio-balloon-pci.%s' not found", prop);
-    struct virtio_balloon_info info;
-    virtio_balloon_info(b, &info);
-    struct json_object *stats = json_object_new_object();
-    for (unsigned i = 0; i < VIRTIO_BALLOON_S_NR; i++)
-        json_object_object_add(stats, stat_names[i], json_object_new_uint64(info.stats[i]));
-    struct json_object *ret = json_object_new_object();
-    json_object_object_add(ret, "stats", stats);
-    json_object_object_add(ret, "last-update", json_object_new_int64(info.last_update));
-    return ret;
-}
-
-static const struct monitor_arg qom_set_args[] = {
-    { "path", MONITOR_ARG_STRING, false },
-    { "property", MONITOR_ARG_STRING, false },
-    { "value", MONITOR_ARG_ANY, false },
-    { NULL, 0, false },
-};
-
-static struct json_object *qmp_qom_set(void *opaque, struct json_object *args,
-                                       struct monitor_error *err)
-{
-    struct virtio_balloon *b = opaque;
-    const char *path = json_object_get_string(json_object_object_get(args, "path"));
-    const char *prop = json_object_get_string(json_object_object_get(args, "property"));
-    struct json_object *value = json_object_object_get(args, "value");
-    if (!path_is_balloon(b, path))
-        return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found", path);
-    if (strcmp(prop, "guest-stats") == 0)
-        return monitor_error_set(err, MONITOR_ERR_GENERIC,
-                                 "Property 'virtio-balloon-pci.guest-stats' is read-only");
-    if (strcmp(prop, "guest-stats-polling-interval") != 0)
-        return monitor_error_set(err, MONITOR_ERR_GENERIC,
-                                 "Property 'virtio-balloon-pci.%s' not found", prop);
-    if (!json_object_is_type(value, json_type_int))
-        return monitor_error_set(err, MONITOR_ERR_GENERIC,
-                                 "Invalid parameter type for 'value', expected: integer");
-    int64_t v = json_object_get_int64(value);
-    /* QEMU's texts for the polling interval's range. */
-    if (v < 0)
-        return monitor_error_set(err, MONITOR_ERR_GENERIC, "timer value must be greater than zero");
-    if (v > UINT32_MAX || (v == INT64_MAX && json_object_get_uint64(value) > INT64_MAX))
-        return monitor_error_set(err, MONITOR_ERR_GENERIC, "timer value is too big");
     pthread_mutex_lock(&b->lock);
-    b->stats_period_s = (unsigned)v;
+    b->stats_period_s = seconds;
     pthread_mutex_unlock(&b->lock);
     arm_stats_timer(b);
-    return json_object_new_object();
-}
-
-static void hmp_info_balloon(void *opaque, const char *args, struct monitor_text *out)
-{
-    (void)args;
-    struct virtio_balloon *b = opaque;
-    if (!b) {
-        monitor_text_printf(out, "Error: " NO_BALLOON "\n");
-        return;
-    }
-    uint64_t actual = actual_bytes(b, __atomic_load_n(&b->actual, __ATOMIC_ACQUIRE));
-    monitor_text_printf(out, "balloon: actual=%" PRIu64 "\n", actual >> 20);
-}
-
-/* HMP sizes: a plain number is MiB; k/M/G/T suffixes (QEMU's size syntax). */
-static bool parse_hmp_size(const char *s, int64_t *bytes)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || !*s)
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return false;
-    unsigned shift = 20;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    case 'b': case 'B': shift = 0; end++; break;
-    default: break;
-    }
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (*end || v > (unsigned long long)(INT64_MAX >> shift))
-        return false;
-    *bytes = (int64_t)(v << shift);
-    return true;
-}
-
-static void hmp_balloon(void *opaque, const char *args, struct monitor_text *out)
-{
-    struct virtio_balloon *b = opaque;
-    int64_t bytes;
-    if (!*args) {
-        monitor_text_printf(out, "Parameter 'value' is missing\n");
-        return;
-    }
-    if (!parse_hmp_size(args, &bytes)) {
-        monitor_text_printf(out, "balloon: invalid size '%s' (MiB, or a number with k/M/G/T)\n",
-                            args);
-        return;
-    }
-    if (!b) {
-        monitor_text_printf(out, "Error: " NO_BALLOON "\n");
-        return;
-    }
-    char why[256];
-    if (set_target(b, bytes, why, sizeof(why)) < 0)
-        monitor_text_printf(out, "Error: %s\n", why);
-}
-
-static int register_all(struct monitor *mon, struct virtio_balloon *b)
-{
-    int r = 0;
-    r |= monitor_register_command(mon, "balloon", balloon_args, qmp_balloon, b);
-    r |= monitor_register_command(mon, "query-balloon", NULL, qmp_query_balloon, b);
-    r |= monitor_register_command(mon, "qom-get", qom_get_args, qmp_qom_get, b);
-    r |= monitor_register_command(mon, "qom-set", qom_set_args, qmp_qom_set, b);
-    r |= monitor_register_hmp(mon, "info balloon", "", "show balloon information",
-                              hmp_info_balloon, b);
-    r |= monitor_register_hmp(mon, "balloon", "target",
-                              "request VM to change its memory allocation (in MB)", hmp_balloon, b);
-    return r ? -ENOMEM : 0;
-}
-
-int virtio_balloon_attach_monitor(struct virtio_balloon *b, struct monitor *mon)
-{
-    b->mon = mon;
-    return register_all(mon, b);
-}
-
-int virtio_balloon_register_absent(struct monitor *mon)
-{
-    return register_all(mon, NULL);
 }

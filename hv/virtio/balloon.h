@@ -20,10 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vm;
 struct guest_mem;
 struct loop;
-struct monitor;
 struct virtio_dev;
 
 struct virtio_balloon_config {
@@ -35,30 +33,21 @@ struct virtio_balloon_config {
 
 struct virtio_balloon;
 
-/* Create the device and register it on PCI bus 0 (next free slot); kicks
- * and the stats timer are served by vm->loop (must be set). When mon is
- * not NULL the monitor commands are registered on it (replacing the
- * "no balloon" handlers); mon may also be attached later with
- * virtio_balloon_attach_monitor (the monitor is often created after the
- * PCI devices). NULL with err filled on failure. At most one per process. */
-struct virtio_balloon *virtio_balloon_create(struct vm *vm, struct monitor *mon,
-                                             const struct virtio_balloon_config *cfg,
-                                             char *err, size_t errlen);
+/* Out of service: stop the stats timer, drop the loop watches. */
+void virtio_balloon_stop(struct virtio_balloon *b);
 
-/* Register balloon, query-balloon, qom-get, qom-set, HMP info balloon and
- * balloon on mon, bound to this device; BALLOON_CHANGE goes to mon. Main
- * thread. Returns 0 or -ENOMEM. */
-int virtio_balloon_attach_monitor(struct virtio_balloon *b, struct monitor *mon);
+/* The host's target: `value` bytes of guest RAM (qmp.md "balloon"). 0, or
+ * -EINVAL / -ERANGE with QEMU's (or a clearer) message in err. */
+int virtio_balloon_set_target(struct virtio_balloon *b, int64_t value, char *err, size_t errlen);
 
-/* For a VM without a balloon: the same commands, answering QEMU's
- * DeviceNotActive "No balloon device has been activated" (HMP: "Error: No
- * balloon device has been activated"); qom-get/qom-set answer
- * DeviceNotFound for any path. Returns 0 or -ENOMEM. */
-int virtio_balloon_register_absent(struct monitor *mon);
+/* guest-stats-polling-interval: 0 stops polling. Main thread. */
+void virtio_balloon_set_stats_period(struct virtio_balloon *b, unsigned seconds);
 
-/* VM teardown (vCPUs stopped): stop the timer, drop the loop watches and
- * the transport's eventfds. The PCI function stays registered. */
-void virtio_balloon_destroy(struct virtio_balloon *b);
+/* Called on the main thread when the driver's balloon size changed
+ * (QEMU's BALLOON_CHANGE), with the guest's memory in bytes. */
+typedef void (*virtio_balloon_change_fn)(void *opaque, uint64_t actual_bytes);
+void virtio_balloon_set_change_notifier(struct virtio_balloon *b, virtio_balloon_change_fn fn,
+                                        void *opaque);
 
 /* Device assignment (hv/vfio) pins guest RAM in the IOMMU: a discarded
  * page would be replaced by a new one the device does not see. While
@@ -66,9 +55,6 @@ void virtio_balloon_destroy(struct virtio_balloon *b);
  * once); the balloon's accounting (query-balloon, info balloon) is
  * unchanged. Process-wide; callable before or after the balloon exists. */
 void virtio_balloon_set_discard_inhibited(bool inhibited, const char *why);
-
-/* The one balloon of this process, or NULL. */
-struct virtio_balloon *virtio_balloon_get(void);
 
 /* Guest statistics tags (virtio 1.2 §5.5.6.3); QMP names in qmp.md. */
 enum virtio_balloon_stat {
@@ -88,6 +74,7 @@ enum virtio_balloon_stat {
 
 struct virtio_balloon_info {
     const char *id;
+    const char *qom_path;       /* /machine/peripheral/<id> */
     uint64_t ram_size;          /* boot memory, bytes */
     uint64_t target;            /* bytes the host wants the guest to have */
     uint64_t actual;            /* bytes the guest has (ram_size - balloon), query-balloon */
@@ -138,9 +125,8 @@ int virtio_balloon_memory_stats(const struct virtio_balloon *b, uint64_t ram_siz
                                 uint64_t rss_kib, struct virtio_balloon_memstat *out,
                                 int max);
 
-/* ---- for unit tests ---- */
-
-/* The device model alone on mem: no PCI, no KVM. With loop == NULL queue
+/* The device model on mem; the machine puts it on its transport. With
+ * loop == NULL (unit tests) queue
  * notifications are processed at once on the caller's thread and no
  * stats timer runs (call virtio_balloon_poll_stats); with a loop, kicks
  * go through the queues' eventfds to the loop thread. */
@@ -151,5 +137,5 @@ struct virtio_dev *virtio_balloon_dev(struct virtio_balloon *b);
 /* What the stats timer does on each tick: return the held stats buffer to
  * the guest so it refills it. Returns true when a buffer was returned. */
 bool virtio_balloon_poll_stats(struct virtio_balloon *b);
-/* Free a model made by virtio_balloon_new_model. */
+/* Stop if needed and free the model. */
 void virtio_balloon_free_model(struct virtio_balloon *b);

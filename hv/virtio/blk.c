@@ -20,8 +20,6 @@
 #include "common/log.h"
 #include "hv/block/block.h"
 #include "hv/virtio/device.h"
-#include "hv/virtio/pci.h"
-#include "hv/vm.h"
 
 /* Feature bits (§5.2.3). */
 #define VIRTIO_BLK_F_SEG_MAX 2
@@ -45,7 +43,6 @@
 #define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2)   /* header and status take two */
 #define BLK_MAX_QUEUES 16
 #define BLK_IOV_CAP (2 * BLK_QUEUE_SIZE)   /* buffers may split at RAM region ends */
-#define BLK_MAX_DEVICES 64
 
 /* Config layout (§5.2.4) up to num_queues. */
 #define CFG_CAPACITY 0x00
@@ -58,7 +55,6 @@ struct virtio_blk {
     struct virtio_dev dev;
     struct virtq queues[BLK_MAX_QUEUES];
     struct iovec *iov;              /* BLK_IOV_CAP per queue, allocated once */
-    struct virtio_pci *vp;
 
     struct blk_image *image;
     bool readonly;
@@ -73,9 +69,6 @@ struct virtio_blk {
 
     uint64_t rd_ops, rd_bytes, wr_ops, wr_bytes, flush_ops, failed_ops;   /* atomics */
 };
-
-static struct virtio_blk *blk_devices[BLK_MAX_DEVICES];
-static unsigned blk_ndevices;
 
 static void count(uint64_t *counter, uint64_t n)
 {
@@ -316,12 +309,29 @@ static void blk_reset(struct virtio_dev *dev)
     pthread_mutex_unlock(&blk->lock);
 }
 
+/* The model's state is its queues (saved by the transport) and the
+ * image; saving only has to wait for the batch in flight. */
+static int blk_save(struct virtio_dev *dev, struct state_writer *w)
+{
+    (void)w;
+    blk_reset(dev);
+    return 0;
+}
+
+static int blk_load(struct virtio_dev *dev, struct state_section *s, char *err, size_t errlen)
+{
+    (void)dev, (void)s, (void)err, (void)errlen;
+    return 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .config_write = blk_config_write,
     .driver_ok = blk_driver_ok,
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .save = blk_save,
+    .load = blk_load,
 };
 
 /* ---- construction ---- */
@@ -370,9 +380,7 @@ struct virtio_blk *virtio_blk_new_model(struct guest_mem *mem, const struct virt
     pthread_mutex_init(&blk->lock, NULL);
     blk->readonly = cfg->readonly;
     blk->path = strdup(cfg->path);
-    char idbuf[32];
-    snprintf(idbuf, sizeof(idbuf), "virtio-disk%u", blk_ndevices);
-    blk->id = strdup(cfg->id ? cfg->id : idbuf);
+    blk->id = strdup(cfg->id ? cfg->id : "virtio-disk0");
     blk->iov = calloc((size_t)nq * BLK_IOV_CAP, sizeof(*blk->iov));
     if (!blk->path || !blk->id || !blk->iov) {
         snprintf(err, errlen, "%s: out of memory", cfg->path);
@@ -422,75 +430,46 @@ fail:
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *blk) { return &blk->dev; }
 
-struct virtio_blk *virtio_blk_create(struct vm *vm, const struct virtio_blk_config *cfg,
-                                     char *err, size_t errlen)
+int virtio_blk_start(struct virtio_blk *blk, char *err, size_t errlen)
 {
-    if (blk_ndevices >= BLK_MAX_DEVICES) {
-        snprintf(err, errlen, "%s: too many disks (at most %u)", cfg->path ? cfg->path : "?",
-                 BLK_MAX_DEVICES);
-        return NULL;
-    }
-    struct virtio_blk *blk = virtio_blk_new_model(&vm->mem, cfg, err, errlen);
-    if (!blk)
-        return NULL;
     blk->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (blk->stop_fd < 0) {
-        snprintf(err, errlen, "%s: eventfd: %s", cfg->path, strerror(errno));
-        blk_free(blk);
-        return NULL;
+        snprintf(err, errlen, "%s: eventfd: %s", blk->path, strerror(errno));
+        return -errno;
     }
-    /* One config vector plus one per request queue (Linux: "config, req.N"). */
-    char perr[256];
-    blk->vp = virtio_pci_create(vm, &blk->dev, blk->dev.num_queues + 1, perr, sizeof(perr));
-    if (!blk->vp) {
-        snprintf(err, errlen, "%s: %s", cfg->path, perr);
-        blk_free(blk);
-        return NULL;
-    }
-    blk->threaded = true;
     int r = pthread_create(&blk->thread, NULL, blk_thread, blk);
     if (r != 0) {
-        /* The PCI function is registered already; it stays, without I/O. */
-        blk->threaded = false;
-        snprintf(err, errlen, "%s: cannot start the I/O thread: %s", cfg->path, strerror(r));
-        return NULL;
+        snprintf(err, errlen, "%s: cannot start the I/O thread: %s", blk->path, strerror(r));
+        return -r;
     }
+    blk->threaded = true;
     char tname[16];
     snprintf(tname, sizeof(tname), "blk-%s", blk->id);
     pthread_setname_np(blk->thread, tname);
-    blk_devices[blk_ndevices++] = blk;
-    log_info("%s: %s, %s, %" PRIu64 " bytes%s, %u queue(s), PCI slot %u", blk->id, blk->path,
+    log_info("%s: %s, %s, %" PRIu64 " bytes%s, %u queue(s)", blk->id, blk->path,
              blk_image_format_name(blk->image), blk->size, blk->readonly ? ", read-only" : "",
-             blk->dev.num_queues, virtio_pci_slot(blk->vp));
-    return blk;
+             blk->dev.num_queues);
+    return 0;
 }
 
-void virtio_blk_destroy(struct virtio_blk *blk)
+void virtio_blk_stop(struct virtio_blk *blk)
 {
-    if (!blk)
-        return;
     if (blk->threaded) {
         uint64_t one = 1;
         if (write(blk->stop_fd, &one, sizeof(one)) == sizeof(one))
             pthread_join(blk->thread, NULL);
         blk->threaded = false;
     }
-    for (unsigned i = 0; i < blk_ndevices; i++) {
-        if (blk_devices[i] == blk) {
-            memmove(&blk_devices[i], &blk_devices[i + 1],
-                    (blk_ndevices - i - 1) * sizeof(blk_devices[0]));
-            blk_ndevices--;
-            break;
-        }
-    }
-    if (blk->vp) {
-        virtio_pci_destroy(blk->vp);
-        /* The PCI core still references the function; keep the model's
-         * memory, release only the image (flushed on close). */
-        blk_image_close(blk->image);
-        blk->image = NULL;
+    /* flushed on close */
+    blk_image_close(blk->image);
+    blk->image = NULL;
+}
+
+void virtio_blk_destroy(struct virtio_blk *blk)
+{
+    if (!blk)
         return;
-    }
+    virtio_blk_stop(blk);
     blk_free(blk);
 }
 
@@ -501,16 +480,10 @@ void virtio_blk_info(const struct virtio_blk *blk, struct virtio_blk_info *out)
     out->image = blk->image;
     out->readonly = blk->readonly;
     out->size = blk->size;
-    out->pci_slot = blk->vp ? virtio_pci_slot(blk->vp) : 0xff;
     out->rd_ops = __atomic_load_n(&blk->rd_ops, __ATOMIC_RELAXED);
     out->rd_bytes = __atomic_load_n(&blk->rd_bytes, __ATOMIC_RELAXED);
     out->wr_ops = __atomic_load_n(&blk->wr_ops, __ATOMIC_RELAXED);
     out->wr_bytes = __atomic_load_n(&blk->wr_bytes, __ATOMIC_RELAXED);
     out->flush_ops = __atomic_load_n(&blk->flush_ops, __ATOMIC_RELAXED);
     out->failed_ops = __atomic_load_n(&blk->failed_ops, __ATOMIC_RELAXED);
-}
-
-struct virtio_blk *virtio_blk_nth(unsigned index)
-{
-    return index < blk_ndevices ? blk_devices[index] : NULL;
 }

@@ -5,9 +5,13 @@
  * and provides the interrupt callbacks. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hv/virtio/queue.h"
+
+struct state_writer;
+struct state_section;
 
 /* Device status bits (§2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -43,6 +47,18 @@ struct virtio_dev_ops {
      * return when no request is in flight. The transport resets the
      * queues and negotiation state afterwards. */
     void (*reset)(struct virtio_dev *dev);
+    /* Optional, for an in-kernel data plane (vhost): the transport's
+     * answer to virtio_dev_queue_irqfd may have changed for some queue
+     * (vector masked/unmasked, MSI-X toggled, a queue's vector rewritten,
+     * reset). Runs on a vCPU thread with transport locks held: it may only
+     * call virtio_dev_queue_irqfd and do non-blocking work. On unmask it
+     * runs before the vector's pending message is sent. */
+    void (*irqfds_changed)(struct virtio_dev *dev);
+    /* Save / load of the model's own state (hv/state.h), vCPUs paused;
+     * the transport saves the queues. save first waits until no request
+     * is in flight. Without save the device's state cannot be saved. */
+    int (*save)(struct virtio_dev *dev, struct state_writer *w);
+    int (*load)(struct virtio_dev *dev, struct state_section *s, char *err, size_t errlen);
 };
 
 /* Implemented by the transport; callable from any thread. */
@@ -51,6 +67,12 @@ struct virtio_transport_ops {
     void (*interrupt_queue)(struct virtio_dev *dev, unsigned q);
     /* Configuration-change notification (§2.3); also after NEEDS_RESET. */
     void (*interrupt_config)(struct virtio_dev *dev);
+    /* Direct interrupt injection for an in-kernel data plane (vhost-net,
+     * virtio.md §9, §11): an eventfd that, signalled, interrupts the guest
+     * for queue q without waking any hv thread; -1 when the queue has none
+     * right now (then signal through userspace and interrupt_queue, which
+     * honours masking and INTx). Lock-free, any thread. */
+    int (*queue_irqfd)(struct virtio_dev *dev, unsigned q);
 };
 
 struct virtio_dev {
@@ -94,6 +116,11 @@ static inline void virtio_dev_notify_queue(struct virtio_dev *dev, unsigned q)
 {
     if (virtq_should_interrupt(&dev->queues[q]) && dev->transport)
         dev->transport->interrupt_queue(dev, q);
+}
+
+static inline int virtio_dev_queue_irqfd(struct virtio_dev *dev, unsigned q)
+{
+    return dev->transport && dev->transport->queue_irqfd ? dev->transport->queue_irqfd(dev, q) : -1;
 }
 
 /* Config space changed: bump the generation and send a config interrupt. */

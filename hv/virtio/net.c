@@ -8,9 +8,9 @@
  *
  * Interrupts with vhost-net (virtio.md §9, §11): a ring's "call" fd is the
  * eventfd the transport bound with KVM_IRQFD to the queue's MSI-X vector
- * while that vector is usable (virtio_pci_queue_irqfd), so the kernel
+ * while that vector is usable (virtio_dev_queue_irqfd), so the kernel
  * injects without waking hv. When the guest masks the vector, turns MSI-X
- * off (INTx) or moves the queue to NO_VECTOR, the transport's notifier
+ * off (INTx) or moves the queue to NO_VECTOR, the irqfds_changed op
  * switches the ring to a userspace eventfd that the control thread relays
  * to the transport (which latches the PBA bit or raises ISR + INTx); on
  * unmask it switches back before the pending message is sent. */
@@ -31,8 +31,6 @@
 #include "hv/backends/vhost_net.h"
 #include "hv/virtio/device.h"
 #include "hv/virtio/net_filter.h"
-#include "hv/virtio/pci.h"
-#include "hv/vm.h"
 
 /* Feature bits (§5.1.3). */
 #define VIRTIO_NET_F_CSUM 0
@@ -86,7 +84,6 @@
 #define NET_IOV_CAP (2 * NET_QUEUE_SIZE)
 #define NET_RX_BUF (65536 + 256)  /* a 64 KiB GSO frame plus the header */
 #define NET_TX_BUDGET 256         /* tx chains per round before looking at rx */
-#define NET_MAX_DEVICES 8
 
 struct net_pair {
     struct virtio_net *net;
@@ -118,9 +115,7 @@ struct virtio_net {
     unsigned max_pairs;
     unsigned ctrl_q;             /* 2 * max_pairs */
     struct net_backend *be;
-    struct vm *vm;
     const struct guest_mem *mem;
-    struct virtio_pci *vp;
     char *id;
     uint8_t mac[6];
     bool threaded;
@@ -147,8 +142,6 @@ struct virtio_net {
     void *filter_notify_opaque;
 };
 
-static struct virtio_net *net_devices[NET_MAX_DEVICES];
-static unsigned net_ndevices;
 
 static void count(uint64_t *c, uint64_t n) { __atomic_fetch_add(c, n, __ATOMIC_RELAXED); }
 static unsigned active_pairs(const struct virtio_net *net)
@@ -494,15 +487,16 @@ static void apply_offloads(struct virtio_net *net)
  * KVM irqfd when the transport has a usable one, else our relay fd. */
 static int wanted_call_fd(struct virtio_net *net, struct net_pair *pp, unsigned i)
 {
-    int irqfd = net->vp ? virtio_pci_queue_irqfd(net->vp, 2 * pp->index + i) : -1;
+    int irqfd = virtio_dev_queue_irqfd(&net->dev, 2 * pp->index + i);
     return irqfd >= 0 ? irqfd : pp->call_fd[i];
 }
 
-/* Transport notifier: a vector was (un)masked, MSI-X toggled, a queue's
- * vector moved. Runs on a vCPU thread with the transport's locks held. */
-static void net_irqfds_changed(void *opaque)
+/* The transport's irqfds changed: a vector was (un)masked, MSI-X toggled,
+ * a queue's vector moved. Runs on a vCPU thread with the transport's
+ * locks held. */
+static void net_irqfds_changed(struct virtio_dev *dev)
 {
-    struct virtio_net *net = opaque;
+    struct virtio_net *net = dev->model;
     pthread_mutex_lock(&net->irq_lock);
     for (unsigned p = 0; p < net->max_pairs; p++) {
         struct net_pair *pp = &net->pairs[p];
@@ -816,6 +810,7 @@ static const struct virtio_dev_ops net_ops = {
     .driver_ok = net_driver_ok,
     .queue_notify = net_queue_notify,
     .reset = net_reset,
+    .irqfds_changed = net_irqfds_changed,
 };
 
 /* ---- construction ---- */
@@ -857,9 +852,7 @@ static void net_free(struct virtio_net *net)
 struct virtio_net *virtio_net_new_model(struct guest_mem *mem, const struct virtio_net_config *cfg,
                                         struct net_backend *be, char *err, size_t errlen)
 {
-    char idbuf[16];
-    snprintf(idbuf, sizeof(idbuf), "net%u", net_ndevices);
-    const char *id = cfg->id ? cfg->id : idbuf;
+    const char *id = cfg->id ? cfg->id : "net0";
     unsigned pairs = cfg->queues ? cfg->queues : 1;
     if (pairs > VIRTIO_NET_MAX_PAIRS) {
         snprintf(err, errlen, "%s: %u queue pairs requested, at most %u supported", id, pairs,
@@ -1003,14 +996,10 @@ static bool setup_vhost(struct virtio_net *net, const struct virtio_net_config *
     return true;
 }
 
-struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_config *cfg,
-                                     char *err, size_t errlen)
+struct virtio_net *virtio_net_open(struct guest_mem *mem, const struct virtio_net_config *cfg,
+                                   char *err, size_t errlen)
 {
-    const char *id = cfg->id ? cfg->id : "net";
-    if (net_ndevices >= NET_MAX_DEVICES) {
-        snprintf(err, errlen, "%s: too many virtio-net devices (at most %u)", id, NET_MAX_DEVICES);
-        goto close_given;
-    }
+    const char *id = cfg->id ? cfg->id : "net0";
     unsigned pairs = cfg->queues ? cfg->queues : (cfg->ntap_fds ? cfg->ntap_fds : 1);
     if (cfg->ntap_fds && cfg->ntap_fds != pairs) {
         snprintf(err, errlen, "%s: %u tap fds given for %u queue pairs (need one per pair)", id,
@@ -1031,13 +1020,12 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
     }
     struct virtio_net_config mc = *cfg;
     mc.queues = pairs;
-    struct virtio_net *net = virtio_net_new_model(&vm->mem, &mc, be, err, errlen);
+    struct virtio_net *net = virtio_net_new_model(mem, &mc, be, err, errlen);
     if (!net) {
         for (unsigned i = 0; i < cfg->nvhost_fds; i++)
             close(cfg->vhost_fds[i]);
         return NULL;
     }
-    net->vm = vm;
     if (!setup_vhost(net, cfg, err, errlen)) {
         net_free(net);
         return NULL;
@@ -1059,24 +1047,32 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
         net_free(net);
         return NULL;
     }
-    /* Vectors: config + one per rx/tx queue; the control queue has none
-     * (Linux: "config, input.N, output.N"), as QEMU: 2N + 2. */
-    char perr[256];
-    net->vp = virtio_pci_create(vm, &net->dev, 2 * pairs + 2, perr, sizeof(perr));
-    if (!net->vp) {
-        snprintf(err, errlen, "%s: %s", net->id, perr);
-        net_free(net);
-        return NULL;
-    }
-    virtio_pci_set_irqfd_notifier(net->vp, net_irqfds_changed, net);
+    return net;
+close_given:
+    for (unsigned i = 0; i < cfg->ntap_fds; i++)
+        close(cfg->tap_fds[i]);
+    for (unsigned i = 0; i < cfg->nvhost_fds; i++)
+        close(cfg->vhost_fds[i]);
+    return NULL;
+}
+
+unsigned virtio_net_msix_vectors(const struct virtio_net *net)
+{
+    /* Config + one per rx/tx queue; the control queue has none (Linux:
+     * "config, input.N, output.N"), as QEMU: 2N + 2. */
+    return 2 * net->max_pairs + 2;
+}
+
+int virtio_net_start(struct virtio_net *net, char *err, size_t errlen)
+{
     net->threaded = true;
-    for (unsigned p = 0; p < pairs; p++) {
+    for (unsigned p = 0; p < net->max_pairs; p++) {
         struct net_pair *pp = &net->pairs[p];
         int r = pthread_create(&pp->thread, NULL, pair_thread, pp);
         if (r != 0) {
             snprintf(err, errlen, "%s: cannot start the thread of pair %u: %s", net->id, p,
                      strerror(r));
-            return NULL;   /* the PCI function stays registered, like blk */
+            return -r;
         }
         pp->thread_started = true;
         char tname[32];
@@ -1087,31 +1083,22 @@ struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_conf
     int r = pthread_create(&net->ctrl_thread, NULL, ctrl_thread, net);
     if (r != 0) {
         snprintf(err, errlen, "%s: cannot start the control thread: %s", net->id, strerror(r));
-        return NULL;
+        return -r;
     }
     net->ctrl_started = true;
     char tname[32];
     snprintf(tname, sizeof(tname), "%.8s-ctl", net->id);
     tname[15] = '\0';
     pthread_setname_np(net->ctrl_thread, tname);
-    net_devices[net_ndevices++] = net;
-    log_info("%s: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on tap %s, %u queue pair(s), PCI slot %u",
-             net->id, net->mac[0], net->mac[1], net->mac[2], net->mac[3], net->mac[4], net->mac[5],
-             be->ifname, pairs, virtio_pci_slot(net->vp));
+    log_info("%s: virtio-net %02x:%02x:%02x:%02x:%02x:%02x on tap %s, %u queue pair(s)", net->id,
+             net->mac[0], net->mac[1], net->mac[2], net->mac[3], net->mac[4], net->mac[5],
+             net->be->ifname, net->max_pairs);
     log_info("%s: data plane: %s", net->id, net->use_vhost ? "vhost-net" : "worker");
-    return net;
-close_given:
-    for (unsigned i = 0; i < cfg->ntap_fds; i++)
-        close(cfg->tap_fds[i]);
-    for (unsigned i = 0; i < cfg->nvhost_fds; i++)
-        close(cfg->vhost_fds[i]);
-    return NULL;
+    return 0;
 }
 
-void virtio_net_destroy(struct virtio_net *net)
+void virtio_net_stop(struct virtio_net *net)
 {
-    if (!net)
-        return;
     __atomic_store_n(&net->stop, true, __ATOMIC_RELEASE);
     for (unsigned p = 0; p < net->max_pairs; p++) {
         struct net_pair *pp = &net->pairs[p];
@@ -1126,27 +1113,21 @@ void virtio_net_destroy(struct virtio_net *net)
         pthread_join(net->ctrl_thread, NULL);
         net->ctrl_started = false;
     }
+    net->threaded = false;
     pthread_mutex_lock(&net->ctrl_lock);
     vhost_stop_all(net);
     pthread_mutex_unlock(&net->ctrl_lock);
-    for (unsigned i = 0; i < net_ndevices; i++) {
-        if (net_devices[i] == net) {
-            memmove(&net_devices[i], &net_devices[i + 1],
-                    (net_ndevices - i - 1) * sizeof(net_devices[0]));
-            net_ndevices--;
-            break;
-        }
-    }
-    if (net->vp) {
-        /* The PCI core still points at the function: keep the model's
-         * memory, release the host resources. */
-        virtio_pci_destroy(net->vp);
-        for (unsigned p = 0; p < net->max_pairs; p++)
-            vhost_net_close(&net->pairs[p].vhost);
-        net_backend_close(net->be);
-        net->be = NULL;
+    for (unsigned p = 0; p < net->max_pairs; p++)
+        vhost_net_close(&net->pairs[p].vhost);
+    net_backend_close(net->be);
+    net->be = NULL;
+}
+
+void virtio_net_destroy(struct virtio_net *net)
+{
+    if (!net)
         return;
-    }
+    virtio_net_stop(net);
     net_free(net);
 }
 
@@ -1197,18 +1178,5 @@ void virtio_net_info(const struct virtio_net *net, struct virtio_net_info *out)
     out->active_pairs = active_pairs(net);
     out->guest_features = net->dev.guest_features;
     net_filter_snapshot(&net->filter, &out->filter);
-    out->pci_slot = net->vp ? virtio_pci_slot(net->vp) : 0xff;
 }
 
-struct virtio_net *virtio_net_nth(unsigned index)
-{
-    return index < net_ndevices ? net_devices[index] : NULL;
-}
-
-struct virtio_net *virtio_net_find(const char *id)
-{
-    for (unsigned i = 0; i < net_ndevices; i++)
-        if (id && strcmp(net_devices[i]->id, id) == 0)
-            return net_devices[i];
-    return NULL;
-}

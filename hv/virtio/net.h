@@ -17,7 +17,6 @@
 #include "hv/backends/net.h"
 #include "hv/virtio/net_filter.h"
 
-struct vm;
 struct guest_mem;
 struct virtio_dev;
 
@@ -30,7 +29,7 @@ enum virtio_net_vhost_mode {
 };
 
 struct virtio_net_config {
-    const char *id;             /* monitor id, e.g. "net0"; NULL = "netN" */
+    const char *id;             /* monitor id, e.g. "net0"; NULL = "net0" */
     uint8_t mac[6];
     /* The tap: either pre-opened queue fds (ownership taken, also on
      * failure; opened with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, and
@@ -49,15 +48,23 @@ struct virtio_net_config {
 
 struct virtio_net;
 
-/* Open/adopt the tap (and vhost-net), create the device and register it on
- * PCI bus 0 (next free slot), start the pair threads. NULL with a message
+/* Open/adopt the tap (and vhost-net) and build the model on guest memory
+ * mem; the machine (hv/machine.h) carries it on a transport with
+ * virtio_net_msix_vectors vectors, then starts it. NULL with a message
  * naming the device and the cause in err (e.g. "net0: vhost=on but
  * /dev/vhost-net cannot be opened: No such file or directory"). */
-struct virtio_net *virtio_net_create(struct vm *vm, const struct virtio_net_config *cfg,
-                                     char *err, size_t errlen);
+struct virtio_net *virtio_net_open(struct guest_mem *mem, const struct virtio_net_config *cfg,
+                                   char *err, size_t errlen);
+unsigned virtio_net_msix_vectors(const struct virtio_net *net);
 
-/* Stop the threads and vhost, close the tap. The PCI function stays
- * registered (the VM is going away). */
+/* Start the pair and control threads (the device is on its transport).
+ * 0 or -errno with err filled. */
+int virtio_net_start(struct virtio_net *net, char *err, size_t errlen);
+
+/* Out of service: stop the threads and vhost, close the tap. */
+void virtio_net_stop(struct virtio_net *net);
+
+/* Stop if needed and free the model. */
 void virtio_net_destroy(struct virtio_net *net);
 
 /* Link state (monitor set_link): STATUS.LINK_UP and a config interrupt.
@@ -78,7 +85,6 @@ struct virtio_net_info {
     unsigned active_pairs;      /* pairs the guest enabled (MQ VQ_PAIRS_SET) */
     uint64_t guest_features;
     struct net_filter filter;   /* receive filter the driver set (CTRL_RX, CTRL_VLAN) */
-    uint8_t pci_slot;           /* bus 0 device number; 0xff when not on PCI */
 };
 
 /* Called on the control-queue thread after the driver changed the
@@ -89,11 +95,6 @@ void virtio_net_set_filter_notifier(struct virtio_net *net, virtio_net_filter_fn
 
 /* Identity and state snapshot; safe from any thread. */
 void virtio_net_info(const struct virtio_net *net, struct virtio_net_info *out);
-
-/* Devices created so far, in creation order: index 0.. until NULL. */
-struct virtio_net *virtio_net_nth(unsigned index);
-/* By monitor id, NULL when unknown. */
-struct virtio_net *virtio_net_find(const char *id);
 
 /* Transport-free construction for unit tests: the model on `mem` with an
  * already open backend (e.g. net_backend_from_fds over SOCK_SEQPACKET

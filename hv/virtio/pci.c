@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "hv/pci/msix.h"
 #include "hv/pci/pci.h"
+#include "hv/state.h"
 #include "hv/virtio/device.h"
 #include "hv/vm.h"
 
@@ -70,8 +71,6 @@ struct virtio_pci {
     uint8_t isr;
 
     uint8_t pci_cfg_cap;        /* offset of the VIRTIO_PCI_CAP_PCI_CFG capability */
-    virtio_pci_irqfd_notify_fn irqfd_notify;
-    void *irqfd_notify_opaque;
     bool warned_msi_route;      /* log the userspace-injection fallback once */
 };
 
@@ -132,9 +131,15 @@ static void vp_interrupt_config(struct virtio_dev *dev)
     signal_vector(vp, __atomic_load_n(&vp->config_vector, __ATOMIC_ACQUIRE), ISR_CONFIG);
 }
 
+static int vp_queue_irqfd(struct virtio_dev *dev, unsigned q)
+{
+    return virtio_pci_queue_irqfd(dev->transport_state, q);
+}
+
 static const struct virtio_transport_ops vp_transport_ops = {
     .interrupt_queue = vp_interrupt_queue,
     .interrupt_config = vp_interrupt_config,
+    .queue_irqfd = vp_queue_irqfd,
 };
 
 /* msix callbacks (msix lock held). */
@@ -152,9 +157,8 @@ static void vp_msix_deliver(void *opaque, unsigned vec, uint64_t addr, uint32_t 
 
 static void irqfds_changed(struct virtio_pci *vp)
 {
-    virtio_pci_irqfd_notify_fn fn = __atomic_load_n(&vp->irqfd_notify, __ATOMIC_ACQUIRE);
-    if (fn)
-        fn(vp->irqfd_notify_opaque);
+    if (vp->dev->ops->irqfds_changed)
+        vp->dev->ops->irqfds_changed(vp->dev);
 }
 
 /* Keep a KVM MSI route + irqfd per vector in step with the table, so the
@@ -213,13 +217,6 @@ int virtio_pci_queue_irqfd(struct virtio_pci *vp, unsigned q)
     if (!__atomic_load_n(&v->active, __ATOMIC_ACQUIRE))
         return -1;
     return __atomic_load_n(&v->irqfd, __ATOMIC_ACQUIRE);
-}
-
-void virtio_pci_set_irqfd_notifier(struct virtio_pci *vp, virtio_pci_irqfd_notify_fn fn,
-                                   void *opaque)
-{
-    vp->irqfd_notify_opaque = opaque;
-    __atomic_store_n(&vp->irqfd_notify, fn, __ATOMIC_RELEASE);
 }
 
 /* ---- notifications ---- */
@@ -671,7 +668,6 @@ void virtio_pci_destroy(struct virtio_pci *vp)
     if (!vp)
         return;
     ioeventfds_move(vp, false, 0);
-    virtio_pci_set_irqfd_notifier(vp, NULL, NULL);
     if (vp->has_msix) {
         for (unsigned v = 0; v < vp->msix.nvec; v++) {
             struct vp_vector *pv = &vp->vectors[v];
@@ -685,9 +681,170 @@ void virtio_pci_destroy(struct virtio_pci *vp)
         msix_free(&vp->msix);
     }
     vp->dev->transport = NULL;
-    /* vp itself (and vp->pci) stays: the PCI core keeps pointing at it
-     * until the VM is gone. */
+    vp->dev->transport_state = NULL;
+    pthread_mutex_destroy(&vp->lock);
+    pthread_mutex_destroy(&vp->isr_lock);
+    free(vp->queues);
+    free(vp->vectors);
+    free(vp);
 }
 
 struct pci_device *virtio_pci_device(struct virtio_pci *vp) { return &vp->pci; }
+struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp) { return vp->dev; }
 uint8_t virtio_pci_slot(const struct virtio_pci *vp) { return vp->pci.slot; }
+
+/* ---- device state (hv/state.h) ---- */
+
+void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w)
+{
+    struct virtio_dev *dev = vp->dev;
+    pthread_mutex_lock(&vp->lock);
+    state_put_u8(w, vp->has_msix);
+    state_put_u16(w, vp->has_msix ? vp->msix.nvec : 0);
+    state_put_u16(w, (uint16_t)dev->num_queues);
+    state_put_bytes(w, vp->pci.cfg, PCI_CFG_SIZE);
+    if (vp->has_msix) {
+        pthread_mutex_lock(&vp->msix.lock);
+        state_put_bytes(w, vp->msix.table, msix_table_bytes(vp->msix.nvec));
+        state_put_bytes(w, vp->msix.pba, msix_pba_bytes(vp->msix.nvec));
+        pthread_mutex_unlock(&vp->msix.lock);
+    }
+    state_put_u64(w, dev->guest_features);
+    state_put_u8(w, virtio_dev_status(dev));
+    state_put_u8(w, __atomic_load_n(&dev->config_generation, __ATOMIC_ACQUIRE));
+    state_put_u16(w, __atomic_load_n(&vp->config_vector, __ATOMIC_ACQUIRE));
+    state_put_u32(w, vp->device_feature_select);
+    state_put_u32(w, vp->driver_feature_select);
+    state_put_u16(w, vp->queue_select);
+    pthread_mutex_lock(&vp->isr_lock);
+    state_put_u8(w, vp->isr);
+    pthread_mutex_unlock(&vp->isr_lock);
+    for (unsigned q = 0; q < dev->num_queues; q++) {
+        const struct virtq *vq = &dev->queues[q];
+        state_put_u16(w, vq->size);
+        state_put_u8(w, __atomic_load_n(&vq->ready, __ATOMIC_ACQUIRE));
+        state_put_u8(w, __atomic_load_n(&vq->broken, __ATOMIC_ACQUIRE));
+        state_put_u64(w, vq->desc_gpa);
+        state_put_u64(w, vq->avail_gpa);
+        state_put_u64(w, vq->used_gpa);
+        state_put_u16(w, vq->last_avail);
+        state_put_u16(w, vq->used_idx);
+        state_put_u16(w, vq->signalled_used);
+        state_put_u16(w, __atomic_load_n(&vp->queues[q].msix_vector, __ATOMIC_ACQUIRE));
+    }
+    pthread_mutex_unlock(&vp->lock);
+}
+
+int virtio_pci_load(struct virtio_pci *vp, struct state_section *s, char *err, size_t errlen)
+{
+    struct virtio_dev *dev = vp->dev;
+    uint8_t has_msix = 0;
+    uint16_t nvec = 0, nq = 0;
+    uint8_t cfg[PCI_CFG_SIZE];
+    state_get_u8(s, &has_msix);
+    state_get_u16(s, &nvec);
+    state_get_u16(s, &nq);
+    if (!s->failed && ((bool)has_msix != vp->has_msix || nvec != (vp->has_msix ? vp->msix.nvec : 0) ||
+                       nq != dev->num_queues)) {
+        snprintf(err, errlen, "%s: saved transport has %u queues and %u MSI-X vectors, this device "
+                 "%u and %u", dev->name, nq, nvec, dev->num_queues, vp->has_msix ? vp->msix.nvec : 0);
+        return -EINVAL;
+    }
+    state_get_bytes(s, cfg, sizeof(cfg));
+    uint8_t *table = NULL;
+    uint64_t *pba = NULL;
+    if (vp->has_msix && !s->failed) {
+        table = malloc(msix_table_bytes(nvec));
+        pba = malloc(msix_pba_bytes(nvec));
+        if (!table || !pba) {
+            free(table);
+            free(pba);
+            snprintf(err, errlen, "%s: out of memory", dev->name);
+            return -ENOMEM;
+        }
+        state_get_bytes(s, table, msix_table_bytes(nvec));
+        state_get_bytes(s, pba, msix_pba_bytes(nvec));
+    }
+    uint64_t features = 0;
+    uint8_t status = 0, generation = 0, isr = 0;
+    uint16_t config_vector = 0, queue_select = 0;
+    uint32_t dfs = 0, drfs = 0;
+    state_get_u64(s, &features);
+    state_get_u8(s, &status);
+    state_get_u8(s, &generation);
+    state_get_u16(s, &config_vector);
+    state_get_u32(s, &dfs);
+    state_get_u32(s, &drfs);
+    state_get_u16(s, &queue_select);
+    state_get_u8(s, &isr);
+    int rc = 0;
+    if (s->failed) {
+        snprintf(err, errlen, "%s: transport state truncated", dev->name);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (features & ~dev->host_features) {
+        snprintf(err, errlen, "%s: saved features 0x%" PRIx64 " are not all offered by this device",
+                 dev->name, features);
+        rc = -EINVAL;
+        goto out;
+    }
+
+    pci_restore_config(&vp->pci, cfg);
+    pthread_mutex_lock(&vp->lock);
+    device_reset(vp);
+    dev->guest_features = features;
+    __atomic_store_n(&dev->config_generation, generation, __ATOMIC_RELEASE);
+    __atomic_store_n(&vp->config_vector, accept_vector(vp, config_vector), __ATOMIC_RELEASE);
+    vp->device_feature_select = dfs;
+    vp->driver_feature_select = drfs;
+    vp->queue_select = queue_select;
+    for (unsigned q = 0; q < dev->num_queues && rc == 0; q++) {
+        struct virtq *vq = &dev->queues[q];
+        uint8_t ready = 0, broken = 0;
+        uint16_t last_avail = 0, used_idx = 0, signalled = 0, vec = 0;
+        state_get_u16(s, &vq->size);
+        state_get_u8(s, &ready);
+        state_get_u8(s, &broken);
+        state_get_u64(s, &vq->desc_gpa);
+        state_get_u64(s, &vq->avail_gpa);
+        state_get_u64(s, &vq->used_gpa);
+        state_get_u16(s, &last_avail);
+        state_get_u16(s, &used_idx);
+        state_get_u16(s, &signalled);
+        state_get_u16(s, &vec);
+        if (s->failed) {
+            snprintf(err, errlen, "%s: queue %u state truncated", dev->name, q);
+            rc = -EINVAL;
+            break;
+        }
+        __atomic_store_n(&vp->queues[q].msix_vector, accept_vector(vp, vec), __ATOMIC_RELEASE);
+        if (ready && !virtq_start(vq, features)) {
+            snprintf(err, errlen, "%s: saved queue %u does not fit this VM's memory", dev->name, q);
+            rc = -EINVAL;
+            break;
+        }
+        vq->last_avail = last_avail;
+        vq->used_idx = used_idx;
+        vq->signalled_used = signalled;
+        if (broken)
+            __atomic_store_n(&vq->broken, true, __ATOMIC_RELEASE);
+    }
+    if (rc == 0) {
+        if (vp->has_msix)
+            msix_restore(&vp->msix, table, pba);
+        if (isr)
+            intx_raise(vp, isr);
+        __atomic_store_n(&dev->status, status, __ATOMIC_RELEASE);
+        irqfds_changed(vp);
+        if ((status & VIRTIO_STATUS_DRIVER_OK) && dev->ops->driver_ok)
+            dev->ops->driver_ok(dev);
+    } else {
+        device_reset(vp);
+    }
+    pthread_mutex_unlock(&vp->lock);
+out:
+    free(table);
+    free(pba);
+    return rc;
+}

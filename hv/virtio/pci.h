@@ -47,31 +47,32 @@ struct virtio_pci;
 struct virtio_pci *virtio_pci_create(struct vm *vm, struct virtio_dev *dev,
                                      unsigned msix_vectors, char *err, size_t errlen);
 
-/* VM teardown (vCPUs stopped): drop ioeventfds, irqfds and MSI routes. */
+/* Release the transport: ioeventfds, irqfds and MSI routes dropped, vp
+ * freed. The function must be off the bus (pci_unregister) already. */
 void virtio_pci_destroy(struct virtio_pci *vp);
 
 struct pci_device *virtio_pci_device(struct virtio_pci *vp);
+struct virtio_dev *virtio_pci_vdev(struct virtio_pci *vp);
 
-/* Direct interrupt injection for an in-kernel data plane (vhost-net,
- * virtio.md §9, §11): the eventfd bound with KVM_IRQFD to the MSI route
- * of queue q's MSI-X vector, to be given to the kernel as that queue's
- * "call" fd, so that signalling it interrupts the guest without waking
- * any hv thread. -1 when the queue has no such fd right now: MSI-X off
- * (INTx needs ISR + line), the vector is NO_VECTOR, masked or function-
- * masked (its PBA bit must latch), or KVM gave no route. Then the caller
- * must signal through a userspace-polled eventfd and call
- * virtio_dev_notify_queue / interrupt_queue itself, which honours all
- * of that. Lock-free; callable from any thread, also from the notifier. */
+/* The eventfd bound with KVM_IRQFD to the MSI route of queue q's MSI-X
+ * vector, for an in-kernel data plane (the model reaches it through
+ * virtio_dev_queue_irqfd, hv/virtio/device.h). -1 when the queue has no
+ * such fd right now: MSI-X off (INTx needs ISR + line), the vector is
+ * NO_VECTOR, masked or function-masked (its PBA bit must latch), or KVM
+ * gave no route. Whenever the answer may change the transport calls the
+ * model's irqfds_changed op. Lock-free; callable from any thread. */
 int virtio_pci_queue_irqfd(struct virtio_pci *vp, unsigned q);
 
-/* Called whenever virtio_pci_queue_irqfd may have changed for some queue
- * (vector masked/unmasked, MSI-X enabled/disabled or function-masked,
- * queue_msix_vector rewritten, device reset). It runs on a vCPU thread
- * with transport locks held: it may only call virtio_pci_queue_irqfd and
- * do non-blocking work (e.g. VHOST_SET_VRING_CALL). On unmask it runs
- * before the vector's pending message is sent. NULL fn removes it. */
-typedef void (*virtio_pci_irqfd_notify_fn)(void *opaque);
-void virtio_pci_set_irqfd_notifier(struct virtio_pci *vp, virtio_pci_irqfd_notify_fn fn,
-                                   void *opaque);
-/* Bus 0 device number (for device models, which do not see pci.h). */
+/* Bus 0 device number. */
 uint8_t virtio_pci_slot(const struct virtio_pci *vp);
+
+/* Device state (hv/state.h), vCPUs paused, the model idle: the function's
+ * config space, the MSI-X table and pending bits, negotiated features,
+ * status, and per queue its size, ring addresses, indices and vector, so
+ * that a loaded queue resumes where the saved one was. Load goes onto a
+ * device created with the same geometry; it validates every ring against
+ * guest memory and refuses a stream that does not fit (err filled). */
+struct state_writer;
+struct state_section;
+void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w);
+int virtio_pci_load(struct virtio_pci *vp, struct state_section *s, char *err, size_t errlen);

@@ -2,6 +2,7 @@
 #include "hv/x86/acpi.h"
 #include "hv/x86/mptable.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define OEM_ID "HVD   "
@@ -246,6 +247,18 @@ static void gas_io(uint8_t *g, uint8_t bit_width, uint8_t access, uint64_t port)
     put64(g + 4, port);
 }
 
+static void note_pointer(struct acpi_layout *out, size_t offset, uint8_t size)
+{
+    if (out->npointers < ACPI_MAX_POINTERS)
+        out->pointers[out->npointers++] = (struct acpi_pointer){ (uint32_t)offset, size };
+}
+
+static void note_checksummed(struct acpi_layout *out, size_t offset, size_t length)
+{
+    if (out->nchecksummed < ACPI_MAX_SPANS)
+        out->checksummed[out->nchecksummed++] = (struct acpi_span){ (uint32_t)offset, (uint32_t)length };
+}
+
 bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_config *cfg,
                 struct acpi_layout *out)
 {
@@ -273,6 +286,7 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     b.len = dsdt + dsdt_len;
     table_header(buf + dsdt, "DSDT", (uint32_t)dsdt_len, 2);
     finish_table(buf + dsdt, (uint32_t)dsdt_len);
+    note_checksummed(out, dsdt, dsdt_len);
 
     uint64_t g_fadt = base_gpa + fadt, g_madt = base_gpa + madt, g_dsdt = base_gpa + dsdt;
     uint64_t g_facs = base_gpa + facs, g_xsdt = base_gpa + xsdt, g_rsdt = base_gpa + rsdt;
@@ -309,6 +323,10 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     f[131] = 0;                               /* minor version */
     put64(f + 140, g_dsdt);                   /* X_DSDT (same as DSDT) */
     finish_table(f, 276);
+    note_pointer(out, fadt + 36, 4);
+    note_pointer(out, fadt + 40, 4);
+    note_pointer(out, fadt + 140, 8);
+    note_checksummed(out, fadt, 276);
 
     /* MADT (§5.2.12). */
     uint8_t *m = buf + madt;
@@ -358,6 +376,7 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     o += 6;
     entries++;
     finish_table(m, (uint32_t)madt_len);
+    note_checksummed(out, madt, madt_len);
 
     /* XSDT / RSDT. */
     uint8_t *x = buf + xsdt;
@@ -365,11 +384,17 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     put64(x + 36, g_fadt);
     put64(x + 44, g_madt);
     finish_table(x, 36 + 8 * ntables);
+    for (unsigned i = 0; i < ntables; i++)
+        note_pointer(out, xsdt + 36 + 8 * i, 8);
+    note_checksummed(out, xsdt, 36 + 8 * ntables);
     uint8_t *r = buf + rsdt;
     table_header(r, "RSDT", 36 + 4 * ntables, 1);
     put32(r + 36, (uint32_t)g_fadt);
     put32(r + 40, (uint32_t)g_madt);
     finish_table(r, 36 + 4 * ntables);
+    for (unsigned i = 0; i < ntables; i++)
+        note_pointer(out, rsdt + 36 + 4 * i, 4);
+    note_checksummed(out, rsdt, 36 + 4 * ntables);
 
     /* RSDP (§5.2.5), revision 2. */
     uint8_t *p = buf + rsdp;
@@ -381,6 +406,8 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     put64(p + 24, g_xsdt);
     p[8] = (uint8_t)(0x100 - acpi_checksum(p, 20));
     p[32] = (uint8_t)(0x100 - acpi_checksum(p, 36));
+    note_pointer(out, rsdp + 16, 4);
+    note_pointer(out, rsdp + 24, 8);
 
     out->rsdp = base_gpa + rsdp;
     out->xsdt = g_xsdt;
@@ -409,4 +436,96 @@ bool acpi_build(uint8_t *buf, size_t cap, uint64_t base_gpa, const struct acpi_c
     }
     out->size = b.len;
     return true;
+}
+
+/* ---- relocatable tables for a firmware's table loader ---- */
+
+#define LOADER_TABLES_CAP 0x10000
+#define LOADER_MAX_COMMANDS (2 + ACPI_MAX_POINTERS + ACPI_MAX_SPANS + 2)
+
+static uint8_t *loader_command(struct acpi_loader_files *f, uint32_t command)
+{
+    uint8_t *e = f->loader + f->loader_len;
+    f->loader_len += ACPI_LOADER_ENTRY_LEN;
+    put32(e, command);
+    return e;
+}
+
+static void loader_name(uint8_t *field, const char *name) { memcpy(field, name, strlen(name)); }
+
+static void loader_allocate(struct acpi_loader_files *f, const char *file, uint32_t align, uint8_t zone)
+{
+    uint8_t *e = loader_command(f, ACPI_LOADER_ALLOCATE);
+    loader_name(e + 4, file);
+    put32(e + 4 + ACPI_LOADER_FILESZ, align);
+    e[8 + ACPI_LOADER_FILESZ] = zone;
+}
+
+static void loader_add_pointer(struct acpi_loader_files *f, const char *dest, const char *src,
+                               uint32_t offset, uint8_t size)
+{
+    uint8_t *e = loader_command(f, ACPI_LOADER_ADD_POINTER);
+    loader_name(e + 4, dest);
+    loader_name(e + 4 + ACPI_LOADER_FILESZ, src);
+    put32(e + 4 + 2 * ACPI_LOADER_FILESZ, offset);
+    e[8 + 2 * ACPI_LOADER_FILESZ] = size;
+}
+
+static void loader_add_checksum(struct acpi_loader_files *f, const char *file, uint32_t offset,
+                                uint32_t start, uint32_t length)
+{
+    uint8_t *e = loader_command(f, ACPI_LOADER_ADD_CHECKSUM);
+    loader_name(e + 4, file);
+    put32(e + 4 + ACPI_LOADER_FILESZ, offset);
+    put32(e + 8 + ACPI_LOADER_FILESZ, start);
+    put32(e + 12 + ACPI_LOADER_FILESZ, length);
+}
+
+bool acpi_build_for_loader(const struct acpi_config *cfg, struct acpi_loader_files *out)
+{
+    memset(out, 0, sizeof(*out));
+    /* Built at guest address 0, so every pointer field holds an offset
+     * into the buffer; the tables file is the whole buffer (its first
+     * bytes, where the RSDP was built, are left zero). */
+    struct acpi_layout layout;
+    out->tables = calloc(1, LOADER_TABLES_CAP);
+    out->loader = calloc(LOADER_MAX_COMMANDS, ACPI_LOADER_ENTRY_LEN);
+    if (!out->tables || !out->loader || !acpi_build(out->tables, LOADER_TABLES_CAP, 0, cfg, &layout) ||
+        layout.mptable) {
+        acpi_loader_files_free(out);
+        return false;
+    }
+    out->tables_len = layout.size;
+    uint8_t *rsdp = out->tables + layout.rsdp;
+    memcpy(out->rsdp, rsdp, ACPI_RSDP_LEN);
+    memset(rsdp, 0, ACPI_RSDP_LEN);
+    out->rsdp[8] = out->rsdp[32] = 0;
+
+    loader_allocate(out, ACPI_LOADER_RSDP, 16, ACPI_LOADER_ZONE_FSEG);
+    loader_allocate(out, ACPI_LOADER_TABLES, 64, ACPI_LOADER_ZONE_HIGH);  /* the FACS wants 64 */
+    for (unsigned i = 0; i < layout.npointers; i++) {
+        const struct acpi_pointer *p = &layout.pointers[i];
+        if (p->offset >= layout.rsdp && p->offset < layout.rsdp + ACPI_RSDP_LEN)
+            loader_add_pointer(out, ACPI_LOADER_RSDP, ACPI_LOADER_TABLES, p->offset - (uint32_t)layout.rsdp,
+                               p->size);
+        else
+            loader_add_pointer(out, ACPI_LOADER_TABLES, ACPI_LOADER_TABLES, p->offset, p->size);
+    }
+    for (unsigned i = 0; i < layout.nchecksummed; i++) {
+        const struct acpi_span *t = &layout.checksummed[i];
+        out->tables[t->offset + 9] = 0;
+        loader_add_checksum(out, ACPI_LOADER_TABLES, t->offset + 9, t->offset, t->length);
+    }
+    /* RSDP (§5.2.5.3): the ACPI 1.0 checksum over 20 bytes first, then the
+     * extended one over all 36, which covers the first. */
+    loader_add_checksum(out, ACPI_LOADER_RSDP, 8, 0, 20);
+    loader_add_checksum(out, ACPI_LOADER_RSDP, 32, 0, ACPI_RSDP_LEN);
+    return true;
+}
+
+void acpi_loader_files_free(struct acpi_loader_files *files)
+{
+    free(files->tables);
+    free(files->loader);
+    memset(files, 0, sizeof(*files));
 }

@@ -4,7 +4,7 @@
 # path, poweroff ends hv with status 0; reboot paths (ACPI reset register, keyboard controller,
 # triple fault) with --on-reboot exit; a reset that really restarts the
 # guest; the QMP monitor answers and quits; bad command lines fail with
-# status 1 and one line (also a damaged kernel payload); guest RAM on
+# status 1 and one line (also a damaged kernel payload, a bad firmware file); guest RAM on
 # transparent huge pages and, with --hugepages, on reserved ones. Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
@@ -281,7 +281,10 @@ bad() {
 }
 echo '{"kernel": "x", "colour": 1}' > "$tmp/bad.json"
 printf 'not a kernel\n' > "$tmp/notkernel"
-bad "missing kernel" --memory 512M
+# Without --kernel hv boots the firmware: its file must be a BIOS image.
+bad "firmware file does not exist" --firmware "$tmp/nope"
+bad "firmware is not a BIOS image" --firmware "$tmp/notkernel"
+bad "firmware and kernel together" --firmware "$tmp/notkernel" --kernel "$kit/vmlinuz"
 bad "unknown option" --kernel "$kit/vmlinuz" --frobnicate
 bad "kernel file does not exist" --kernel "$tmp/nope"
 bad "kernel is not a bzImage" --kernel "$tmp/notkernel"

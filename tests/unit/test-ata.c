@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "hv/bus.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/devices/ide.h"
 #include "hv/loop.h"
 #include "hv/pci/pci.h"
@@ -658,8 +658,8 @@ int main(void)
               "JSON IDE disk without path refused: %s", err);
     hv_config_free(&jcfg);
 
-    struct ide *ide;
-    TAP_CHECK(ide_create(vm, &cfg, &ide, err, sizeof(err)) && ide, "IDE controller created (%s)", ide ? "" : err);
+    struct ide *ide = ide_create(vm, &cfg, err, sizeof(err));
+    TAP_CHECK(ide && ide_start(ide, err, sizeof(err)) == 0, "IDE controller created and started (%s)", ide ? "" : err);
     if (!ide)
         return tap_done();
 

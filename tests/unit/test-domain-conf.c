@@ -213,7 +213,7 @@ static void test_fixture_roundtrip(const char *name)
 
 static void test_fixtures_valid_in_our_schema(void)
 {
-    const char *names[] = { "full.xml", "minimal.xml", "nova.xml" };
+    const char *names[] = { "full.xml", "minimal.xml", "nova.xml", "disk-boot.xml" };
     g_autofree char *ours = srcdir_path("schemas/domain.rng");
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *rel = g_strdup_printf("tests/data/domain/%s", names[i]);
@@ -343,8 +343,16 @@ static void test_errors(void)
                  VIR_ERR_CONFIG_UNSUPPORTED, "architecture 'aarch64'");
     expect_error("os type linux", doc_with("kvm", "  <os><type>linux</type></os>", NULL),
                  VIR_ERR_CONFIG_UNSUPPORTED, "os type 'linux'");
-    expect_error("loader", doc_with("kvm", "  <os><type>hvm</type><loader>/x.fd</loader></os>", NULL),
-                 VIR_ERR_CONFIG_UNSUPPORTED, "<loader>");
+    expect_error("pflash loader",
+                 doc_with("kvm", "  <os><type>hvm</type><loader type='pflash'>/x.fd</loader></os>", NULL),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "<loader type='pflash'>");
+    expect_error("secure loader",
+                 doc_with("kvm", "  <os><type>hvm</type><loader secure='yes'>/x.fd</loader></os>", NULL),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "attribute 'secure' of <loader>");
+    expect_error("empty loader", doc_with("kvm", "  <os><type>hvm</type><loader type='rom'/></os>", NULL),
+                 VIR_ERR_XML_ERROR, "<loader>");
+    expect_error("nvram", doc_with("kvm", "  <os><type>hvm</type><nvram>/v.fd</nvram></os>", NULL),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "<os><nvram>");
     expect_error("no os", doc_with("kvm", "", NULL), VIR_ERR_XML_ERROR, "os <type>");
     expect_error("bad unit",
                  g_strdup("<domain type='kvm'><name>m</name><memory unit='XiB'>1</memory>"
@@ -394,11 +402,41 @@ static void test_errors(void)
                                  "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>", NULL),
                  VIR_ERR_CONFIG_UNSUPPORTED, "qemu:commandline");
 
-    expect_error("qcow2", doc_with("kvm", os, "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
-                                              "<source file='/a'/><target dev='vda' bus='virtio'/></disk>"),
-                 VIR_ERR_CONFIG_UNSUPPORTED, "disk format 'qcow2'");
+    expect_error("vmdk", doc_with("kvm", os, "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/>"
+                                             "<source file='/a'/><target dev='vdb' bus='virtio'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "disk format 'vmdk' of disk 'vdb' is not supported by hvd (raw, qcow2)");
+    expect_error("unknown format", doc_with("kvm", os, "<disk type='file'><driver name='qemu' type='qcow9'/>"
+                                                       "<source file='/a'/><target dev='vda'/></disk>"),
+                 VIR_ERR_XML_ERROR, "unknown driver format value 'qcow9' of disk 'vda'");
+    expect_error("vmdk backing", doc_with("kvm", os, "<disk type='file'><driver name='qemu' type='qcow2'/>"
+                                                     "<source file='/o'/><backingStore type='file'>"
+                                                     "<format type='vmdk'/><source file='/b.vmdk'/>"
+                                                     "</backingStore><target dev='vda'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "format 'vmdk' of backing file '/b.vmdk' of disk 'vda' is not supported");
+    expect_error("network backing", doc_with("kvm", os, "<disk type='file'><driver name='qemu' type='qcow2'/>"
+                                                        "<source file='/o'/><backingStore type='network'>"
+                                                        "<format type='raw'/><source protocol='nbd'/>"
+                                                        "</backingStore><target dev='vda'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "backingStore type 'network' of disk 'vda'");
+    expect_error("drive address", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/>"
+                                                      "<address type='drive' controller='0' bus='0' unit='0'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "address type 'drive' is not supported for disk 'hda'");
+    expect_error("no target", doc_with("kvm", os, "<disk type='file'><source file='/srv/a.img'/></disk>"),
+                 VIR_ERR_NO_TARGET, "missing target information for device /srv/a.img");
     expect_error("cdrom", doc_with("kvm", os, "<disk type='file' device='cdrom'><target dev='hdc'/></disk>"),
-                 VIR_ERR_CONFIG_UNSUPPORTED, "disk device 'cdrom'");
+                 VIR_ERR_CONFIG_UNSUPPORTED, "disk device 'cdrom' of disk 'hdc'");
+    /* libvirt's boot order rules (virDomainDefBootOrderPostParse), its texts */
+    expect_error("os/boot with boot order",
+                 doc_with("kvm", "  <os><type>hvm</type><boot dev='hd'/></os>",
+                          "<disk type='file'><source file='/a'/><target dev='vda'/><boot order='1'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "unsupported configuration: per-device boot elements cannot be used together with os/boot elements");
+    expect_error("boot order twice",
+                 doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='vda'/><boot order='2'/></disk>"
+                                     "<interface type='ethernet'><boot order='2'/></interface>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "boot order '2' used for more than one device");
     expect_error("disk network", doc_with("kvm", os, "<disk type='network' device='disk'><target dev='vda'/></disk>"),
                  VIR_ERR_CONFIG_UNSUPPORTED, "disk type 'network'");
     expect_error("ide bus", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/></disk>"),
@@ -496,6 +534,132 @@ static void test_errors(void)
     }
 }
 
+/* A domain without <kernel> as virt-install --import writes it: os/boot
+ * list, loader, bootmenu and a qcow2 disk with its <backingStore> as
+ * written, formatted back the way libvirt does. */
+static void test_disk_boot(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DomainDef) def = parse_fixture("disk-boot.xml", &err);
+    TAP_CHECK(def != NULL, "disk-boot.xml parses%s%s", err ? ": " : "", err ? err->message : "");
+    if (!def)
+        return;
+    TAP_CHECK(def->kernel == NULL, "no kernel");
+    TAP_EQ_STR(def->os_machine, "pc-i440fx-7.2", "versioned i440FX machine kept");
+    TAP_EQ_STR(def->loader, "/usr/share/seabios/bios-256k.bin", "loader path");
+    TAP_EQ_U64(def->loader_readonly, DOMAIN_TRISTATE_ON, "loader readonly");
+    TAP_EQ_STR(def->loader_type, "rom", "loader type rom");
+    TAP_EQ_U64(def->boot_devs->len, 2, "two boot devices");
+    TAP_EQ_U64(def->bootmenu, DOMAIN_TRISTATE_OFF, "bootmenu off");
+    DomainDisk *vda = g_ptr_array_index(def->disks, 0);
+    DomainDisk *vdb = g_ptr_array_index(def->disks, 1);
+    TAP_EQ_STR(vda->driver_type, "qcow2", "vda qcow2");
+    TAP_CHECK(vda->backing && vda->backing->layers->len == 1 && vda->backing->complete,
+              "vda: one backing layer, chain complete");
+    TAP_CHECK(vdb->backing && vdb->backing->layers->len == 0 && vdb->backing->complete,
+              "vdb: empty <backingStore/> kept");
+
+    g_autofree char *xml = domain_def_format(def, NULL);
+    TAP_CHECK(strstr(xml, "  <os>\n"
+                          "    <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>\n"
+                          "    <loader readonly='yes' type='rom'>/usr/share/seabios/bios-256k.bin</loader>\n"
+                          "    <boot dev='cdrom'/>\n"
+                          "    <boot dev='hd'/>\n"
+                          "    <bootmenu enable='no'/>\n"
+                          "  </os>\n") != NULL, "os formatted as libvirt does");
+    TAP_CHECK(strstr(xml, "      <source file='/var/lib/libvirt/images/debian12.qcow2'/>\n"
+                          "      <backingStore type='file'>\n"
+                          "        <format type='qcow2'/>\n"
+                          "        <source file='/var/lib/libvirt/images/_base/debian12-base.qcow2'/>\n"
+                          "        <backingStore/>\n"
+                          "      </backingStore>\n"
+                          "      <target dev='vda' bus='virtio'/>\n") != NULL,
+              "backingStore formatted as written");
+    TAP_CHECK(strstr(xml, "<source file='/var/lib/libvirt/images/data.img'/>\n"
+                          "      <backingStore/>\n") != NULL, "empty backingStore formatted");
+    TAP_CHECK(strstr(xml, "<driver name='qemu' type='qcow2' discard='unmap'/>") != NULL,
+              "qcow2 driver formatted");
+
+    /* the live XML shows the chain probed at start instead (libvirt 9:
+     * index on the source and on each layer, ending with <backingStore/>) */
+    vda->live_chain = domain_backing_chain_new();
+    vda->live_chain->complete = true;
+    domain_backing_chain_add(vda->live_chain, false, "qcow2", "/var/lib/libvirt/images/mid.qcow2")
+        ->index = 3;
+    domain_backing_chain_add(vda->live_chain, true, "raw", "/dev/vg/base")->index = 4;
+    vda->live_index = 2;
+    vdb->live_chain = domain_backing_chain_new();
+    vdb->live_chain->complete = true;
+    vdb->live_index = 1;
+    g_autoptr(DomainRuntime) rt = domain_runtime_new(def, 3);
+    g_autofree char *live = domain_def_format(def, rt);
+    TAP_CHECK(strstr(live, "      <source file='/var/lib/libvirt/images/debian12.qcow2' index='2'/>\n"
+                           "      <backingStore type='file' index='3'>\n"
+                           "        <format type='qcow2'/>\n"
+                           "        <source file='/var/lib/libvirt/images/mid.qcow2'/>\n"
+                           "        <backingStore type='block' index='4'>\n"
+                           "          <format type='raw'/>\n"
+                           "          <source dev='/dev/vg/base'/>\n"
+                           "          <backingStore/>\n"
+                           "        </backingStore>\n"
+                           "      </backingStore>\n"
+                           "      <target dev='vda' bus='virtio'/>\n") != NULL,
+              "live XML: the probed chain with node indexes");
+    TAP_CHECK(strstr(live, "<source file='/var/lib/libvirt/images/data.img' index='1'/>\n"
+                           "      <backingStore/>\n") != NULL, "live XML: raw disk index 1, no backing");
+    g_autoptr(GError) verr = NULL;
+    bool ok = valid_against(live, libvirt_rng(), &verr);
+    TAP_CHECK(ok, "live XML with chains valid against libvirt's domain.rng");
+    if (!ok)
+        printf("# %s\n", verr ? verr->message : "(not well-formed)");
+    g_autofree char *inactive = domain_def_format(def, NULL);
+    TAP_EQ_STR(inactive, xml, "inactive XML keeps the chain as written");
+    /* pasted back, the live XML defines (indexes are run-time data) */
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(DomainDef) again = domain_def_parse_string(live, 0, &e2);
+    TAP_CHECK(again != NULL, "live XML with chains defines again%s%s", e2 ? ": " : "",
+              e2 ? e2->message : "");
+    if (again) {
+        DomainDisk *a = g_ptr_array_index(again->disks, 0);
+        TAP_CHECK(a->backing && a->backing->layers->len == 2 && a->live_chain == NULL,
+                  "its chain is a written chain, not a probed one");
+    }
+}
+
+/* Per-device <boot order> instead of <os><boot dev>: libvirt adds no
+ * boot dev then; nothing at all gives <boot dev='hd'/>, kernel or not. */
+static void test_boot_order(void)
+{
+    g_autoptr(DomainDef) per_dev = domain_def_parse_string(
+        "<domain type='kvm'><name>b</name><memory>65536</memory><os><type>hvm</type></os>"
+        "<devices><disk type='file'><source file='/a'/><target dev='vda'/></disk>"
+        "<disk type='file'><source file='/b'/><target dev='vdb'/><boot order='1'/></disk>"
+        "</devices></domain>", 0, NULL);
+    TAP_CHECK(per_dev && per_dev->boot_devs->len == 0, "boot order on a disk: no os/boot added");
+    g_autofree char *xml = per_dev ? domain_def_format(per_dev, NULL) : NULL;
+    TAP_CHECK(xml && !strstr(xml, "<boot dev=") && strstr(xml, "<boot order='1'/>"),
+              "formatted with the disk's boot order only");
+    g_autoptr(DomainDef) kernel = domain_def_parse_string(
+        "<domain type='kvm'><name>k</name><memory>65536</memory>"
+        "<os><type>hvm</type><kernel>/k</kernel></os></domain>", 0, NULL);
+    TAP_CHECK(kernel && kernel->boot_devs->len == 1 &&
+              !strcmp(g_ptr_array_index(kernel->boot_devs, 0), "hd"),
+              "kernel domain gets boot dev hd too (as libvirt)");
+    g_autoptr(DomainDef) five = domain_def_parse_string(
+        "<domain type='kvm'><name>f</name><memory>65536</memory><os><type>hvm</type>"
+        "<boot dev='network'/><boot dev='cdrom'/><boot dev='hd'/><boot dev='fd'/><boot dev='hd'/>"
+        "</os></domain>", 0, NULL);
+    TAP_CHECK(five && five->boot_devs->len == 4, "at most four boot devices read (as libvirt)");
+    /* attaching a disk with a boot order to a domain booting by os/boot */
+    g_autoptr(DomainDevice) dev = domain_device_parse_string(
+        "<disk type='file'><source file='/c'/><target dev='vdc'/><boot order='1'/></disk>", NULL);
+    g_autoptr(GError) err = NULL;
+    TAP_CHECK(kernel && dev && !domain_def_attach_device(kernel, dev, &err) && err &&
+                  hvd_vir_error_number(err) == VIR_ERR_CONFIG_UNSUPPORTED &&
+                  strstr(err->message, "per-device boot elements cannot be used together"),
+              "attach with a boot order to an os/boot domain refused as libvirt does");
+}
+
 static void test_slots_exhausted(void)
 {
     GString *devs = g_string_new(NULL);
@@ -517,6 +681,9 @@ int main(void)
     test_fixture_roundtrip("full.xml");
     test_fixture_roundtrip("minimal.xml");
     test_fixture_roundtrip("nova.xml");
+    test_fixture_roundtrip("disk-boot.xml");
+    test_disk_boot();
+    test_boot_order();
     test_fixtures_valid_in_our_schema();
     test_defaults();
     test_units_and_ids();

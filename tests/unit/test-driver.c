@@ -37,10 +37,13 @@
 #include "daemon/remote_domain.h"
 #include "daemon/rpc.h"
 #include "drivers/domain/driver.h"
+#include "drivers/domain/qmp.h"
 #include "drivers/net/bridge.h"
 #include "drivers/net/tap.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
 #include "hv/monitor/command.h"
+#include "hv/monitor/devices.h"
 #include "hv/monitor/monitor.h"
 #include "tests/tap.h"
 #include "tests/unit/rpc-test-util.h"
@@ -54,7 +57,7 @@ enum {
     EV_DEFINED = 0, EV_UNDEFINED = 1, EV_STARTED = 2, EV_SUSPENDED = 3, EV_RESUMED = 4,
     EV_STOPPED = 5, EV_SHUTDOWN = 6,
     ERR_INTERNAL = 1, ERR_INVALID_ARG = 8, ERR_OPERATION_FAILED = 9, ERR_NO_DOMAIN = 42,
-    ERR_OPERATION_INVALID = 55,
+    ERR_OPERATION_INVALID = 55, ERR_NO_TARGET = 20, ERR_SYSTEM = 38, ERR_CONFIG_UNSUPPORTED = 67,
 };
 
 /* ------------------------------------------------------------ fake worker */
@@ -141,24 +144,63 @@ static int fake_powerdown(void *opaque, char *err, size_t errlen)
 }
 
 /* Each disk of the description reads 7 requests of 4 KiB and writes 3 of
- * 512 bytes, times its position (1, 2, ...). */
-static int fake_query_block(void *opaque, struct monitor_block *blocks, int max)
+ * 512 bytes, times its position (1, 2, ...): a device of the fake's
+ * machine with the block family ops (hv/device.h). */
+struct fake_disk {
+    json_object *desc;
+    uint64_t k;
+};
+
+static void fake_disk_describe(struct device *dev, struct device_block_info *out)
 {
-    struct fake_vm *vm = opaque;
-    int n = vm->disks ? (int)json_object_array_length(vm->disks) : 0;
-    for (int i = 0; i < n && i < max; i++) {
-        json_object *d = json_object_array_get_idx(vm->disks, (size_t)i), *v;
-        uint64_t k = (uint64_t)i + 1;
-        blocks[i] = (struct monitor_block){
-            .device = json_object_object_get_ex(d, "id", &v) ? json_object_get_string(v) : "",
-            .file = json_object_object_get_ex(d, "path", &v) ? json_object_get_string(v) : "",
-            .actual_size = -1,
-            .rd_operations = 7 * k, .rd_bytes = 7 * 4096 * k,
-            .wr_operations = 3 * k, .wr_bytes = 3 * 512 * k,
-            .flush_operations = k, .rd_total_time_ns = 1000 * k,
+    struct fake_disk *fd = dev->model;
+    json_object *v;
+    uint64_t k = fd->k;
+    *out = (struct device_block_info){
+        .file = json_object_object_get_ex(fd->desc, "path", &v) ? json_object_get_string(v) : "",
+        .actual_size = -1,
+        .rd_operations = 7 * k, .rd_bytes = 7 * 4096 * k,
+        .wr_operations = 3 * k, .wr_bytes = 3 * 512 * k,
+        .flush_operations = k, .rd_total_time_ns = 1000 * k,
+    };
+}
+
+static int fake_disk_realize(struct device *dev, char *err, size_t errlen)
+{
+    (void)dev, (void)err, (void)errlen;
+    return 0;
+}
+
+static void fake_disk_noop(struct device *dev) { (void)dev; }
+static void fake_disk_destroy(struct device *dev) { free(dev->model); }
+
+static const struct device_block_ops fake_disk_block_ops = { .describe = fake_disk_describe };
+static const struct device_ops fake_disk_ops = {
+    .model = "virtio-blk-pci",
+    .realize = fake_disk_realize,
+    .reset = fake_disk_noop,
+    .unplug = fake_disk_noop,
+    .destroy = fake_disk_destroy,
+    .save = device_save_unsupported,
+    .load = device_load_unsupported,
+    .block = &fake_disk_block_ops,
+};
+
+static void fake_add_disks(struct machine *m, json_object *disks)
+{
+    int n = disks ? (int)json_object_array_length(disks) : 0;
+    for (int i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(disks, (size_t)i), *v;
+        struct fake_disk *fd = calloc(1, sizeof(*fd));
+        *fd = (struct fake_disk){ .desc = d, .k = (uint64_t)i + 1 };
+        struct device proto = {
+            .id = json_object_object_get_ex(d, "id", &v) ? (char *)json_object_get_string(v) : "",
+            .kind = DEVICE_VIRTIO_BLK, .ops = &fake_disk_ops, .model = fd,
         };
+        char err[256];
+        if (!machine_add_device(m, &proto, err, sizeof(err)))
+            fprintf(stderr, "fake: %s\n", err);
     }
-    return n;
 }
 
 /* query-cpus-fast: every pretend vCPU is the fake's main thread, which
@@ -367,7 +409,6 @@ static int fake_worker(const char *config_path)
         .system_reset = fake_reset,
         .system_powerdown = fake_powerdown,
         .quit = fake_quit,
-        .query_block = fake_query_block,
         .query_cpus = fake_query_cpus,
     };
     struct monitor_info info = { .name = name, .uuid = uuid, .ram_size = (uint64_t)mib << 20 };
@@ -379,10 +420,14 @@ static int fake_worker(const char *config_path)
         json_object_put(cfg);
         return 1;
     }
+    struct machine *machine = machine_create(NULL, err, sizeof(err));
+    fake_add_disks(machine, vm.disks);
+    monitor_block_register(vm.mon, machine);
     if (strstr(append, "fake=balloon"))
         fake_balloon_register(vm.mon, cfg, mib, strstr(append, "fake=balloon-junk") != NULL);
     int rc = loop_run(vm.loop);
     monitor_free(vm.mon);
+    machine_destroy(machine);
     loop_free(vm.loop);
     json_object_put(cfg);
     return rc;
@@ -1882,7 +1927,7 @@ static void test_devices_config(const char *state_dir)
     expect_device(dom, true, "<blob/>", 2, ERR_XML_ERROR, "XML error: unknown device type 'blob'",
                   "unknown element");
     expect_device(dom, true, "<disk type='file'", 2, ERR_XML_DETAIL, NULL, "malformed XML");
-    expect_device(dom, true, "<disk type='file'><source file='/x'/></disk>", 2, ERR_XML_ERROR, NULL,
+    expect_device(dom, true, "<disk type='file'><source file='/x'/></disk>", 2, ERR_NO_TARGET, NULL,
                   "disk without a target");
     expect_device(dom, true, vdb, 1 /* LIVE */, ERR_OPERATION_INVALID,
                   "Requested operation is not valid: domain is not running", "--live when shut off");
@@ -2034,6 +2079,365 @@ static void test_running_api(void)
     hvd_domain_undefine(dom, 0, NULL);
 }
 
+/* ------------------------------------------------ disk boot, qcow2 chains */
+
+static bool sh(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static bool sh(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autofree char *quiet = g_strdup_printf("%s >/dev/null 2>&1", cmd);
+    return system(quiet) == 0;
+}
+
+static char *disk_boot_xml(const char *name, const char *os_extra, const char *disks)
+{
+    return g_strdup_printf("<domain type='kvm'><name>%s</name><memory unit='MiB'>128</memory>"
+                           "<os><type arch='x86_64' machine='pc'>hvm</type>%s</os>"
+                           "<devices>%s</devices></domain>", name, os_extra, disks);
+}
+
+static char *qcow2_disk(const char *dev, const char *path)
+{
+    return g_strdup_printf("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+                           "<source file='%s'/><target dev='%s' bus='virtio'/></disk>", path, dev);
+}
+
+static json_object *read_json(const char *path)
+{
+    g_autofree char *text = NULL;
+    return g_file_get_contents(path, &text, NULL, NULL) ? json_tokener_parse(text) : NULL;
+}
+
+/* The machine description the driver writes for an XML (run/NAME.json),
+ * parsed: the domain is defined, started on the fake worker, stopped and
+ * undefined again. */
+static json_object *machine_json(const char *xml, const char *state_dir)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    if (!dom) {
+        printf("# %s\n", err->message);
+        return NULL;
+    }
+    start_ok(dom, hvd_domain_name(dom));
+    g_autofree char *path = g_strdup_printf("%s/run/%s.json", state_dir, hvd_domain_name(dom));
+    json_object *o = read_json(path);
+    Done d = { 0 };
+    hvd_domain_destroy(dom, 0, on_done, &d);
+    run_until(&d.done, 5000);
+    done_clear(&d);
+    hvd_domain_undefine(dom, 0, NULL);
+    return o;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* disks[i].bootindex, 0 when absent */
+static int disk_bootindex(json_object *o, size_t i)
+{
+    json_object *disks, *v;
+    if (!o || !json_object_object_get_ex(o, "disks", &disks) ||
+        i >= json_object_array_length(disks))
+        return -1;
+    json_object *d = json_object_array_get_idx(disks, i);
+    return json_object_object_get_ex(d, "bootindex", &v) ? json_object_get_int(v) : 0;
+}
+
+static const char *disk_str(json_object *o, size_t i, const char *key)
+{
+    json_object *disks;
+    if (!o || !json_object_object_get_ex(o, "disks", &disks) ||
+        i >= json_object_array_length(disks))
+        return NULL;
+    return jstr(json_object_array_get_idx(disks, i), key);
+}
+
+static void test_machine_description_boot(const char *state_dir)
+{
+    const char *run = state_dir;
+#define TWO_DISKS(boot_a, boot_b)                                                              \
+    "<disk type='file'><source file='/nonexistent/a'/><target dev='vda'/>" boot_a "</disk>"     \
+    "<disk type='file'><source file='/nonexistent/b'/><target dev='vdb'/>" boot_b "</disk>"
+    /* <boot dev='hd'/> (what virt-install --import and nova write): the
+     * first disk is bootindex 1, no kernel key, hv's default firmware */
+    const char *plain_disks = TWO_DISKS("", "");
+    g_autofree char *hd = disk_boot_xml("mj1", "<boot dev='hd'/>", plain_disks);
+    json_object *o = machine_json(hd, run);
+    TAP_CHECK(o && !json_object_object_get_ex(o, "kernel", NULL) &&
+                  !json_object_object_get_ex(o, "initrd", NULL) &&
+                  !json_object_object_get_ex(o, "append", NULL),
+              "no <kernel>: no kernel, initrd or append key");
+    TAP_CHECK(o && !json_object_object_get_ex(o, "firmware", NULL),
+              "no <loader>: no firmware key (hv's default SeaBIOS)");
+    TAP_CHECK(disk_bootindex(o, 0) == 1 && disk_bootindex(o, 1) == 0,
+              "boot dev hd: first disk bootindex 1, the other none");
+    TAP_CHECK(g_strcmp0(disk_str(o, 0, "format"), "raw") == 0 &&
+                  g_strcmp0(disk_str(o, 1, "format"), "raw") == 0,
+              "disks[].format raw (no driver type)");
+    json_object_put(o);
+
+    /* an os/boot list: hd's position in it (libvirt's bootindex rule) */
+    g_autofree char *list = disk_boot_xml("mj2",
+                                          "<loader readonly='yes' type='rom'>/srv/bios.bin</loader>"
+                                          "<boot dev='network'/><boot dev='cdrom'/><boot dev='hd'/>",
+                                          plain_disks);
+    o = machine_json(list, run);
+    TAP_CHECK(disk_bootindex(o, 0) == 3 && disk_bootindex(o, 1) == 0,
+              "boot network, cdrom, hd: first disk bootindex 3");
+    TAP_EQ_STR(jstr(o, "firmware"), "/srv/bios.bin", "<loader> is the firmware key");
+    json_object_put(o);
+
+    /* no hd in the list: no disk is in the boot order */
+    g_autofree char *net_only = disk_boot_xml("mj3", "<boot dev='network'/>", plain_disks);
+    o = machine_json(net_only, run);
+    TAP_CHECK(disk_bootindex(o, 0) == 0 && disk_bootindex(o, 1) == 0,
+              "boot network only: no disk bootindex");
+    json_object_put(o);
+
+    /* per-device boot order: each disk its own */
+    g_autofree char *ordered = disk_boot_xml("mj4", "", TWO_DISKS("<boot order='2'/>",
+                                                                  "<boot order='1'/>"));
+    o = machine_json(ordered, run);
+    TAP_CHECK(disk_bootindex(o, 0) == 2 && disk_bootindex(o, 1) == 1,
+              "per-device boot order: vda 2, vdb 1");
+    json_object_put(o);
+
+    /* a kernel: direct boot as before, the loader is not used */
+    g_autofree char *kernel = disk_boot_xml("mj5",
+                                            "<loader type='rom'>/srv/bios.bin</loader>"
+                                            "<kernel>/k</kernel><cmdline>console=ttyS0</cmdline>",
+                                            plain_disks);
+    o = machine_json(kernel, run);
+    TAP_CHECK(g_strcmp0(jstr(o, "kernel"), "/k") == 0 && g_strcmp0(jstr(o, "append"), "console=ttyS0") == 0 &&
+                  !json_object_object_get_ex(o, "firmware", NULL),
+              "kernel: kernel and append, no firmware");
+    json_object_put(o);
+}
+
+/* libvirt's own check of domain XML (its RelaxNG schema) */
+static bool virt_xml_validate(const char *xml, const char *dir)
+{
+    g_autofree char *path = g_build_filename(dir, "live.xml", NULL);
+    if (!g_file_set_contents(path, xml, -1, NULL))
+        return false;
+    return sh("virt-xml-validate '%s' domain", path);
+}
+
+static void expect_start_error(const char *name, const char *disks, int code, const char *n1,
+                               const char *n2, const char *what)
+{
+    g_autofree char *xml = disk_boot_xml(name, "", disks);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(dom != NULL, "%s: defines", what);
+    if (!dom)
+        return;
+    Done d = { 0 };
+    hvd_domain_start(dom, 0, on_done, &d);
+    TAP_CHECK(run_until(&d.done, 5000) && d.code == code, "%s: start fails with code %d (%d)", what,
+              code, d.code);
+    TAP_CHECK(d.message && strstr(d.message, n1) && strstr(d.message, n2),
+              "%s: message names '%s' and '%s': %s", what, n1, n2, d.message ? d.message : "");
+    TAP_CHECK(!hvd_domain_is_active(dom), "%s: not running", what);
+    done_clear(&d);
+    hvd_domain_undefine(dom, 0, NULL);
+}
+
+/* Zero the backing format extension's type in a qcow2 file: the list of
+ * header extensions then ends there (qcow2 spec), as in images made
+ * without a backing format. */
+static bool drop_backing_format(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, NULL))
+        return false;
+    static const char ext[4] = { (char)0xe2, 0x79, 0x2a, (char)0xca };
+    char *at = memmem(data, MIN(len, 4096), ext, sizeof(ext));
+    if (!at)
+        return false;
+    memset(at, 0, sizeof(ext));
+    return g_file_set_contents(path, data, (gssize)len, NULL);
+}
+
+static bool patch_byte(const char *path, gsize offset, char value)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, NULL) || offset >= len)
+        return false;
+    data[offset] = value;
+    return g_file_set_contents(path, data, (gssize)len, NULL);
+}
+
+static void test_disk_boot(const HvdDriverConfig *cfg)
+{
+    g_autofree char *dir = g_dir_make_tmp("test-driver-img-XXXXXX", NULL);
+    /* base (raw) <- mid.qcow2 (absolute name) <- top.qcow2 (relative name) */
+    bool made = sh("cd '%s' && qemu-img create -f raw base.raw 1M && "
+                   "qemu-img create -f qcow2 -b '%s/base.raw' -F raw mid.qcow2 && "
+                   "mkdir sub && qemu-img create -f qcow2 -b ../mid.qcow2 -F qcow2 sub/top.qcow2 && "
+                   "qemu-img create -f raw data.img 1M", dir, dir);
+    TAP_CHECK(made, "qemu-img made base.raw <- mid.qcow2 <- sub/top.qcow2");
+    if (!made)
+        return;
+    g_autofree char *top = g_build_filename(dir, "sub", "top.qcow2", NULL);
+    g_autofree char *mid_resolved = g_build_filename(dir, "sub", "..", "mid.qcow2", NULL);
+    g_autofree char *base = g_build_filename(dir, "base.raw", NULL);
+    g_autofree char *vda = qcow2_disk("vda", top);
+    g_autofree char *disks = g_strdup_printf(
+        "%s<disk type='file'><source file='%s/data.img'/><target dev='vdb'/></disk>", vda, dir);
+    g_autofree char *xml = disk_boot_xml("diskboot",
+                                         "<loader readonly='yes' type='rom'>/usr/share/seabios/bios-256k.bin</loader>"
+                                         "<boot dev='cdrom'/><boot dev='hd'/><bootmenu enable='no'/>",
+                                         disks);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(dom != NULL, "domain without a kernel defines%s%s", err ? ": " : "",
+              err ? err->message : "");
+    if (!dom)
+        return;
+    start_ok(dom, "domain without a kernel");
+    TAP_CHECK(hvd_domain_is_active(dom), "it runs");
+
+    /* the description the worker got */
+    g_autofree char *json_path = g_build_filename(cfg->state_dir, "run", "diskboot.json", NULL);
+    json_object *o = read_json(json_path);
+    TAP_CHECK(o && !json_object_object_get_ex(o, "kernel", NULL), "run/diskboot.json: no kernel key");
+    TAP_EQ_STR(jstr(o, "firmware"), "/usr/share/seabios/bios-256k.bin", "firmware key from <loader>");
+    TAP_EQ_STR(disk_str(o, 0, "format"), "qcow2", "disks[0].format qcow2");
+    TAP_EQ_STR(disk_str(o, 0, "path"), top, "disks[0].path the overlay");
+    TAP_CHECK(disk_bootindex(o, 0) == 2 && disk_bootindex(o, 1) == 0,
+              "boot cdrom, hd: disks[0].bootindex 2, disks[1] none");
+    TAP_EQ_STR(disk_str(o, 1, "format"), "raw", "disks[1].format raw");
+    json_object_put(o);
+
+    /* live XML: the chain from the headers, libvirt's node indexes (vdb
+     * first: 1; then vda's layers top down: 2, 3, 4) */
+    g_autofree char *live = hvd_domain_get_xml(dom, 0, NULL);
+    g_autofree char *expect_chain = g_strdup_printf(
+        "      <source file='%s' index='2'/>\n"
+        "      <backingStore type='file' index='3'>\n"
+        "        <format type='qcow2'/>\n"
+        "        <source file='%s'/>\n"
+        "        <backingStore type='file' index='4'>\n"
+        "          <format type='raw'/>\n"
+        "          <source file='%s'/>\n"
+        "          <backingStore/>\n"
+        "        </backingStore>\n"
+        "      </backingStore>\n", top, mid_resolved, base);
+    TAP_CHECK(live && strstr(live, expect_chain), "live XML shows the probed chain");
+    if (live && !strstr(live, expect_chain))
+        printf("# %s", live);
+    g_autofree char *expect_vdb = g_strdup_printf("<source file='%s/data.img' index='1'/>\n"
+                                                  "      <backingStore/>\n", dir);
+    TAP_CHECK(live && strstr(live, expect_vdb), "raw vdb: index 1 and an empty backingStore");
+    TAP_CHECK(live && virt_xml_validate(live, dir), "virt-xml-validate: live XML is libvirt's");
+    g_autofree char *inactive = hvd_domain_get_xml(dom, 2 /* INACTIVE */, NULL);
+    TAP_CHECK(inactive && !strstr(inactive, "backingStore") && !strstr(inactive, "index="),
+              "inactive XML: no probed chain (none was written)");
+    TAP_CHECK(inactive && strstr(inactive, "<loader readonly='yes' type='rom'>") &&
+                  strstr(inactive, "<boot dev='cdrom'/>") && strstr(inactive, "<bootmenu enable='no'/>"),
+              "inactive XML keeps loader, boot list, bootmenu");
+
+    /* a restarted daemon adopts the worker and probes the chain again */
+    g_clear_pointer(&dom, hvd_domain_unref);
+    hvd_driver_shutdown();
+    TAP_CHECK(hvd_driver_init(cfg, NULL), "driver re-init with diskboot running");
+    dom = hvd_driver_lookup_by_name("diskboot", NULL);
+    g_clear_pointer(&live, g_free);
+    live = dom ? hvd_domain_get_xml(dom, 0, NULL) : NULL;
+    TAP_CHECK(live && strstr(live, expect_chain), "adopted: live XML shows the chain again");
+    if (dom) {
+        Done d = { 0 };
+        hvd_domain_destroy(dom, 0, on_done, &d);
+        TAP_CHECK(run_until(&d.done, 5000) && d.code == 0, "destroy diskboot");
+        done_clear(&d);
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ; /* the first driver's child */
+        hvd_domain_undefine(dom, 0, NULL);
+    }
+
+    /* chains that cannot be read stop the start, naming disk and file */
+    TAP_CHECK(sh("cd '%s' && qemu-img create -f qcow2 -u -b gone.qcow2 -F qcow2 broken.qcow2 1M && "
+                 "qemu-img create -f qcow2 -u -b loop-b.qcow2 -F qcow2 loop-a.qcow2 1M && "
+                 "qemu-img create -f qcow2 -u -b loop-a.qcow2 -F qcow2 loop-b.qcow2 1M && "
+                 "qemu-img create -f qcow2 -b base.raw -F raw nofmt.qcow2 && "
+                 "qemu-img create -f qcow2 -b mid.qcow2 -F qcow2 nofmt2.qcow2 && "
+                 "qemu-img create -f qcow2 -u -b x.img -F vmdk vmdk.qcow2 1M && "
+                 "qemu-img create -f qcow2 -u -b nbd:localhost:10809 -F raw nbd.qcow2 1M && "
+                 "qemu-img create -f qcow2 bad.qcow2 1M",
+                 dir),
+              "qemu-img made the broken chains");
+    g_autofree char *broken = g_strdup_printf("%s/broken.qcow2", dir);
+    g_autofree char *gone = g_strdup_printf("%s/gone.qcow2", dir);
+    g_autofree char *d1 = qcow2_disk("vdc", broken);
+    expect_start_error("chain-missing", d1, ERR_SYSTEM, "disk 'vdc'", gone, "missing base");
+    TAP_CHECK(g_file_test(gone, G_FILE_TEST_EXISTS) == FALSE, "(the base really is missing)");
+    g_autofree char *loop = g_strdup_printf("%s/loop-a.qcow2", dir);
+    g_autofree char *d2 = qcow2_disk("vda", loop);
+    expect_start_error("chain-loop", d2, ERR_INVALID_ARG, "disk 'vda'", "is self-referential",
+                       "backing loop");
+    g_autofree char *bad = g_strdup_printf("%s/bad.qcow2", dir);
+    TAP_CHECK(patch_byte(bad, 7, 99), "bad.qcow2: version 99 in the header");
+    g_autofree char *d3 = qcow2_disk("vda", bad);
+    expect_start_error("chain-bad", d3, ERR_INTERNAL, "disk 'vda'", bad, "malformed header");
+    g_autofree char *nofmt2 = g_strdup_printf("%s/nofmt2.qcow2", dir);
+    TAP_CHECK(drop_backing_format(nofmt2), "backing format extension dropped from nofmt2.qcow2");
+    g_autofree char *d4 = qcow2_disk("vda", nofmt2);
+    expect_start_error("chain-nofmt", d4, ERR_OPERATION_INVALID,
+                       "was not specified in the image metadata", nofmt2,
+                       "qcow2 backing without a recorded format");
+    g_autofree char *vmdk = g_strdup_printf("%s/vmdk.qcow2", dir);
+    g_autofree char *d5 = qcow2_disk("vda", vmdk);
+    expect_start_error("chain-vmdk", d5, ERR_CONFIG_UNSUPPORTED, "format 'vmdk'", "disk 'vda'",
+                       "vmdk backing");
+    g_autofree char *nbd = g_strdup_printf("%s/nbd.qcow2", dir);
+    g_autofree char *d6 = qcow2_disk("vda", nbd);
+    expect_start_error("chain-nbd", d6, ERR_CONFIG_UNSUPPORTED, "nbd:localhost:10809",
+                       "not a local file", "nbd backing");
+
+    /* a raw base without a recorded format is raw (libvirt's rule) */
+    g_autofree char *nofmt = g_strdup_printf("%s/nofmt.qcow2", dir);
+    TAP_CHECK(drop_backing_format(nofmt), "backing format extension dropped from nofmt.qcow2");
+    g_autofree char *d7 = qcow2_disk("vda", nofmt);
+    g_autofree char *rawbase_xml = disk_boot_xml("chain-rawbase", "", d7);
+    g_autoptr(HvdDomain) rawbase = hvd_driver_define(rawbase_xml, 0, NULL);
+    if (rawbase) {
+        start_ok(rawbase, "raw base without a recorded format");
+        g_autofree char *rl = hvd_domain_get_xml(rawbase, 0, NULL);
+        g_autofree char *want = g_strdup_printf("<format type='raw'/>\n        <source file='%s'/>",
+                                                base);
+        TAP_CHECK(rl && strstr(rl, want), "its base shows as raw");
+        Done d = { 0 };
+        hvd_domain_destroy(rawbase, 0, on_done, &d);
+        run_until(&d.done, 5000);
+        done_clear(&d);
+        hvd_domain_undefine(rawbase, 0, NULL);
+    }
+
+    /* 201 layers: deeper than libvirt follows */
+    GString *cmd = g_string_new(NULL);
+    g_string_append_printf(cmd, "cd '%s' && qemu-img create -f qcow2 l0.qcow2 1M", dir);
+    for (int i = 1; i <= 201; i++)
+        g_string_append_printf(cmd, " && qemu-img create -f qcow2 -u -b l%d.qcow2 -F qcow2 l%d.qcow2 1M",
+                               i - 1, i);
+    TAP_CHECK(sh("%s", cmd->str), "qemu-img made a chain of 202 images");
+    g_string_free(cmd, TRUE);
+    g_autofree char *deep = g_strdup_printf("%s/l201.qcow2", dir);
+    g_autofree char *d8 = qcow2_disk("vda", deep);
+    expect_start_error("chain-deep", d8, ERR_OPERATION_UNSUPPORTED, "disk 'vda'",
+                       "more than 200 layers", "chain too deep");
+    sh("rm -rf '%s'", dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--config") == 0)
@@ -2069,6 +2473,8 @@ int main(int argc, char **argv)
     test_node_cpu_map_rpc();
     test_devices_config(state_dir);
     test_running_api();
+    test_machine_description_boot(state_dir);
+    test_disk_boot(&cfg);
 
     /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
     hvd_driver_shutdown();

@@ -866,7 +866,10 @@ int main(void)
     if (!nic)
         return tap_done();
     pd = e1000_pci(nic);
-    TAP_CHECK(e1000_nth(0) == nic && e1000_nth(1) == NULL, "e1000_nth lists it");
+    struct e1000_info ninfo;
+    e1000_get_info(nic, &ninfo);
+    TAP_CHECK(strcmp(ninfo.id, "net0") == 0 && ninfo.pci_slot == pd->slot && ninfo.pci_slot > 0,
+              "e1000_get_info names it at its PCI slot");
     cfg_wr(0x04, 2, 0x7);   /* I/O, memory, bus master */
 
     struct e1000_config bad = { .id = "net9", .tap_fd = -1 };

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "tests/tap.h"
 
 static enum hv_args_result parse(struct hv_config *cfg, char *err, size_t errlen, int argc, ...)
@@ -305,7 +305,33 @@ int main(void)
 
     /* Validation. */
     hv_config_init(&cfg);
-    TAP_CHECK(!hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "kernel"), "missing kernel: %s", err);
+    TAP_CHECK(hv_config_firmware(&cfg) && strcmp(hv_config_firmware(&cfg), HV_DEFAULT_FIRMWARE) == 0,
+              "no kernel: firmware boot with " HV_DEFAULT_FIRMWARE);
+    if (access(HV_DEFAULT_FIRMWARE, R_OK) == 0)
+        TAP_CHECK(hv_config_validate(&cfg, err, sizeof(err)), "no kernel, default firmware: valid (%s)", err);
+    else
+        TAP_CHECK(!hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, HV_DEFAULT_FIRMWARE) && strstr(err, "seabios"),
+                  "no kernel, default firmware missing: named, with the package: %s", err);
+    r = parse(&cfg, err, sizeof(err), 3, "--firmware", "/nonexistent/bios.bin");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "/nonexistent/bios.bin") &&
+              strstr(err, "firmware"), "unreadable firmware named: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 5, "--firmware", "/etc/hostname", "--kernel", "/etc/hostname");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "--firmware") &&
+              strstr(err, "--kernel"), "--firmware with --kernel refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 5, "--firmware", "/etc/hostname", "--append", "quiet");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "--append"),
+              "--append without --kernel refused: %s", err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 3, "--kernel", "/etc/hostname");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_firmware(&cfg), "--kernel: no firmware (direct boot)");
+    hv_config_free(&cfg);
+    hv_config_init(&cfg);
+    TAP_CHECK(hv_config_apply_json(&cfg, "{\"firmware\": \"/x/bios.bin\"}", err, sizeof(err)) &&
+              strcmp(hv_config_firmware(&cfg), "/x/bios.bin") == 0, "JSON firmware key");
+    hv_config_free(&cfg);
+    hv_config_init(&cfg);
     cfg.kernel = strdup("/nonexistent/vmlinuz");
     TAP_CHECK(!hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "/nonexistent/vmlinuz"),
               "unreadable kernel named: %s", err);

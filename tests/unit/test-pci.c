@@ -278,6 +278,7 @@ int main(void)
     TAP_EQ_U64(big[0], 0xFF, "dword read at 0xCFD (crossing the window) reads all-ones");
 
     TAP_EQ_U64(pci_intx_gsi(1, 0) != pci_intx_gsi(2, 0), 1, "neighbouring slots' INTA differ");
+    pci_bus_destroy(vm);
     vm_destroy(vm);
     return tap_done();
 }

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "hv/bus.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/platform.h"
 #include "hv/devices/serial8250.h"

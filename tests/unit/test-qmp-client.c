@@ -22,6 +22,7 @@
 #include <json-c/json.h>
 
 #include "drivers/domain/monitor.h"
+#include "drivers/domain/monitor_sync.h"
 #include "drivers/virerror.h"
 #include "hv/loop.h"
 #include "hv/monitor/monitor.h"

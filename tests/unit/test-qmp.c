@@ -20,7 +20,9 @@
 #include <json-c/json.h>
 
 #include "hv/loop.h"
+#include "hv/machine.h"
 #include "hv/monitor/command.h"
+#include "hv/monitor/devices.h"
 #include "hv/monitor/monitor.h"
 #include "tests/tap.h"
 
@@ -121,43 +123,74 @@ static int fake_pci(void *opaque, struct monitor_pci_dev *devs, int max)
     return 3;
 }
 
-/* More entries than the monitor's first guess (16), to exercise the retry. */
-static int fake_blocks(void *opaque, struct monitor_block *blocks, int max)
+/* Twenty disks: devices of a test machine with the block family ops. */
+#define FAKE_DISKS 20
+
+static void fake_disk_describe(struct device *dev, struct device_block_info *out)
 {
-    int n = 20;
-    for (int i = 0; i < n && i < max; i++) {
-        static char names[20][16], qdevs[20][64];
-        snprintf(names[i], sizeof(names[i]), "drive%d", i);
-        snprintf(qdevs[i], sizeof(qdevs[i]), "/machine/peripheral/blk%d/virtio-backend", i);
-        blocks[i] = (struct monitor_block){
-            .device = names[i], .qdev = qdevs[i], .file = i == 0 ? "/tmp/qmpw/disk.img" : "d2.img",
-            .read_only = i != 0, .size = 67108864, .actual_size = 0,
-            .rd_bytes = 4608, .rd_operations = 2,
-        };
-    }
+    int i = (int)(intptr_t)dev->model;
+    static char qdevs[FAKE_DISKS][64];
+    snprintf(qdevs[i], sizeof(qdevs[i]), "/machine/peripheral/blk%d/virtio-backend", i);
+    *out = (struct device_block_info){
+        .qdev = qdevs[i], .file = i == 0 ? "/tmp/qmpw/disk.img" : "d2.img",
+        .read_only = i != 0, .size = 67108864, .actual_size = 0,
+        .rd_bytes = 4608, .rd_operations = 2,
+    };
     /* drive2: a qcow2 overlay on a qcow2 on a raw base, as QEMU 7.2 showed
      * for images made with qemu-img create -b ... -F ... */
-    if (max > 2) {
-        struct monitor_block *b = &blocks[2];
-        b->file = "top.qcow2";
-        b->format = "qcow2";
-        b->chain_len = 3;
-        b->backing_depth = 2;
-        b->chain[0] = (struct monitor_block_image){
+    if (i == 2) {
+        out->file = "top.qcow2";
+        out->format = "qcow2";
+        out->chain_len = 3;
+        out->backing_depth = 2;
+        out->chain[0] = (struct device_block_image){
             .filename = "top.qcow2", .format = "qcow2", .virtual_size = 16777216,
             .actual_size = 200704, .cluster_size = 65536, .backing_filename = "mid.qcow2",
             .full_backing_filename = "mid.qcow2", .backing_format = "qcow2", .qcow2_version = 3,
             .refcount_bits = 16, .compression_type = "zlib",
         };
-        b->chain[1] = b->chain[0];
-        b->chain[1].filename = "mid.qcow2";
-        b->chain[1].backing_filename = b->chain[1].full_backing_filename = "base.raw";
-        b->chain[1].backing_format = "raw";
-        b->chain[2] = (struct monitor_block_image){
+        out->chain[1] = out->chain[0];
+        out->chain[1].filename = "mid.qcow2";
+        out->chain[1].backing_filename = out->chain[1].full_backing_filename = "base.raw";
+        out->chain[1].backing_format = "raw";
+        out->chain[2] = (struct device_block_image){
             .filename = "base.raw", .format = "raw", .virtual_size = 16777216, .actual_size = 4096,
         };
     }
-    return n;
+}
+
+static int fake_disk_realize(struct device *dev, char *err, size_t errlen)
+{
+    (void)dev, (void)err, (void)errlen;
+    return 0;
+}
+
+static void fake_disk_noop(struct device *dev) { (void)dev; }
+
+static const struct device_block_ops fake_disk_block_ops = { .describe = fake_disk_describe };
+static const struct device_ops fake_disk_ops = {
+    .model = "virtio-blk-pci",
+    .realize = fake_disk_realize,
+    .reset = fake_disk_noop,
+    .unplug = fake_disk_noop,
+    .destroy = fake_disk_noop,
+    .save = device_save_unsupported,
+    .load = device_load_unsupported,
+    .block = &fake_disk_block_ops,
+};
+
+static struct machine *fake_machine(void)
+{
+    char err[256];
+    struct machine *m = machine_create(NULL, err, sizeof(err));
+    for (int i = 0; m && i < FAKE_DISKS; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "drive%d", i);
+        struct device proto = { .id = id, .kind = DEVICE_VIRTIO_BLK, .ops = &fake_disk_ops,
+                                .model = (void *)(intptr_t)i };
+        machine_add_device(m, &proto, err, sizeof(err));
+    }
+    return m;
 }
 
 static const struct monitor_ops fake_ops = {
@@ -169,7 +202,6 @@ static const struct monitor_ops fake_ops = {
     .quit = fake_quit,
     .query_cpus = fake_cpus,
     .query_pci = fake_pci,
-    .query_block = fake_blocks,
 };
 
 /* A command registered from outside qmp.c, like the balloon will. */
@@ -1055,6 +1087,8 @@ int main(void)
     if (!mon)
         return tap_done();
     TAP_EQ_STR(monitor_socket_path(mon), sock_path, "monitor_socket_path");
+    struct machine *machine = fake_machine();
+    monitor_block_register(mon, machine);
     TAP_EQ_U64(monitor_register_command(mon, "balloon", balloon_args, cmd_balloon, NULL), 0,
                "register a command");
     TAP_EQ_U64(monitor_register_hmp(mon, "info balloon", "", "show balloon information",
@@ -1076,6 +1110,7 @@ int main(void)
     pthread_join(th, NULL);
     test_named_vm();
     monitor_free(mon);
+    machine_destroy(machine);
     TAP_CHECK(access(sock_path, F_OK) != 0, "socket file removed");
     loop_free(loop);
     return tap_done();

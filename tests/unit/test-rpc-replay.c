@@ -20,7 +20,7 @@
  */
 #include <json-c/json.h>
 
-#include "daemon/domain_placeholder.h"
+#include "tests/unit/domain-placeholder.h"
 #include "daemon/remote.h"
 #include "tests/tap.h"
 #include "tests/unit/rpc-test-util.h"
@@ -192,7 +192,7 @@ int main(void)
 {
     remote_register(NULL);
     domain_placeholder_register();
-    rpc_register(RPC_PROG_REMOTE, 23, NULL, lookup_by_name, NULL, RPC_PROC_READONLY_OK);
+    rpc_register(RPC_PROG_REMOTE, 23, NULL, lookup_by_name, NULL, 0);
     replay("01-connect-list-all.jsonl", true);
     replay("25-raw-edge-cases.jsonl", true);
     replay("18-keepalive.jsonl", true);

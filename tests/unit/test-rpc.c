@@ -6,7 +6,7 @@
 #include <libxml/parser.h>
 #include <libxml/relaxng.h>
 
-#include "daemon/domain_placeholder.h"
+#include "tests/unit/domain-placeholder.h"
 #include "daemon/hostinfo.h"
 #include "daemon/remote.h"
 #include "tests/tap.h"
@@ -271,8 +271,7 @@ static void test_dispatch_rules(void)
     struct xdr_reader rd;
     frame_payload(r, &rd);
     TAP_CHECK(xdr_get_i32(&rd) == 0 && xdr_ok(&rd), "placeholder NUM_OF_DOMAINS answers 0");
-    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, NULL, replacement_list, NULL,
-                 RPC_PROC_READONLY_OK);
+    rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, NULL, replacement_list, NULL, 0);
     r = call(c, &t, REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, 6, NULL, 0);
     frame_payload(r, &rd);
     TAP_CHECK(xdr_get_i32(&rd) == 42, "a later registration (the domain driver) replaces it");
@@ -304,24 +303,30 @@ static void test_dispatch_rules(void)
     g_autofree char *m7 = NULL;
     TAP_CHECK(r && decode_error(r, &code, &dom, &m7) && code == VIR_ERR_NO_SUPPORT,
               "unregistered query on read-only: NO_SUPPORT");
-    TAP_CHECK(remote_api_readonly_safe("virDomainGetXMLDesc") && remote_api_readonly_safe("virConnectListAllDomains") &&
-                  remote_api_readonly_safe("virDomainMemoryStats") && !remote_api_readonly_safe("virDomainCreate") &&
-                  !remote_api_readonly_safe("virDomainSetMemoryFlags") && !remote_api_readonly_safe("virNodeDeviceDettach") &&
-                  !remote_api_readonly_safe("virDomainGetGuestInfo"),
-              "read-only classification of API names");
+    TAP_CHECK(remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_GET_XML_DESC) &&
+                  remote_proc_readonly_ok(REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS) &&
+                  remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_MEMORY_STATS) &&
+                  !remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_CREATE) &&
+                  !remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS) &&
+                  !remote_proc_readonly_ok(REMOTE_PROC_NODE_DEVICE_DETTACH) &&
+                  !remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_GET_HOSTNAME) &&
+                  !remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_OPEN_CONSOLE) &&
+                  !remote_proc_readonly_ok(REMOTE_PROC_DOMAIN_SET_MEMORY_STATS_PERIOD) &&
+                  !remote_proc_readonly_ok(9999),
+              "read-only procedures as libvirt allows them (the procedure table)");
     fake_free(&t, c);
 
     c = fake_client(&t, false);
     TAP_CHECK(open_client(c, &t, "qemu:///system", 1 /* VIR_CONNECT_RO */, 0), "open read-only by flag");
     r = call(c, &t, 12, 1, NULL, 0);
     TAP_CHECK(r && frame_header(r).status == RPC_STATUS_ERROR, "RO flag also denies mutating calls");
-    rpc_register(RPC_PROG_REMOTE, 12, NULL, deferring_handler, NULL, RPC_PROC_READONLY_OK);
+    rpc_register(RPC_PROG_REMOTE, 16 /* DOMAIN_GET_INFO */, NULL, deferring_handler, NULL, 0);
     guint before = t.frames->len;
-    call(c, &t, 12, 77, NULL, 0);
+    call(c, &t, 16, 77, NULL, 0);
     TAP_CHECK(t.frames->len == before && deferred_call, "deferred call sends nothing yet");
     rpc_call_finish(deferred_call, NULL, NULL);
     TAP_CHECK(t.frames->len == before + 1 && frame_header(last_frame(&t)).serial == 77 &&
-                  frame_header(last_frame(&t)).proc == 12,
+                  frame_header(last_frame(&t)).proc == 16,
               "deferred reply carries the call's serial and proc");
 
     /* CONNECT_CLOSE replies, then asks the transport to close after flush. */
@@ -330,7 +335,7 @@ static void test_dispatch_rules(void)
               "CONNECT_CLOSE: reply, then close after flushing");
 
     /* A deferred answer for a client that went away is dropped quietly. */
-    call(c, &t, 12, 79, NULL, 0);
+    call(c, &t, 16, 79, NULL, 0);
     guint n = t.frames->len;
     fake_free(&t, c);
     rpc_call_finish(deferred_call, NULL, NULL);

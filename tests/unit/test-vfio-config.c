@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "hv/bus.h"
-#include "hv/config.h"
+#include "hv/machine_config.h"
 #include "hv/pci/pci.h"
 #include "hv/vfio/vfio_pci.h"
 #include "hv/vm.h"

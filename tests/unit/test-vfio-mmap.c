@@ -434,6 +434,7 @@ int main(void)
     split_tests();
     device_tests();
     trapped_tests();
+    pci_bus_destroy(vm);
     vm_destroy(vm);
     return tap_done();
 }

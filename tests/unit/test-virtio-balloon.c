@@ -17,6 +17,8 @@
 
 #include "hv/guest_mem.h"
 #include "hv/loop.h"
+#include "hv/machine.h"
+#include "hv/monitor/devices.h"
 #include "hv/monitor/monitor.h"
 #include "hv/virtio/balloon.h"
 #include "hv/virtio/device.h"
@@ -499,6 +501,23 @@ static bool wait_used(unsigned q, uint16_t want, int timeout_ms)
             printf("#   reply: %s\n#   wanted: %s\n", r_ ? r_ : "(none)", needle); \
     } while (0)
 
+/* The test owns the model; the machine only finds it. */
+static int keep_realize(struct device *dev, char *err, size_t errlen)
+{
+    (void)dev, (void)err, (void)errlen;
+    return 0;
+}
+static void keep_noop(struct device *dev) { (void)dev; }
+static const struct device_ops test_balloon_ops = {
+    .model = "virtio-balloon-pci",
+    .realize = keep_realize,
+    .reset = keep_noop,
+    .unplug = keep_noop,
+    .destroy = keep_noop,
+    .save = device_save_unsupported,
+    .load = device_load_unsupported,
+};
+
 static void test_monitor(void)
 {
     static const struct monitor_ops no_ops = { 0 };
@@ -514,9 +533,14 @@ static void test_monitor(void)
         return;
     struct virtio_balloon_config cfg = { .id = "balloon0" };
     struct virtio_balloon *b = model(&cfg, loop);
-    TAP_CHECK(virtio_balloon_register_absent(mon) == 0, "absent handlers registered first");
-    TAP_CHECK(virtio_balloon_attach_monitor(b, mon) == 0, "balloon commands registered");
-    TAP_CHECK(virtio_balloon_register_absent(mon2) == 0, "absent handlers on the second monitor");
+    struct machine *m = machine_create(NULL, err, sizeof(err));
+    struct machine *empty = machine_create(NULL, err, sizeof(err));
+    TAP_CHECK(monitor_balloon_register(mon, empty) == 0, "absent handlers registered first");
+    struct device proto = { .id = "balloon0", .kind = DEVICE_VIRTIO_BALLOON,
+                            .ops = &test_balloon_ops, .model = b };
+    TAP_CHECK(machine_add_device(m, &proto, err, sizeof(err)) && monitor_balloon_register(mon, m) == 0,
+              "balloon commands registered");
+    TAP_CHECK(monitor_balloon_register(mon2, empty) == 0, "absent handlers on the second monitor");
     struct drv d;
     attach(&d, b, (1ull << VIRTIO_F_VERSION_1) | (1ull << F_STATS_VQ));
 
@@ -627,6 +651,8 @@ static void test_monitor(void)
     pthread_join(th, NULL);
     monitor_free(mon);
     monitor_free(mon2);
+    machine_destroy(m);
+    machine_destroy(empty);
     virtio_balloon_free_model(b);
     loop_free(loop);
 }

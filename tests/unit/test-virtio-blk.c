@@ -9,19 +9,7 @@
 #include "hv/guest_mem.h"
 #include "hv/virtio/blk.h"
 #include "hv/virtio/device.h"
-#include "hv/virtio/pci.h"
 #include "tests/tap.h"
-
-/* blk.c's PCI side is not exercised here. */
-struct virtio_pci *virtio_pci_create(struct vm *vm, struct virtio_dev *dev, unsigned msix_vectors,
-                                     char *err, size_t errlen)
-{
-    (void)vm, (void)dev, (void)msix_vectors;
-    snprintf(err, errlen, "no PCI in unit tests");
-    return NULL;
-}
-void virtio_pci_destroy(struct virtio_pci *vp) { (void)vp; }
-uint8_t virtio_pci_slot(const struct virtio_pci *vp) { (void)vp; return 0xff; }
 
 #define RAM_GPA 0x100000ull
 #define RAM_SIZE (1u << 20)

@@ -1,12 +1,9 @@
-/* TEMPORARY: empty domain lists until the domain driver exists.
- *
- * hvd's daemon must answer `virsh list --all` before any domain support is
- * written, so these handlers report "no domains". They are registered by
- * hvd.c BEFORE the drivers; the domain driver registers the same procedure
- * numbers with rpc_register() afterwards and thereby replaces every one of
- * them (the later registration wins). Delete this file once the driver
- * registers all five procedures. */
-#include "daemon/domain_placeholder.h"
+/* Empty domain lists for the RPC layer's tests, which run without the
+ * domain driver (test-rpc, test-rpc-replay): the five listing procedures
+ * answer "no domains", as libvirtd with no domains does. hvd itself gets
+ * them from the driver (daemon/remote_domain.c). A later rpc_register()
+ * of the same numbers replaces them. */
+#include "tests/unit/domain-placeholder.h"
 
 #include "daemon/rpc.h"
 
@@ -46,7 +43,7 @@ static enum rpc_result list_empty(struct rpc_call *call, struct xdr_reader *args
 
 void domain_placeholder_register(void)
 {
-    const unsigned flags = RPC_PROC_READONLY_OK | RPC_PROC_HIGH_PRIORITY;
+    const unsigned flags = RPC_PROC_HIGH_PRIORITY;
     rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS, NULL, list_all_domains,
                  NULL, flags);
     rpc_register(RPC_PROG_REMOTE, REMOTE_PROC_CONNECT_NUM_OF_DOMAINS, NULL, count_zero, NULL, flags);

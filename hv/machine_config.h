@@ -12,6 +12,8 @@
 #define HV_MAX_CPUS 254       /* xAPIC ids 0..253; 0xFF is broadcast */
 #define HV_MIN_MEMORY (32ULL << 20)
 #define HV_DEFAULT_MEMORY (512ULL << 20)
+/* Firmware for domains without a kernel: Debian's SeaBIOS (package seabios). */
+#define HV_DEFAULT_FIRMWARE "/usr/share/seabios/bios-256k.bin"
 
 enum hv_serial_type { HV_SERIAL_STDIO, HV_SERIAL_FILE, HV_SERIAL_UNIX, HV_SERIAL_NONE };
 enum hv_on_reboot { HV_ON_REBOOT_RESET, HV_ON_REBOOT_EXIT };
@@ -42,7 +44,7 @@ struct hv_disk_config {
 };
 
 /* --nic / "nics": an e1000 or virtio-net on a tap, opened by name or
- * handed in as fds by the daemon (hv/config_nic.c, hv/nics.h). */
+ * handed in as fds by the daemon (hv/config_nic.c; the machine creates them, hv/machine.h). */
 #define HV_NIC_MAX_QUEUES 8   /* virtio-net queue pairs (VIRTIO_NET_MAX_PAIRS) */
 enum hv_nic_model { HV_NIC_VIRTIO, HV_NIC_E1000 };
 enum hv_nic_vhost { HV_NIC_VHOST_AUTO, HV_NIC_VHOST_ON, HV_NIC_VHOST_OFF };
@@ -75,7 +77,8 @@ struct hv_hostdev_config {
 struct hv_config {
     char *name;
     char *uuid;               /* canonical 36-character form, or NULL */
-    char *kernel;
+    char *kernel;             /* direct Linux boot; NULL: boot the firmware */
+    char *firmware;           /* BIOS image; NULL: HV_DEFAULT_FIRMWARE (docs/firmware.md) */
     char *initrd;
     char *append;
     char *monitor;            /* unix socket path for the QMP monitor */
@@ -158,7 +161,11 @@ bool hv_config_set_serial_spec(struct hv_config *cfg, const char *spec, char *er
 bool hv_disk_format_parse(const char *s, enum hv_disk_format *out);
 const char *hv_disk_format_name(enum hv_disk_format f);
 
-/* Final checks that need the whole config (kernel present and readable,
+/* The firmware image this config boots: NULL with a kernel (direct boot),
+ * else cfg->firmware or HV_DEFAULT_FIRMWARE. */
+const char *hv_config_firmware(const struct hv_config *cfg);
+
+/* Final checks that need the whole config (kernel or firmware readable,
  * cpus in range, ...). */
 bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen);
 

@@ -1,53 +1,52 @@
-/* NIC creation from the config and the NIC monitor commands: see nics.h.
- * Reply shapes: ../shared/ref/qmp.md (set_link, query-rx-filter,
- * human-monitor-command "info network"). */
-#include "hv/nics.h"
+/* The NIC family's monitor commands (hv/monitor/devices.h) over every
+ * device of the machine with the NIC family ops. Reply shapes:
+ * ../shared/ref/qmp.md (set_link, query-rx-filter, human-monitor-command
+ * "info network"). */
+#include "hv/monitor/devices.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
 
-#include "hv/config.h"
+#include "hv/backends/net.h"
+#include "hv/device.h"
 #include "hv/loop.h"
-#include "hv/monitor/monitor.h"
-#include "hv/vm.h"
-#include "hv/devices/e1000.h"
+#include "hv/machine.h"
 #include "hv/monitor/command.h"
+#include "hv/monitor/monitor.h"
 #include "hv/virtio/net.h"
+#include "hv/vm.h"
 
-/* One NIC of either model, as the monitor sees it. */
-struct nic_ref {
-    struct e1000 *e1000;
-    struct virtio_net *vnet;
-};
+struct net_monitor;
 
 /* NIC_RX_FILTER_CHANGED (qmp.md): raised when the driver changes a
  * virtio-net NIC's receive filter, then not again for that NIC until
  * query-rx-filter has been asked about it, as QEMU does. */
-struct rx_filter_event {
-    struct virtio_net *net;
+struct rx_filter_watch {
+    struct net_monitor *nm;
+    struct device *dev;
     bool armed;                  /* atomic */
+    struct rx_filter_watch *next;
 };
-static struct rx_filter_event rx_filter_events[HV_MAX_NICS];
-static unsigned rx_filter_nevents;
-static struct loop *nics_loop;
-static struct monitor *nics_monitor;
+
+struct net_monitor {
+    struct monitor *mon;
+    struct machine *machine;
+    struct rx_filter_watch *watches;
+};
 
 static void emit_rx_filter_changed(void *opaque)
 {
-    struct rx_filter_event *e = opaque;
-    if (!nics_monitor)
-        return;
-    struct virtio_net_info info;
-    virtio_net_info(e->net, &info);
+    struct rx_filter_watch *w = opaque;
     char path[128];
-    snprintf(path, sizeof(path), "/machine/peripheral/%s/virtio-backend", info.id);
+    snprintf(path, sizeof(path), "/machine/peripheral/%s/virtio-backend", w->dev->id);
     struct json_object *data = json_object_new_object();
-    json_object_object_add(data, "name", json_object_new_string(info.id));
+    json_object_object_add(data, "name", json_object_new_string(w->dev->id));
     json_object_object_add(data, "path", json_object_new_string(path));
-    monitor_emit_event(nics_monitor, "NIC_RX_FILTER_CHANGED",
+    monitor_emit_event(w->nm->mon, "NIC_RX_FILTER_CHANGED",
                        json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
     json_object_put(data);
 }
@@ -56,149 +55,40 @@ static void emit_rx_filter_changed(void *opaque)
 static void rx_filter_changed(struct virtio_net *net, void *opaque)
 {
     (void)net;
-    struct rx_filter_event *e = opaque;
-    if (__atomic_exchange_n(&e->armed, false, __ATOMIC_ACQ_REL))
-        loop_call(nics_loop, emit_rx_filter_changed, e);
+    struct rx_filter_watch *w = opaque;
+    if (__atomic_exchange_n(&w->armed, false, __ATOMIC_ACQ_REL))
+        loop_call(machine_vm(w->nm->machine)->loop, emit_rx_filter_changed, w);
 }
 
-static void rx_filter_rearm(const struct virtio_net *net)
+static void rx_filter_rearm(struct net_monitor *nm, const struct device *dev)
 {
-    for (unsigned i = 0; i < rx_filter_nevents; i++)
-        if (!net || rx_filter_events[i].net == net)
-            __atomic_store_n(&rx_filter_events[i].armed, true, __ATOMIC_RELEASE);
+    for (struct rx_filter_watch *w = nm->watches; w; w = w->next)
+        if (!dev || w->dev == dev)
+            __atomic_store_n(&w->armed, true, __ATOMIC_RELEASE);
 }
 
-struct nic_view {
-    const char *id;
-    const char *model;        /* QEMU's device names */
-    uint8_t mac[6];
-    const char *ifname;
-    const char *data_plane;
-    bool link_up;
-    unsigned queues;
-};
-
-static void nic_describe(const struct nic_ref *r, struct nic_view *v)
+/* The n-th NIC, e1000s first, then virtio-nets (the order the monitor
+ * has always listed them in). */
+static struct device *nic_nth(struct machine *m, unsigned n)
 {
-    memset(v, 0, sizeof(*v));
-    if (r->e1000) {
-        struct e1000_info info;
-        e1000_get_info(r->e1000, &info);
-        v->id = info.id;
-        v->model = "e1000";
-        memcpy(v->mac, info.mac, 6);
-        v->ifname = info.ifname;
-        v->data_plane = "worker";
-        v->link_up = info.link_up;
-        v->queues = 1;
-    } else {
-        struct virtio_net_info info;
-        virtio_net_info(r->vnet, &info);
-        v->id = info.id;
-        v->model = "virtio-net-pci";
-        memcpy(v->mac, info.mac, 6);
-        v->ifname = info.ifname;
-        v->data_plane = info.data_plane;
-        v->link_up = info.link_up;
-        v->queues = info.max_pairs;
-    }
+    static const enum device_kind order[] = { DEVICE_E1000, DEVICE_VIRTIO_NET };
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
+        for (struct device *d = machine_next(m, order[k], NULL); d; d = machine_next(m, order[k], d))
+            if (d->ops->nic && n-- == 0)
+                return d;
+    return NULL;
 }
 
-/* The n-th NIC over both models (e1000s first, then virtio-nets). */
-static bool nic_nth(unsigned n, struct nic_ref *r)
+static struct device *nic_find(struct machine *m, const char *id)
 {
-    unsigned ne = 0;
-    while (e1000_nth(ne))
-        ne++;
-    r->e1000 = n < ne ? e1000_nth(n) : NULL;
-    r->vnet = n < ne ? NULL : virtio_net_nth(n - ne);
-    return r->e1000 || r->vnet;
-}
-
-static bool nic_find(const char *id, struct nic_ref *r)
-{
-    struct nic_ref cur;
-    for (unsigned i = 0; nic_nth(i, &cur); i++) {
-        struct nic_view v;
-        nic_describe(&cur, &v);
-        if (v.id && strcmp(v.id, id) == 0) {
-            *r = cur;
-            return true;
-        }
-    }
-    return false;
+    struct device *d = machine_find(m, id);
+    return d && d->ops->nic ? d : NULL;
 }
 
 static void format_mac(const uint8_t mac[6], char out[18])
 {
     snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
              mac[5]);
-}
-
-/* ---- creation */
-
-static enum virtio_net_vhost_mode vhost_mode(enum hv_nic_vhost v)
-{
-    return v == HV_NIC_VHOST_ON ? VNET_VHOST_ON : v == HV_NIC_VHOST_OFF ? VNET_VHOST_OFF
-                                                                        : VNET_VHOST_AUTO;
-}
-
-bool hv_nics_create(struct vm *vm, const struct hv_config *cfg, char *err, size_t errlen)
-{
-    for (unsigned i = 0; i < cfg->nnics; i++) {
-        const struct hv_nic_config *n = &cfg->nics[i];
-        if (n->model == HV_NIC_E1000) {
-            struct e1000_config ec = {
-                .id = n->id,
-                .tap_fd = n->nfds ? n->fds[0] : -1,
-                .tap_name = n->nfds ? NULL : n->ifname,
-                .link_down = n->link_down,
-            };
-            if (n->has_mac)
-                memcpy(ec.mac, n->mac, 6);
-            if (!e1000_create(vm, &ec, err, errlen))
-                return false;
-        } else {
-            struct virtio_net_config vc = {
-                .id = n->id,
-                .tap_fds = n->nfds ? n->fds : NULL,
-                .ntap_fds = n->nfds,
-                .tap_name = n->nfds ? NULL : n->ifname,
-                .queues = n->queues ? n->queues : n->nfds,
-                .vhost = vhost_mode(n->vhost),
-                .vhost_fds = n->nvhostfds ? n->vhostfds : NULL,
-                .nvhost_fds = n->nvhostfds,
-            };
-            if (n->has_mac) {
-                memcpy(vc.mac, n->mac, 6);
-            } else {
-                /* QEMU's default: 52:54:00:12:34:56 plus the NIC index. */
-                const uint8_t def[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
-                memcpy(vc.mac, def, 6);
-            }
-            struct virtio_net *net = virtio_net_create(vm, &vc, err, errlen);
-            if (!net)
-                return false;
-            struct rx_filter_event *e = &rx_filter_events[rx_filter_nevents++];
-            *e = (struct rx_filter_event){ .net = net, .armed = true };
-            nics_loop = vm->loop;
-            virtio_net_set_filter_notifier(net, rx_filter_changed, e);
-            if (n->link_down)
-                virtio_net_set_link(net, false);
-        }
-    }
-    return true;
-}
-
-void hv_nics_destroy(void)
-{
-    /* destroy takes the device off its list, so always take the first */
-    for (struct e1000 *nic; (nic = e1000_nth(0)) != NULL;)
-        e1000_destroy(nic);
-    for (struct virtio_net *net; (net = virtio_net_nth(0)) != NULL;)
-        virtio_net_destroy(net);
-    rx_filter_nevents = 0;
-    nics_monitor = NULL;
 }
 
 /* ---- QMP */
@@ -209,27 +99,19 @@ static const struct monitor_arg set_link_args[] = {
     { NULL, 0, false },
 };
 
-static void nic_set_link(const struct nic_ref *r, bool up)
-{
-    if (r->e1000)
-        e1000_set_link(r->e1000, up);
-    else
-        virtio_net_set_link(r->vnet, up);
-}
-
 static struct json_object *qmp_set_link(void *opaque, struct json_object *args,
                                         struct monitor_error *err)
 {
-    (void)opaque;
+    struct net_monitor *nm = opaque;
     struct json_object *v;
     json_object_object_get_ex(args, "name", &v);
     const char *name = json_object_get_string(v);
     json_object_object_get_ex(args, "up", &v);
     bool up = json_object_get_boolean(v);
-    struct nic_ref r;
-    if (!nic_find(name, &r))
+    struct device *d = nic_find(nm->machine, name);
+    if (!d)
         return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found", name);
-    nic_set_link(&r, up);
+    d->ops->nic->set_link(d, up);
     return json_object_new_object();
 }
 
@@ -256,10 +138,10 @@ static struct json_object *mac_array(const uint8_t (*macs)[6], uint32_t n)
 }
 
 /* QEMU's query-rx-filter shape (qmp.md) from the filter the driver set. */
-static struct json_object *rx_filter_entry(struct virtio_net *net)
+static struct json_object *rx_filter_entry(struct device *d)
 {
     struct virtio_net_info info;
-    virtio_net_info(net, &info);
+    virtio_net_info(d->model, &info);
     const struct net_filter *f = &info.filter;
     char mac[18];
     format_mac(f->mac, mac);
@@ -293,44 +175,37 @@ static struct json_object *rx_filter_entry(struct virtio_net *net)
 static struct json_object *qmp_query_rx_filter(void *opaque, struct json_object *args,
                                                struct monitor_error *err)
 {
-    (void)opaque;
+    struct net_monitor *nm = opaque;
     const char *name = arg_name(args);
     if (name) {
-        struct nic_ref r;
-        if (!nic_find(name, &r))
+        struct device *d = nic_find(nm->machine, name);
+        if (!d)
             return monitor_error_set(err, MONITOR_ERR_GENERIC, "invalid net client name: %s",
                                      name);
-        if (!r.vnet)
+        if (d->kind != DEVICE_VIRTIO_NET)
             return monitor_error_set(err, MONITOR_ERR_GENERIC,
                                      "net client(%s) doesn't support rx-filter querying", name);
-        rx_filter_rearm(r.vnet);
+        rx_filter_rearm(nm, d);
         struct json_object *a = json_object_new_array();
-        json_object_array_add(a, rx_filter_entry(r.vnet));
+        json_object_array_add(a, rx_filter_entry(d));
         return a;
     }
-    rx_filter_rearm(NULL);
+    rx_filter_rearm(nm, NULL);
     struct json_object *a = json_object_new_array();
-    for (unsigned i = 0; virtio_net_nth(i); i++)
-        json_object_array_add(a, rx_filter_entry(virtio_net_nth(i)));
+    for (struct device *d = machine_next(nm->machine, DEVICE_VIRTIO_NET, NULL); d;
+         d = machine_next(nm->machine, DEVICE_VIRTIO_NET, d))
+        json_object_array_add(a, rx_filter_entry(d));
     return a;
 }
 
-static void nic_stats(const struct nic_ref *r, struct net_stats *st)
+static struct json_object *netstats_entry(struct device *d)
 {
-    if (r->e1000)
-        e1000_get_stats(r->e1000, st);
-    else
-        virtio_net_get_stats(r->vnet, st);
-}
-
-static struct json_object *netstats_entry(const struct nic_ref *r)
-{
-    struct nic_view v;
+    struct device_nic_info v;
     struct net_stats st;
-    nic_describe(r, &v);
-    nic_stats(r, &st);
+    d->ops->nic->describe(d, &v);
+    d->ops->nic->get_stats(d, &st);
     struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "name", json_object_new_string(v.id ? v.id : ""));
+    json_object_object_add(o, "name", json_object_new_string(d->id));
     json_object_object_add(o, "model", json_object_new_string(v.model));
     json_object_object_add(o, "ifname", json_object_new_string(v.ifname ? v.ifname : ""));
     json_object_object_add(o, "data-plane", json_object_new_string(v.data_plane));
@@ -353,21 +228,22 @@ static struct json_object *netstats_entry(const struct nic_ref *r)
 static struct json_object *qmp_query_netstats(void *opaque, struct json_object *args,
                                               struct monitor_error *err)
 {
-    (void)opaque;
+    struct net_monitor *nm = opaque;
     const char *name = arg_name(args);
     struct json_object *a = json_object_new_array();
-    struct nic_ref r;
     if (name) {
-        if (!nic_find(name, &r)) {
+        struct device *d = nic_find(nm->machine, name);
+        if (!d) {
             json_object_put(a);
             return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found",
                                      name);
         }
-        json_object_array_add(a, netstats_entry(&r));
+        json_object_array_add(a, netstats_entry(d));
         return a;
     }
-    for (unsigned i = 0; nic_nth(i, &r); i++)
-        json_object_array_add(a, netstats_entry(&r));
+    struct device *d;
+    for (unsigned i = 0; (d = nic_nth(nm->machine, i)) != NULL; i++)
+        json_object_array_add(a, netstats_entry(d));
     return a;
 }
 
@@ -377,20 +253,21 @@ static struct json_object *qmp_query_netstats(void *opaque, struct json_object *
  * backend on the next line; then our counters, indented the same way. */
 static void hmp_info_network(void *opaque, const char *args, struct monitor_text *out)
 {
-    (void)opaque;
     (void)args;
-    struct nic_ref r;
-    for (unsigned i = 0; nic_nth(i, &r); i++) {
-        struct nic_view v;
+    struct net_monitor *nm = opaque;
+    struct device *d;
+    for (unsigned i = 0; (d = nic_nth(nm->machine, i)) != NULL; i++) {
+        struct device_nic_info v;
         struct net_stats st;
-        nic_describe(&r, &v);
-        nic_stats(&r, &st);
+        d->ops->nic->describe(d, &v);
+        d->ops->nic->get_stats(d, &st);
+        const char *id = d->id;
         char mac[18];
         format_mac(v.mac, mac);
-        monitor_text_printf(out, "%s: index=0,type=nic,model=%s,macaddr=%s%s\n", v.id ? v.id : "",
+        monitor_text_printf(out, "%s: index=0,type=nic,model=%s,macaddr=%s%s\n", id,
                             v.model, mac, v.link_up ? "" : ",link=down");
         monitor_text_printf(out, " \\ host%s: index=0,type=tap,ifname=%s,queues=%u,data-plane=%s\n",
-                            v.id ? v.id : "", v.ifname ? v.ifname : "", v.queues, v.data_plane);
+                            id, v.ifname ? v.ifname : "", v.queues, v.data_plane);
         monitor_text_printf(out,
                             " \\ counters: rx_bytes=%llu,rx_packets=%llu,rx_errs=%llu,rx_drop=%llu,"
                             "tx_bytes=%llu,tx_packets=%llu,tx_errs=%llu,tx_drop=%llu\n",
@@ -403,32 +280,47 @@ static void hmp_info_network(void *opaque, const char *args, struct monitor_text
 
 static void hmp_set_link(void *opaque, const char *args, struct monitor_text *out)
 {
-    (void)opaque;
+    struct net_monitor *nm = opaque;
     char name[64], state[8];
     if (sscanf(args, "%63s %7s", name, state) != 2 ||
         (strcmp(state, "on") != 0 && strcmp(state, "off") != 0)) {
         monitor_text_printf(out, "Error: usage: set_link name on|off\n");
         return;
     }
-    struct nic_ref r;
-    if (!nic_find(name, &r)) {
+    struct device *d = nic_find(nm->machine, name);
+    if (!d) {
         monitor_text_printf(out, "Error: Device '%s' not found\n", name);
         return;
     }
-    nic_set_link(&r, strcmp(state, "on") == 0);
+    d->ops->nic->set_link(d, strcmp(state, "on") == 0);
 }
 
-int hv_nics_attach_monitor(struct monitor *mon)
+int monitor_net_register(struct monitor *mon, struct machine *m)
 {
-    nics_monitor = mon;
+    struct net_monitor *nm = calloc(1, sizeof(*nm));
+    if (!nm)
+        return -ENOMEM;
+    nm->mon = mon;
+    nm->machine = m;
+    for (struct device *d = machine_next(m, DEVICE_VIRTIO_NET, NULL); d;
+         d = machine_next(m, DEVICE_VIRTIO_NET, d)) {
+        struct rx_filter_watch *w = calloc(1, sizeof(*w));
+        if (!w)
+            return -ENOMEM;
+        *w = (struct rx_filter_watch){ .nm = nm, .dev = d, .armed = true, .next = nm->watches };
+        nm->watches = w;
+        virtio_net_set_filter_notifier(d->model, rx_filter_changed, w);
+    }
+    /* nm lives as long as the worker: the monitor and the NICs it watches
+     * go away together at exit. */
     int r = 0;
-    r |= monitor_register_command(mon, "set_link", set_link_args, qmp_set_link, NULL);
-    r |= monitor_register_command(mon, "query-rx-filter", name_opt_args, qmp_query_rx_filter, NULL);
+    r |= monitor_register_command(mon, "set_link", set_link_args, qmp_set_link, nm);
+    r |= monitor_register_command(mon, "query-rx-filter", name_opt_args, qmp_query_rx_filter, nm);
     r |= monitor_register_command(mon, "x-hvd-query-netstats", name_opt_args, qmp_query_netstats,
-                                  NULL);
+                                  nm);
     r |= monitor_register_hmp(mon, "info network", "", "show the network state",
-                              hmp_info_network, NULL);
+                              hmp_info_network, nm);
     r |= monitor_register_hmp(mon, "set_link", "name on|off",
-                              "change the link status of a network adapter", hmp_set_link, NULL);
+                              "change the link status of a network adapter", hmp_set_link, nm);
     return r ? -ENOMEM : 0;
 }
