@@ -214,6 +214,27 @@ static void ide_drive_reset(struct device *dev) { (void)dev; /* the controller's
 static void ide_drive_unplug(struct device *dev) { (void)dev; /* the controller's unplug */ }
 static void ide_drive_destroy(struct device *dev) { (void)dev; /* the controller's destroy */ }
 
+static void ide_drive_describe(struct device *dev, struct device_block_info *out)
+{
+    struct ide_drive_info info;
+    *out = (struct device_block_info){ .qdev = dev->id, .actual_size = -1 };
+    if (!ide_drive_info(dev->model, dev->id, &info))
+        return;
+    out->removable = info.cdrom;
+    out->tray_open = info.tray_open;
+    out->locked = info.locked;
+    out->read_only = info.readonly;
+    out->size = info.size;
+    if (!info.image) {
+        out->no_medium = true;
+        return;
+    }
+    out->file = blk_image_path(info.image);
+    blk_describe_chain(out, info.image);
+}
+
+static const struct device_block_ops ide_drive_block_ops = { .describe = ide_drive_describe };
+
 static const struct device_ops ide_drive_device_ops = {
     .model = "ide-drive",
     .state_version = 1,
@@ -223,6 +244,7 @@ static const struct device_ops ide_drive_device_ops = {
     .destroy = ide_drive_destroy,
     .save = device_save_unsupported,
     .load = device_load_unsupported,
+    .block = &ide_drive_block_ops,
 };
 
 struct device *machine_add_ide(struct machine *m, const struct hv_config *cfg, char *err,

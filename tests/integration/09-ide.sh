@@ -152,6 +152,13 @@ def result(key, timeout):
     return None
 
 ok(result("cdrom_waiting", 240) == "1", "guest waits on the empty tray")
+def drive_info(name):
+    r = qmp.cmd("query-block")
+    return next((b for b in r.get("return", []) if b.get("device") == name), {})
+
+b = drive_info("ide0-1-0")
+ok(b.get("removable") is True and b.get("tray_open") is False and "inserted" not in b and
+   b.get("qdev") == "ide0-1-0", "query-block: the empty cdrom is removable, tray closed, nothing inserted (%s)" % b)
 r = qmp.cmd("eject", id="ide0-9-9")
 ok(r.get("error", {}).get("class") == "DeviceNotFound", "eject of an unknown id: DeviceNotFound (%s)" % r)
 r = qmp.cmd("blockdev-change-medium", id="ide0-1-0", filename=iso, format="raw")
@@ -159,6 +166,17 @@ ok(r.get("return") == {}, "blockdev-change-medium inserts the ISO (%s)" % r)
 t = qmp.trays()
 ok(t == [("ide0-1-0", True), ("ide0-1-0", False)], "DEVICE_TRAY_MOVED open, then closed, before the return (%s)" % t)
 ok(result("cdrom_mount", 60) == "ok", "guest mounted the inserted medium")
+b = drive_info("ide0-1-0")
+ins = b.get("inserted", {})
+ok(ins.get("file") == iso and ins.get("drv") == "raw" and ins.get("ro") is True and
+   ins.get("image", {}).get("virtual-size") == os.path.getsize(iso) and b.get("tray_open") is False and
+   b.get("locked") is True, "query-block: the ISO inserted, raw, read-only, its size, tray closed, locked by the guest (%s)" % b)
+r = qmp.cmd("human-monitor-command", **{"command-line": "info block"})
+hmp = r.get("return", "")
+ok(("ide0-1-0 (#block100): %s (raw, read-only)" % iso) in hmp and "Removable device: locked, tray closed" in hmp,
+   "info block shows the cdrom, its image and the locked tray (%r)" % hmp)
+s = next((x for x in qmp.cmd("query-blockstats").get("return", []) if x.get("device") == "ide0-1-0"), {})
+ok(s.get("qdev") == "ide0-1-0" and "stats" in s, "query-blockstats lists the cdrom (%s)" % s)
 ok(result("cdrom_file", 10) == want, "guest read the inserted ISO's file")
 r = qmp.cmd("eject", device="drive-ide0-1-0")
 ok("is locked" in r.get("error", {}).get("desc", ""), "eject while the guest has it mounted: locked (%s)" % r)
@@ -167,6 +185,9 @@ r = qmp.cmd("eject", id="ide0-1-0")
 ok(r.get("return") == {}, "eject after the unmount (%s)" % r)
 t = qmp.trays()
 ok(t == [("ide0-1-0", True)], "DEVICE_TRAY_MOVED open for the eject (%s)" % t)
+b = drive_info("ide0-1-0")
+ok(b.get("tray_open") is True and b.get("locked") is False and "inserted" not in b,
+   "query-block after the eject: tray open, unlocked, nothing inserted (%s)" % b)
 r = qmp.cmd("blockdev-close-tray", id="ide0-1-0")
 ok(r.get("return") == {}, "blockdev-close-tray on the empty drive (%s)" % r)
 t = qmp.trays()

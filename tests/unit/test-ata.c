@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hv/bus.h"
+#include "hv/block/block.h"
 #include "hv/machine_config.h"
 #include "hv/devices/ide.h"
 #include "hv/loop.h"
@@ -538,6 +539,9 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
     char err[256];
     ide_set_tray_listener(ide, tray_listener, NULL);
     TAP_CHECK(ide_change_medium(ide, "ide0-0-1", NULL, false, err, sizeof(err)), "eject the medium");
+    struct ide_drive_info info;
+    TAP_CHECK(ide_drive_info(ide, "ide0-0-1", &info) && info.cdrom && info.tray_open && !info.image &&
+                  info.size == 0, "drive info after eject: cdrom, tray open, no image");
     r = tur();
     TAP_CHECK((r.status & 0x01) && (r.error >> 4) == 2, "TEST UNIT READY after eject: NOT READY");
     TAP_EQ_U64(sense_key(), 0x023A02, "sense: medium not present, tray open");
@@ -569,6 +573,11 @@ static void atapi(struct ide *ide, uint64_t iso_sectors, int iso_fd)
     uint8_t lock[12] = { 0x1E, 0, 0, 0, 1 };
     r = packet(lock, 0, buf, sizeof(buf));
     TAP_CHECK(!(r.status & 0x01), "PREVENT MEDIUM REMOVAL");
+    TAP_CHECK(ide_drive_info(ide, "ide0-0-1", &info) && info.locked && !info.tray_open && info.readonly &&
+                  info.image && strcmp(blk_image_path(info.image), iso_path) == 0 && info.size == iso_sectors * 2048,
+              "drive info: locked, tray closed, read-only, the ISO and its size");
+    TAP_CHECK(ide_drive_info(ide, "ide0-0-0", &info) && !info.cdrom && info.image && !ide_drive_info(ide, "nope", &info),
+              "drive info: the disk, and no info for an unknown id");
     TAP_CHECK(!ide_change_medium(ide, "ide0-0-1", NULL, false, err, sizeof(err)), "eject of a locked tray refused: %s", err);
     uint8_t eject[12] = { 0x1B, 0, 0, 0, 0x02 };
     r = packet(eject, 0, buf, sizeof(buf));
