@@ -12,6 +12,7 @@
 #include "hv/machine_config.h"
 #include "hv/control.h"
 #include "hv/devices/chardev.h"
+#include "hv/devices/ide.h"
 #include "hv/devices/platform.h"
 #include "hv/loop.h"
 #include "hv/machine.h"
@@ -91,17 +92,20 @@ int main(int argc, char **argv)
     /* Firmware boot: after every PCI function exists (the boot order
      * names their slots). */
     if (firmware) {
-        /* The machine added the virtio disks in config order (IDE disks
-         * are not in the boot order yet). */
+        /* The machine added the virtio disks in config order; IDE disks
+         * are named by the controller's slot and their unit. */
         struct firmware_boot_disk disks[HV_MAX_DISKS];
-        unsigned ndisks = 0;
-        const struct device *disk = NULL;
+        const struct device *blk = NULL, *ide = machine_next(ctl.machine, DEVICE_IDE, NULL);
         for (unsigned i = 0; i < cfg.ndisks; i++) {
-            if (cfg.disks[i].bus != HV_DISK_BUS_VIRTIO)
-                continue;
-            disk = machine_next(ctl.machine, DEVICE_VIRTIO_BLK, disk);
-            disks[ndisks++] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex,
-                                                           .pci_slot = disk->pci->slot };
+            disks[i] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex };
+            if (cfg.disks[i].bus == HV_DISK_BUS_IDE) {
+                disks[i].pci_slot = ide->pci->slot;
+                disks[i].ide = true;
+                disks[i].ide_unit = (uint8_t)ide_disk_unit(ide->model, i);
+            } else {
+                blk = machine_next(ctl.machine, DEVICE_VIRTIO_BLK, blk);
+                disks[i].pci_slot = blk->pci->slot;
+            }
         }
         struct e820_entry e820[8];
         struct acpi_config acpi = { .ncpus = vm->ncpus, .intx_gsi = pci_intx_gsi };
@@ -114,7 +118,7 @@ int main(int argc, char **argv)
             .ne820 = boot_build_e820(e820, vm->ram_below_4g, vm->ram_above_4g),
             .acpi = &acpi,
             .disks = disks,
-            .ndisks = ndisks,
+            .ndisks = cfg.ndisks,
         };
         struct device *rtc = machine_find(ctl.machine, "rtc");
         ctl.firmware = firmware_create(vm, &fp, rtc ? rtc->model : NULL, ctl.console, err, sizeof(err));

@@ -198,3 +198,68 @@ for line in open(log + ".err", errors="replace").read().splitlines()[-10:]:
     print("# hv: " + line)
 PY
 "$py" "$tmp/media.py" "$hv" "$kit" "$tmp" "$tmp/cd.iso" "hello from the hv IDE cdrom $$"
+
+# SeaBIOS boots an IDE disk by its bootindex (docs/firmware.md): hv's
+# bootorder names it /pci@i0cf8/ide@SLOT/drive@CHANNEL/disk@DEVICE, the
+# path SeaBIOS's ATA driver looks up. The virtio disk (bootindex 2, first
+# on the bus) holds a boot sector too, so only a matching path picks the
+# IDE one (primary slave). Skipped without SeaBIOS.
+bios=/usr/share/seabios/bios-256k.bin
+if [ ! -r "$bios" ]; then
+    fail "$bios (package seabios) is there"
+    exit 0
+fi
+for which in ide virtio; do
+    marker="HVFW $(echo "$which" | tr a-z A-Z) BOOT SECTOR RAN"
+    cat > "$tmp/$which.S" <<ASM
+    .code16
+    .globl _start
+_start:
+    cli
+    xor %ax, %ax
+    mov %ax, %ds
+    mov \$msg, %si
+1:  lodsb
+    test %al, %al
+    jz 3f
+    mov %al, %bl
+    mov \$0x3fd, %dx
+2:  in %dx, %al
+    test \$0x20, %al
+    jz 2b
+    mov \$0x3f8, %dx
+    mov %bl, %al
+    out %al, %dx
+    jmp 1b
+3:  mov \$0x604, %dx    # PM1a_CNT: SLP_EN, sleep type 0 (S5)
+    mov \$0x2000, %ax
+    out %ax, %dx
+4:  hlt
+    jmp 4b
+msg:
+    .asciz "\r\n$marker\r\n"
+    .org 510
+    .word 0xaa55
+ASM
+    as --32 -o "$tmp/$which.o" "$tmp/$which.S" &&
+        ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$tmp/$which.bin" "$tmp/$which.o" ||
+        fail "boot sector $which assembles (binutils)"
+    truncate -s 1M "$tmp/$which-boot.img"
+    dd if="$tmp/$which.bin" of="$tmp/$which-boot.img" conv=notrunc status=none
+done
+rc=0
+timeout 180 "$hv" --disk "path=$tmp/virtio-boot.img,bootindex=2" \
+    --disk "path=$tmp/ide-boot.img,bus=ide,unit=1,bootindex=1" --memory 128M --cpus 1 \
+    --serial stdio --on-reboot exit --debug < /dev/null > "$tmp/fw.out" 2> "$tmp/fw.err" || rc=$?
+check "SeaBIOS ran the IDE disk's boot sector (bootindex 1), not the virtio disk's" \
+    eval 'grep -q "HVFW IDE BOOT SECTOR RAN" "$tmp/fw.out" && ! grep -q "HVFW VIRTIO BOOT SECTOR RAN" "$tmp/fw.out"'
+check "the boot sector's poweroff ends hv with status 0" test "$rc" = 0
+slot=$(sed -n 's/.*ide: piix3-ide at PCI slot \([0-9]*\).*/\1/p' "$tmp/fw.err" | head -n 1)
+check "SeaBIOS read the IDE path first in hv's bootorder (controller at slot ${slot:-?})" \
+    grep -q "firmware: 1: /pci@i0cf8/ide@$(printf %x "${slot:-0}")/drive@0/disk@1" "$tmp/fw.err"
+check "SeaBIOS's ATA driver found the disk on the primary channel's slave" \
+    grep -q "firmware: ata0-1: HVD HARDDISK" "$tmp/fw.err"
+if ! grep -q "HVFW IDE BOOT SECTOR RAN" "$tmp/fw.out"; then
+    tr -d '\033' < "$tmp/fw.out" | tail -n 20 | sed 's/^/# console: /'
+    grep 'firmware:' "$tmp/fw.err" | tail -n 30 | sed 's/^/# log: /'
+fi
