@@ -541,6 +541,11 @@ bool ide_config_has_drives(const struct hv_config *cfg)
 
 void ide_stop(struct ide *ide)
 {
+    /* Off the legacy ports first: after unplug the guest reaches nothing. */
+    for (unsigned c = 0; c < 2; c++) {
+        bus_remove(ide->vm->bus, BUS_PIO, ide->ch[c].cmd_base, &ide->ch[c]);
+        bus_remove(ide->vm->bus, BUS_PIO, ide->ch[c].ctl_port, &ide->ch[c]);
+    }
     if (!ide->threaded)
         return;
     pthread_mutex_lock(&ide->lock);
@@ -615,6 +620,7 @@ struct ide *ide_create(struct vm *vm, const struct hv_config *cfg, char *err, si
         if (bus_add(vm->bus, BUS_PIO, ch->cmd_base, 8, cmd_io, ch) < 0 ||
             bus_add(vm->bus, BUS_PIO, ch->ctl_port, 1, ctl_io, ch) < 0) {
             snprintf(err, errlen, "IDE: ports 0x%x/0x%x are taken", ch->cmd_base, ch->ctl_port);
+            pci_unregister(dev);
             goto fail;
         }
     }

@@ -23,7 +23,8 @@ bool ide_config_has_drives(const struct hv_config *cfg);
 struct ide *ide_create(struct vm *vm, const struct hv_config *cfg, char *err, size_t errlen);
 /* Start the DMA I/O thread (the device's realize). */
 int ide_start(struct ide *ide, char *err, size_t errlen);
-/* Stop the I/O thread (waiting for a transfer in flight); idempotent. */
+/* Off the legacy ports, and the I/O thread stopped (waiting for a
+ * transfer in flight); idempotent (the device's unplug). */
 void ide_stop(struct ide *ide);
 /* Stop, close the images and free. */
 void ide_destroy(struct ide *ide);

@@ -703,6 +703,13 @@ int main(void)
     TAP_CHECK((inb(CMD + 7) & 0x01) && (bm & 0x02) && ram[0x10000] == 0xEE,
               "bus mastering disabled: error, memory untouched");
 
+    /* unplug: the legacy ports are gone (a floating bus), then the rest */
+    ide_stop(ide);
+    uint8_t v;
+    TAP_CHECK(!bus_dispatch(vm->bus, BUS_PIO, CMD + 7, &v, 1, false) &&
+                  !bus_dispatch(vm->bus, BUS_PIO, 0x177, &v, 1, false) &&
+                  !bus_dispatch(vm->bus, BUS_PIO, 0x3F6, &v, 1, false),
+              "after the unplug no legacy port is claimed");
     ide_destroy(ide);
     hv_config_free(&cfg);
     loop_free(vm->loop);
