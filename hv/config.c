@@ -9,7 +9,7 @@
  *   on_reboot                                         "reset" | "exit"
  *   serial {"type": "stdio"|"file"|"unix"|"none", "path": ...}
  *   disks [{"path", "format": "raw"|"qcow2", "bootindex": 0..65535, "readonly",
- *           "serial", "id"}]
+ *           "serial", "id", "bus": "virtio"|"ide", "unit": 0..3, "media": "disk"|"cdrom"}]
  *   balloon {"id", "deflate_on_oom", "free_page_reporting", "stats_period"}
  *   nics [{"model", "ifname", "fds", "vhostfds", "queues", "vhost", "mac", "id",
  *          "link"}]                                 (hv/config_nic.c)
@@ -196,6 +196,28 @@ const char *hv_disk_format_name(enum hv_disk_format f)
     return f == HV_DISK_FORMAT_QCOW2 ? "qcow2" : "raw";
 }
 
+static bool disk_bus_parse(const char *s, enum hv_disk_bus *out)
+{
+    if (strcmp(s, "virtio") == 0)
+        *out = HV_DISK_BUS_VIRTIO;
+    else if (strcmp(s, "ide") == 0)
+        *out = HV_DISK_BUS_IDE;
+    else
+        return false;
+    return true;
+}
+
+static bool disk_media_parse(const char *s, enum hv_disk_media *out)
+{
+    if (strcmp(s, "disk") == 0)
+        *out = HV_DISK_MEDIA_DISK;
+    else if (strcmp(s, "cdrom") == 0)
+        *out = HV_DISK_MEDIA_CDROM;
+    else
+        return false;
+    return true;
+}
+
 static struct hv_disk_config *new_disk(struct hv_config *cfg, char *err, size_t errlen)
 {
     if (cfg->ndisks >= HV_MAX_DISKS) {
@@ -204,6 +226,7 @@ static struct hv_disk_config *new_disk(struct hv_config *cfg, char *err, size_t 
     }
     struct hv_disk_config *d = &cfg->disks[cfg->ndisks];
     memset(d, 0, sizeof(*d));
+    d->unit = -1;
     return d;
 }
 
@@ -281,13 +304,31 @@ bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err,
             replace_str(&d->serial, val);
         } else if (strcmp(key, "id") == 0) {
             replace_str(&d->id, val);
+        } else if (strcmp(key, "bus") == 0) {
+            if (!disk_bus_parse(val, &d->bus)) {
+                errbuf_set(err, errlen, "invalid disk bus '%s' in disk '%s' (virtio or ide)", val, spec);
+                ok = false;
+            }
+        } else if (strcmp(key, "unit") == 0) {
+            long unit;
+            if (!hv_config_parse_count(val, HV_IDE_UNITS - 1, &unit)) {
+                errbuf_set(err, errlen, "invalid disk unit '%s' in disk '%s' (0..%d)", val, spec,
+                           HV_IDE_UNITS - 1);
+                ok = false;
+            }
+            d->unit = ok ? (int)unit : -1;
+        } else if (strcmp(key, "media") == 0) {
+            if (!disk_media_parse(val, &d->media)) {
+                errbuf_set(err, errlen, "invalid disk media '%s' in disk '%s' (disk or cdrom)", val, spec);
+                ok = false;
+            }
         } else {
             errbuf_set(err, errlen, "unknown disk option '%s' in '%s'", key, spec);
             ok = false;
         }
     }
     free(buf);
-    if (ok && (!d->path || !*d->path)) {
+    if (ok && (!d->path || !*d->path) && d->media != HV_DISK_MEDIA_CDROM) {
         errbuf_set(err, errlen, "disk '%s' has no path", spec);
         ok = false;
     }
@@ -493,6 +534,29 @@ static bool json_disk(struct hv_config *cfg, json_object *v, size_t idx, char *e
             ok = json_want(val, json_type_boolean, name, err, errlen);
             if (ok)
                 d->readonly = json_object_get_boolean(val);
+        } else if (strcmp(key, "bus") == 0) {
+            ok = json_want(val, json_type_string, name, err, errlen);
+            if (ok && !disk_bus_parse(json_object_get_string(val), &d->bus)) {
+                errbuf_set(err, errlen, "machine description: invalid %s '%s' (virtio or ide)", name,
+                           json_object_get_string(val));
+                ok = false;
+            }
+        } else if (strcmp(key, "unit") == 0) {
+            ok = json_want(val, json_type_int, name, err, errlen);
+            int64_t n = ok ? json_object_get_int64(val) : 0;
+            if (ok && (n < 0 || n >= HV_IDE_UNITS)) {
+                errbuf_set(err, errlen, "machine description: invalid %s %lld (0..%d)", name,
+                           (long long)n, HV_IDE_UNITS - 1);
+                ok = false;
+            }
+            d->unit = ok ? (int)n : -1;
+        } else if (strcmp(key, "media") == 0) {
+            ok = json_want(val, json_type_string, name, err, errlen);
+            if (ok && !disk_media_parse(json_object_get_string(val), &d->media)) {
+                errbuf_set(err, errlen, "machine description: invalid %s '%s' (disk or cdrom)", name,
+                           json_object_get_string(val));
+                ok = false;
+            }
         } else {
             errbuf_set(err, errlen, "machine description: unknown key '%s'", name);
             ok = false;
@@ -500,7 +564,7 @@ static bool json_disk(struct hv_config *cfg, json_object *v, size_t idx, char *e
         if (!ok)
             break;
     }
-    if (ok && (!d->path || !*d->path)) {
+    if (ok && (!d->path || !*d->path) && d->media != HV_DISK_MEDIA_CDROM) {
         errbuf_set(err, errlen, "machine description: '%s.path' is missing", where);
         ok = false;
     }
@@ -709,9 +773,31 @@ bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
                 (unsigned long long)(HV_MIN_MEMORY >> 20));
         return false;
     }
+    unsigned nide = 0;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        const struct hv_disk_config *d = &cfg->disks[i];
+        if (d->bus == HV_DISK_BUS_IDE && ++nide > HV_IDE_UNITS) {
+            errbuf_set(err, errlen, "too many IDE disks (at most %d)", HV_IDE_UNITS);
+            return false;
+        }
+        if (d->bus != HV_DISK_BUS_IDE && (d->unit >= 0 || d->media == HV_DISK_MEDIA_CDROM)) {
+            errbuf_set(err, errlen, "disk %s: unit and media=cdrom need bus=ide",
+                       d->path ? d->path : "(no path)");
+            return false;
+        }
+        if (d->media == HV_DISK_MEDIA_CDROM && d->format != HV_DISK_FORMAT_RAW) {
+            errbuf_set(err, errlen, "cdrom %s: only raw (ISO) images", d->path ? d->path : "");
+            return false;
+        }
+    }
     for (unsigned i = 0; i < cfg->ndisks; i++)
         for (unsigned j = 0; j < i; j++)
         {
+            if (cfg->disks[i].bus == HV_DISK_BUS_IDE && cfg->disks[i].unit >= 0 &&
+                cfg->disks[j].bus == HV_DISK_BUS_IDE && cfg->disks[i].unit == cfg->disks[j].unit) {
+                errbuf_set(err, errlen, "two IDE disks on unit %d", cfg->disks[i].unit);
+                return false;
+            }
             if (cfg->disks[i].id && cfg->disks[j].id && strcmp(cfg->disks[i].id, cfg->disks[j].id) == 0) {
                 errbuf_set(err, errlen, "duplicate disk id '%s'", cfg->disks[i].id);
                 return false;
@@ -719,7 +805,8 @@ bool hv_config_validate(const struct hv_config *cfg, char *err, size_t errlen)
             /* One device per boot position, as QEMU's bootindex requires. */
             if (cfg->disks[i].bootindex && cfg->disks[i].bootindex == cfg->disks[j].bootindex) {
                 errbuf_set(err, errlen, "disks %s and %s have the same bootindex %u",
-                           cfg->disks[j].path, cfg->disks[i].path, cfg->disks[i].bootindex);
+                           cfg->disks[j].path ? cfg->disks[j].path : "(empty cdrom)",
+                           cfg->disks[i].path ? cfg->disks[i].path : "(empty cdrom)", cfg->disks[i].bootindex);
                 return false;
             }
         }
@@ -739,7 +826,11 @@ void hv_config_usage(FILE *out)
           "  --memory SIZE          guest RAM, e.g. 512M, 2G (default 512M; bare number = MiB)\n"
           "  --cpus N               vCPUs (default 1)\n"
           "  --disk path=FILE[,format=raw|qcow2][,bootindex=N][,readonly=on][,serial=STR][,id=ID]\n"
-          "                         virtio-blk disk (repeatable; format default raw)\n"
+          "        [,bus=virtio|ide][,unit=0..3][,media=disk|cdrom]\n"
+          "                         disk (repeatable; format default raw): virtio-blk, or on the\n"
+          "                         PIIX3 IDE controller with bus=ide (unit 0/1 primary master/slave,\n"
+          "                         2/3 secondary; default the first free); media=cdrom is a read-only\n"
+          "                         ATAPI drive, its tray empty without path\n"
           "  --serial stdio|none|file:PATH|unix:PATH                COM1 console (default stdio)\n"
           "  --nic model=e1000|virtio,(ifname=TAP|fds=N[:N...])[,vhostfds=N[:N...]][,queues=N]\n"
           "        [,vhost=on|off|auto][,mac=MAC][,id=ID][,link=on|off]\n"

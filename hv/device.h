@@ -26,6 +26,8 @@ enum device_kind {
     DEVICE_VIRTIO_BALLOON,
     DEVICE_E1000,
     DEVICE_VFIO,
+    DEVICE_IDE,             /* the PIIX3 IDE function */
+    DEVICE_IDE_DRIVE,       /* an ATA disk or ATAPI cdrom on it (model: its controller) */
     DEVICE_SERIAL,
     DEVICE_PM,
     DEVICE_I8042,
@@ -72,6 +74,9 @@ struct device_block_info {
     const char *format;         /* NULL means "raw" */
     const char *qdev;           /* QOM path of the frontend or NULL */
     bool read_only;
+    /* Removable media (cdroms): the tray, the guest's lock, and whether
+     * there is no medium (then no "inserted" and nothing below counts). */
+    bool removable, tray_open, locked, no_medium;
     uint64_t size;              /* virtual size in bytes */
     int64_t actual_size;        /* bytes allocated on the host, -1 unknown */
     /* The image chain, top first; chain_len 0: only the fields above. */

@@ -41,7 +41,7 @@ hv_hv_SOURCES = \
 # Order: users before providers (the monitor's device commands need the
 # device models; virtio and the monitor need the core).
 hv_hv_LDADD = hv/monitor/libmonitor.a hv/virtio/libhvvnet.a hv/backends/libhvnet.a \
-	hv/virtio/libhvvirtio.a hv/block/libhvblock.a hv/libhvmachine.a \
+	hv/virtio/libhvvirtio.a hv/devices/libhvide.a hv/block/libhvblock.a hv/libhvmachine.a \
 	hv/libhvcore.a common/libcommon.a $(JSONC_LIBS) $(LZMA_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 check_PROGRAMS += tests/unit/test-pci

@@ -67,7 +67,8 @@ int machine_load(struct machine *m, const void *buf, size_t len, char *err, size
 
 /* ---- how each kind joins the machine (hv/machine_devices.c) ---- */
 
-/* Everything cfg describes, in PCI slot order: disks, the balloon, NICs,
+/* Everything cfg describes, in PCI slot order: virtio disks, the IDE
+ * controller (when a disk is on bus=ide), the balloon, NICs,
  * then assigned host devices; then the platform devices (COM1 on console,
  * ACPI PM, i8042, RTC, port sinks). false with err naming the device. */
 bool machine_add_config_devices(struct machine *m, const struct hv_config *cfg,
@@ -75,6 +76,11 @@ bool machine_add_config_devices(struct machine *m, const struct hv_config *cfg,
 
 struct device *machine_add_disk(struct machine *m, const struct hv_disk_config *dc, char *err,
                                 size_t errlen);
+/* The PIIX3 IDE controller with cfg's bus=ide disks (a DEVICE_IDE), and
+ * one DEVICE_IDE_DRIVE per drive, named by the drive's id, for the block
+ * family and the media commands. NULL with err filled. */
+struct device *machine_add_ide(struct machine *m, const struct hv_config *cfg, char *err,
+                               size_t errlen);
 struct device *machine_add_balloon(struct machine *m, const struct hv_balloon_config *bc,
                                    char *err, size_t errlen);
 struct device *machine_add_nic(struct machine *m, const struct hv_nic_config *nc, unsigned index,

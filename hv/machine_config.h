@@ -25,6 +25,11 @@ struct hv_serial_config {
 
 enum hv_disk_format { HV_DISK_FORMAT_RAW = 0, HV_DISK_FORMAT_QCOW2 };
 #define HV_MAX_BOOTINDEX 65535
+/* bus=ide: the PIIX3 IDE controller (hv/devices/ide.h), units 0..3 =
+ * primary master/slave, secondary master/slave; media=cdrom only there. */
+enum hv_disk_bus { HV_DISK_BUS_VIRTIO = 0, HV_DISK_BUS_IDE };
+enum hv_disk_media { HV_DISK_MEDIA_DISK = 0, HV_DISK_MEDIA_CDROM };
+#define HV_IDE_UNITS 4
 
 struct hv_disk_config {
     char *path;
@@ -33,6 +38,9 @@ struct hv_disk_config {
     char *serial;             /* NULL: none */
     char *id;                 /* NULL: virtio-diskN */
     unsigned bootindex;       /* firmware boot order, 1 first; 0: not in the order */
+    enum hv_disk_bus bus;
+    int unit;                 /* IDE unit 0..3; -1: the first free one */
+    enum hv_disk_media media; /* a cdrom is read-only; without path its tray is empty */
 };
 
 /* --nic / "nics": an e1000 or virtio-net on a tap, opened by name or
@@ -118,7 +126,8 @@ bool hv_config_load_file(struct hv_config *cfg, const char *path, char *err, siz
 bool hv_config_parse_count(const char *s, long max, long *out);
 
 /* Parse one --disk value: path=FILE[,format=raw|qcow2][,bootindex=N]
- * [,readonly=on|off][,serial=STR][,id=ID] (",," is a literal comma). */
+ * [,readonly=on|off][,serial=STR][,id=ID][,bus=virtio|ide][,unit=0..3]
+ * [,media=disk|cdrom] (",," is a literal comma; a cdrom needs no path). */
 bool hv_config_add_disk_spec(struct hv_config *cfg, const char *spec, char *err, size_t errlen);
 /* Parse one --balloon value: "on" or
  * [id=ID][,deflate-on-oom=on][,free-page-reporting=on][,stats-period=SECS]. */

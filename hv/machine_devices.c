@@ -10,6 +10,7 @@
 #include "hv/machine_config.h"
 #include "hv/devices/chardev.h"
 #include "hv/devices/e1000.h"
+#include "hv/devices/ide.h"
 #include "hv/devices/platform.h"
 #include "hv/devices/serial8250.h"
 #include "hv/machine.h"
@@ -177,6 +178,95 @@ struct device *machine_add_disk(struct machine *m, const struct hv_disk_config *
     /* One config vector plus one per request queue (Linux: "config, req.N"). */
     return add_virtio(m, DEVICE_VIRTIO_BLK, vdev->name, &blk_device_ops, blk, vdev,
                       vdev->num_queues + 1, blk_free_model, err, errlen);
+}
+
+/* ---- IDE: the controller, and its drives for the block family ---- */
+
+static int ide_realize(struct device *dev, char *err, size_t errlen)
+{
+    return ide_start(dev->model, err, errlen);
+}
+
+static void ide_unplug(struct device *dev) { ide_stop(dev->model); }
+static void ide_device_destroy(struct device *dev) { ide_destroy(dev->model); }
+
+static const struct device_ops ide_device_ops = {
+    .model = "piix3-ide",
+    .state_version = 1,
+    .realize = ide_realize,
+    .reset = pci_device_reset,
+    .unplug = ide_unplug,
+    .destroy = ide_device_destroy,
+    .save = device_save_unsupported,
+    .load = device_load_unsupported,
+};
+
+/* A drive is part of its controller (which resets, stops and frees it);
+ * as a device it only names the drive for the monitor. Added after the
+ * controller, so taken out before it. */
+static int ide_drive_realize(struct device *dev, char *err, size_t errlen)
+{
+    (void)dev, (void)err, (void)errlen;
+    return 0;
+}
+
+static void ide_drive_reset(struct device *dev) { (void)dev; /* the controller's reset */ }
+static void ide_drive_unplug(struct device *dev) { (void)dev; /* the controller's unplug */ }
+static void ide_drive_destroy(struct device *dev) { (void)dev; /* the controller's destroy */ }
+
+static void ide_drive_describe(struct device *dev, struct device_block_info *out)
+{
+    struct ide_drive_info info;
+    *out = (struct device_block_info){ .qdev = dev->id, .actual_size = -1 };
+    if (!ide_drive_info(dev->model, dev->id, &info))
+        return;
+    out->removable = info.cdrom;
+    out->tray_open = info.tray_open;
+    out->locked = info.locked;
+    out->read_only = info.readonly;
+    out->size = info.size;
+    if (!info.image) {
+        out->no_medium = true;
+        return;
+    }
+    out->file = blk_image_path(info.image);
+    blk_describe_chain(out, info.image);
+}
+
+static const struct device_block_ops ide_drive_block_ops = { .describe = ide_drive_describe };
+
+static const struct device_ops ide_drive_device_ops = {
+    .model = "ide-drive",
+    .state_version = 1,
+    .realize = ide_drive_realize,
+    .reset = ide_drive_reset,
+    .unplug = ide_drive_unplug,
+    .destroy = ide_drive_destroy,
+    .save = device_save_unsupported,
+    .load = device_load_unsupported,
+    .block = &ide_drive_block_ops,
+};
+
+struct device *machine_add_ide(struct machine *m, const struct hv_config *cfg, char *err,
+                               size_t errlen)
+{
+    struct ide *ide = ide_create(machine_vm(m), cfg, err, errlen);
+    if (!ide)
+        return NULL;
+    struct device proto = {
+        .id = "ide", .kind = DEVICE_IDE, .ops = &ide_device_ops, .model = ide, .pci = ide_pci(ide),
+    };
+    struct device *ctl = machine_add_device(m, &proto, err, errlen);
+    if (!ctl)
+        return NULL;
+    for (unsigned u = 0; u < HV_IDE_UNITS; u++) {
+        const char *id = ide_unit_id(ide, u);
+        struct device drive = { .id = (char *)id, .kind = DEVICE_IDE_DRIVE,
+                                .ops = &ide_drive_device_ops, .model = ide };
+        if (id && !machine_add_device(m, &drive, err, errlen))
+            return NULL;
+    }
+    return ctl;
 }
 
 /* ---- virtio-net ---- */
@@ -511,8 +601,10 @@ bool machine_add_config_devices(struct machine *m, const struct hv_config *cfg,
                                 struct chardev *console, char *err, size_t errlen)
 {
     for (unsigned i = 0; i < cfg->ndisks; i++)
-        if (!machine_add_disk(m, &cfg->disks[i], err, errlen))
+        if (cfg->disks[i].bus == HV_DISK_BUS_VIRTIO && !machine_add_disk(m, &cfg->disks[i], err, errlen))
             return false;
+    if (ide_config_has_drives(cfg) && !machine_add_ide(m, cfg, err, errlen))
+        return false;
     if (cfg->balloon.enabled && !machine_add_balloon(m, &cfg->balloon, err, errlen))
         return false;
     /* NICs after the disks; assigned host devices after the emulated functions. */

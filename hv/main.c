@@ -12,6 +12,7 @@
 #include "hv/machine_config.h"
 #include "hv/control.h"
 #include "hv/devices/chardev.h"
+#include "hv/devices/ide.h"
 #include "hv/devices/platform.h"
 #include "hv/loop.h"
 #include "hv/machine.h"
@@ -91,13 +92,20 @@ int main(int argc, char **argv)
     /* Firmware boot: after every PCI function exists (the boot order
      * names their slots). */
     if (firmware) {
-        /* The machine added the disks in config order. */
+        /* The machine added the virtio disks in config order; IDE disks
+         * are named by the controller's slot and their unit. */
         struct firmware_boot_disk disks[HV_MAX_DISKS];
-        const struct device *disk = NULL;
+        const struct device *blk = NULL, *ide = machine_next(ctl.machine, DEVICE_IDE, NULL);
         for (unsigned i = 0; i < cfg.ndisks; i++) {
-            disk = machine_next(ctl.machine, DEVICE_VIRTIO_BLK, disk);
-            disks[i] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex,
-                                                    .pci_slot = disk->pci->slot };
+            disks[i] = (struct firmware_boot_disk){ .bootindex = cfg.disks[i].bootindex };
+            if (cfg.disks[i].bus == HV_DISK_BUS_IDE) {
+                disks[i].pci_slot = ide->pci->slot;
+                disks[i].ide = true;
+                disks[i].ide_unit = (uint8_t)ide_disk_unit(ide->model, i);
+            } else {
+                blk = machine_next(ctl.machine, DEVICE_VIRTIO_BLK, blk);
+                disks[i].pci_slot = blk->pci->slot;
+            }
         }
         struct e820_entry e820[8];
         struct acpi_config acpi = { .ncpus = vm->ncpus, .intx_gsi = pci_intx_gsi };
@@ -138,7 +146,8 @@ int main(int argc, char **argv)
          * answers without one). */
         if (monitor_block_register(ctl.monitor, ctl.machine) < 0 ||
             monitor_balloon_register(ctl.monitor, ctl.machine) < 0 ||
-            monitor_net_register(ctl.monitor, ctl.machine) < 0)
+            monitor_net_register(ctl.monitor, ctl.machine) < 0 ||
+            monitor_media_register(ctl.monitor, ctl.machine) < 0)
             return fail("cannot register the device monitor commands");
     }
 

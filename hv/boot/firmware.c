@@ -105,8 +105,13 @@ size_t firmware_bootorder(char *buf, size_t cap, const struct firmware_boot_disk
         for (unsigned i = 0; i < ndisks; i++) {
             if (disks[i].bootindex != next)
                 continue;
-            int n = snprintf(buf + len, cap - len, "%s/pci@i0cf8/scsi@%x/disk@0,0", len ? "\n" : "",
-                             disks[i].pci_slot);
+            const struct firmware_boot_disk *d = &disks[i];
+            const char *sep = len ? "\n" : "";
+            int n = d->ide
+                        ? snprintf(buf + len, cap - len, "%s/pci@i0cf8/ide@%x/drive@%x/disk@%x", sep,
+                                   d->pci_slot, d->ide_unit / 2u, d->ide_unit % 2u)
+                        : snprintf(buf + len, cap - len, "%s/pci@i0cf8/scsi@%x/disk@0,0", sep,
+                                   d->pci_slot);
             if (n < 0 || (size_t)n >= cap - len) {
                 if (cap)
                     buf[0] = 0;

@@ -20,10 +20,14 @@ struct firmware;
 #define FIRMWARE_ISA_BIOS_MAX (128u << 10)   /* the copy at 0xE0000-0xFFFFF */
 #define FIRMWARE_SERCON_PORT 0x3F8           /* COM1: hv has no display */
 
-/* A disk the firmware may boot: its bootindex (0: none) and PCI slot. */
+/* A disk the firmware may boot: its bootindex (0: none), PCI slot (its
+ * virtio-blk function's, or the IDE controller's) and, for an IDE drive,
+ * its unit (0..3). */
 struct firmware_boot_disk {
     unsigned bootindex;
     uint8_t pci_slot;
+    bool ide;
+    uint8_t ide_unit;
 };
 
 struct firmware_params {
@@ -46,7 +50,10 @@ bool firmware_check_file(const char *path, char *err, size_t errlen);
 /* SeaBIOS's "bootorder" file: one Open Firmware device path per line for
  * each disk with a bootindex, lowest first, "/pci@i0cf8/scsi@SLOT/disk@0,0"
  * as QEMU writes it for a virtio-blk function (SeaBIOS's src/boot.c
- * matches such a function by the path up to its slot). Returns the length (0: no disk has a bootindex), or 0 with
+ * matches such a function by the path up to its slot), and
+ * "/pci@i0cf8/ide@SLOT/drive@CHANNEL/disk@DEVICE" for an IDE disk or
+ * cdrom (unit = 2 * channel + device; SeaBIOS's bootprio_find_ata_device
+ * builds that path for both ATA and ATAPI drives). Returns the length (0: no disk has a bootindex), or 0 with
  * buf[0] = 0 when cap is too small. */
 size_t firmware_bootorder(char *buf, size_t cap, const struct firmware_boot_disk *disks, unsigned ndisks);
 

@@ -92,6 +92,44 @@ static struct json_object *block_image_object(const struct device_block_image *c
     return o;
 }
 
+/* BlockDeviceInfo of a drive with a medium, members in QEMU 7.2's order. */
+static struct json_object *inserted_object(const struct device_block_info *b, const char *node)
+{
+    const char *file = b->file ? b->file : "";
+    const char *format = b->format ? b->format : "raw";
+    struct json_object *ins = json_object_new_object();
+    json_object_object_add(ins, "iops_rd", json_object_new_int(0));
+    json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
+    struct device_block_image top = {
+        .filename = file, .format = format, .virtual_size = b->size,
+        .actual_size = b->actual_size,
+    };
+    json_object_object_add(ins, "image",
+                           block_image_object(b->chain_len ? b->chain : &top,
+                                              b->chain_len ? b->chain_len : 1));
+    json_object_object_add(ins, "iops_wr", json_object_new_int(0));
+    json_object_object_add(ins, "ro", json_object_new_boolean(b->read_only));
+    json_object_object_add(ins, "node-name", json_object_new_string(node));
+    json_object_object_add(ins, "backing_file_depth", json_object_new_int(b->backing_depth));
+    json_object_object_add(ins, "drv", json_object_new_string(format));
+    json_object_object_add(ins, "iops", json_object_new_int(0));
+    json_object_object_add(ins, "bps_wr", json_object_new_int(0));
+    json_object_object_add(ins, "write_threshold", json_object_new_int(0));
+    if (b->chain_len && b->chain[0].full_backing_filename)
+        json_object_object_add(ins, "backing_file",
+                               json_object_new_string(b->chain[0].full_backing_filename));
+    json_object_object_add(ins, "encrypted", json_object_new_boolean(false));
+    json_object_object_add(ins, "bps", json_object_new_int(0));
+    json_object_object_add(ins, "bps_rd", json_object_new_int(0));
+    struct json_object *cache = json_object_new_object();
+    json_object_object_add(cache, "no-flush", json_object_new_boolean(false));
+    json_object_object_add(cache, "direct", json_object_new_boolean(false));
+    json_object_object_add(cache, "writeback", json_object_new_boolean(true));
+    json_object_object_add(ins, "cache", cache);
+    json_object_object_add(ins, "file", json_object_new_string(file));
+    return ins;
+}
+
 static struct json_object *cmd_query_block(void *opaque, struct json_object *args,
                                            struct monitor_error *err)
 {
@@ -101,47 +139,20 @@ static struct json_object *cmd_query_block(void *opaque, struct json_object *arg
     struct json_object *r = json_object_new_array();
     for (int i = 0; i < n; i++) {
         const struct device_block_info *b = &blocks[i].info;
-        const char *file = b->file ? b->file : "";
-        const char *format = b->format ? b->format : "raw";
         char node[32];
         block_node_name(node, sizeof(node), i);
         /* Member order as QEMU 7.2 printed it (qmp-02). */
         struct json_object *o = json_object_new_object();
         json_object_object_add(o, "io-status", json_object_new_string("ok"));
         json_object_object_add(o, "device", json_object_new_string(blocks[i].id));
-        json_object_object_add(o, "locked", json_object_new_boolean(false));
-        json_object_object_add(o, "removable", json_object_new_boolean(false));
-        struct json_object *ins = json_object_new_object();
-        json_object_object_add(ins, "iops_rd", json_object_new_int(0));
-        json_object_object_add(ins, "detect_zeroes", json_object_new_string("off"));
-        struct device_block_image top = {
-            .filename = file, .format = format, .virtual_size = b->size,
-            .actual_size = b->actual_size,
-        };
-        json_object_object_add(ins, "image",
-                               block_image_object(b->chain_len ? b->chain : &top,
-                                                  b->chain_len ? b->chain_len : 1));
-        json_object_object_add(ins, "iops_wr", json_object_new_int(0));
-        json_object_object_add(ins, "ro", json_object_new_boolean(b->read_only));
-        json_object_object_add(ins, "node-name", json_object_new_string(node));
-        json_object_object_add(ins, "backing_file_depth", json_object_new_int(b->backing_depth));
-        json_object_object_add(ins, "drv", json_object_new_string(format));
-        json_object_object_add(ins, "iops", json_object_new_int(0));
-        json_object_object_add(ins, "bps_wr", json_object_new_int(0));
-        json_object_object_add(ins, "write_threshold", json_object_new_int(0));
-        if (b->chain_len && b->chain[0].full_backing_filename)
-            json_object_object_add(ins, "backing_file",
-                                   json_object_new_string(b->chain[0].full_backing_filename));
-        json_object_object_add(ins, "encrypted", json_object_new_boolean(false));
-        json_object_object_add(ins, "bps", json_object_new_int(0));
-        json_object_object_add(ins, "bps_rd", json_object_new_int(0));
-        struct json_object *cache = json_object_new_object();
-        json_object_object_add(cache, "no-flush", json_object_new_boolean(false));
-        json_object_object_add(cache, "direct", json_object_new_boolean(false));
-        json_object_object_add(cache, "writeback", json_object_new_boolean(true));
-        json_object_object_add(ins, "cache", cache);
-        json_object_object_add(ins, "file", json_object_new_string(file));
-        json_object_object_add(o, "inserted", ins);
+        json_object_object_add(o, "locked", json_object_new_boolean(b->locked));
+        json_object_object_add(o, "removable", json_object_new_boolean(b->removable));
+        /* QEMU 7.2's BlockInfo: tray_open for a device with a tray;
+         * no "inserted" without a medium. */
+        if (b->removable)
+            json_object_object_add(o, "tray_open", json_object_new_boolean(b->tray_open));
+        if (!b->no_medium)
+            json_object_object_add(o, "inserted", inserted_object(b, node));
         if (b->qdev)
             json_object_object_add(o, "qdev", json_object_new_string(b->qdev));
         json_object_object_add(o, "type", json_object_new_string("unknown"));
@@ -222,7 +233,8 @@ static struct json_object *cmd_query_blockstats(void *opaque, struct json_object
         json_object_object_add(o, "stats", block_stats_object(&blocks[i].info, true));
         if (blocks[i].info.chain_len > 1)
             json_object_object_add(o, "backing", backing_stats_object(i, 1, blocks[i].info.chain_len));
-        json_object_object_add(o, "node-name", json_object_new_string(node));
+        if (!blocks[i].info.no_medium)   /* an empty drive has no node */
+            json_object_object_add(o, "node-name", json_object_new_string(node));
         if (blocks[i].info.qdev)
             json_object_object_add(o, "qdev", json_object_new_string(blocks[i].info.qdev));
         json_object_array_add(r, o);
@@ -249,11 +261,21 @@ static void hmp_info_block(void *opaque, const char *args, struct monitor_text *
         if (!first)
             monitor_text_printf(out, "\n");  /* a blank line between drives */
         first = false;
-        monitor_text_printf(out, "%s (#block%03d): %s (%s%s)\n", device, 100 + i,
-                            b->file ? b->file : "", b->format ? b->format : "raw",
-                            b->read_only ? ", read-only" : "");
+        /* QEMU 7.2's print_block_info: an empty drive says so and stops
+         * after the frontend lines. */
+        if (b->no_medium)
+            monitor_text_printf(out, "%s: [not inserted]\n", device);
+        else
+            monitor_text_printf(out, "%s (#block%03d): %s (%s%s)\n", device, 100 + i,
+                                b->file ? b->file : "", b->format ? b->format : "raw",
+                                b->read_only ? ", read-only" : "");
         if (b->qdev)
             monitor_text_printf(out, "    Attached to:      %s\n", b->qdev);
+        if (b->removable)
+            monitor_text_printf(out, "    Removable device: %slocked, tray %s\n", b->locked ? "" : "not ",
+                                b->tray_open ? "open" : "closed");
+        if (b->no_medium)
+            continue;
         monitor_text_printf(out, "    Cache mode:       writeback\n");
         if (b->chain_len && b->chain[0].full_backing_filename)
             monitor_text_printf(out, "    Backing file:     %s (chain depth: %d)\n",

@@ -3,7 +3,7 @@
  * QEMU 7.2 shapes (../shared/ref/qmp.md); see docs/monitor.md.
  *
  *   block.c    query-block, query-blockstats, HMP info block: every device
- *              with the block family ops (virtio-blk)
+ *              with the block family ops (virtio-blk, IDE drives)
  *   net.c      set_link {"name", "up"} (DeviceNotFound for unknown ids),
  *              query-rx-filter {"name"?} (virtio-net NICs; re-arms
  *              NIC_RX_FILTER_CHANGED for them), x-hvd-query-netstats
@@ -17,6 +17,9 @@
  *              N, event BALLOON_CHANGE; without a balloon QEMU's
  *              DeviceNotActive "No balloon device has been activated"
  *              (qom-get/qom-set: DeviceNotFound)
+ *   media.c    eject, blockdev-open-tray, blockdev-close-tray,
+ *              blockdev-change-medium {device|id, ...} on the IDE drives
+ *              (DeviceNotFound for other ids), event DEVICE_TRAY_MOVED
  *
  * Each registers its commands on mon (replacing any of the same name) and
  * returns 0 or -ENOMEM. Main thread. */
@@ -28,3 +31,4 @@ struct monitor;
 int monitor_block_register(struct monitor *mon, struct machine *m);
 int monitor_net_register(struct monitor *mon, struct machine *m);
 int monitor_balloon_register(struct monitor *mon, struct machine *m);
+int monitor_media_register(struct monitor *mon, struct machine *m);

@@ -6,7 +6,8 @@ hv_monitor_libmonitor_a_SOURCES = \
 	hv/monitor/monitor.h hv/monitor/command.h hv/monitor/monitor_int.h \
 	hv/monitor/json_out.c hv/monitor/json_out.h \
 	hv/monitor/qmp.c hv/monitor/hmp.c \
-	hv/monitor/devices.h hv/monitor/block.c hv/monitor/net.c hv/monitor/balloon.c
+	hv/monitor/devices.h hv/monitor/block.c hv/monitor/net.c hv/monitor/balloon.c \
+	hv/monitor/media.c
 
 check_PROGRAMS += tests/unit/test-qmp
 tests_unit_test_qmp_SOURCES = tests/unit/test-qmp.c tests/tap.h hv/loop.c hv/loop.h

@@ -135,7 +135,11 @@ static void bar_reg_masks(const struct pci_device *dev, int i, uint32_t *mask, u
     }
     switch (b->type) {
     case PCI_BAR_IO:
-        *mask = (uint32_t)~(b->size - 1) & 0xFFFCu;
+        /* All 32 address bits writable, as QEMU's functions: SeaBIOS's
+         * pci_bios_get_bar sizes an I/O BAR from the full register, so
+         * upper bits hardwired to 0 read as a BAR of almost 4 GiB and its
+         * allocation runs out of I/O space (Linux masks to 16 bits). */
+        *mask = (uint32_t)~(b->size - 1) & 0xFFFFFFFCu;
         *flags = 0x1;
         break;
     case PCI_BAR_MEM32:

@@ -383,6 +383,18 @@ static void test_firmware_files(void)
     TAP_EQ_U64(firmware_bootorder(buf, sizeof(buf), none, 1), 0, "no bootindex: no bootorder");
     struct firmware_boot_disk one[] = { { 1, 5 } };
     TAP_CHECK(firmware_bootorder(buf, 10, one, 1) == 0 && buf[0] == 0, "bootorder that does not fit: empty");
+    /* IDE drives as SeaBIOS's bootprio_find_ata_device names them: the
+     * controller's slot, the channel (unit / 2) and the device (unit % 2). */
+    char ide_buf[256];
+    struct firmware_boot_disk mixed[] = {
+        { .bootindex = 3, .pci_slot = 4 },
+        { .bootindex = 1, .pci_slot = 0xb, .ide = true, .ide_unit = 3 },
+        { .bootindex = 2, .pci_slot = 0xb, .ide = true, .ide_unit = 0 },
+        { .bootindex = 0, .pci_slot = 0xb, .ide = true, .ide_unit = 1 },
+    };
+    firmware_bootorder(ide_buf, sizeof(ide_buf), mixed, 4);
+    TAP_EQ_STR(ide_buf, "/pci@i0cf8/ide@b/drive@1/disk@1\n/pci@i0cf8/ide@b/drive@0/disk@0\n/pci@i0cf8/scsi@4/disk@0,0",
+               "bootorder: IDE unit 3 and unit 0 by channel and device, then virtio, IDE without bootindex absent");
 }
 
 static void test_image_checks(void)

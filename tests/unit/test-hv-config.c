@@ -264,6 +264,35 @@ int main(void)
               "two disks without bootindex are fine");
     hv_config_free(&cfg);
 
+    /* IDE disks and cdroms (docs/ide.md) */
+    static const struct {
+        const char *a, *b, *needle, *what;
+    } bad_ide[] = {
+        { "path=/a,bus=ide,unit=1", "path=/b,bus=ide,unit=1", "two IDE disks on unit 1", "one unit twice" },
+        { "path=/a,media=cdrom", "path=/b", "need bus=ide", "a virtio cdrom" },
+        { "path=/a,unit=2", "path=/b", "need bus=ide", "a unit without bus=ide" },
+        { "path=/a,bus=ide,media=cdrom,format=qcow2", "path=/b", "only raw", "a qcow2 cdrom" },
+    };
+    for (size_t i = 0; i < sizeof(bad_ide) / sizeof(bad_ide[0]); i++) {
+        r = parse(&cfg, err, sizeof(err), 7, "--kernel", "/dev/null", "--disk", bad_ide[i].a, "--disk", bad_ide[i].b);
+        TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, bad_ide[i].needle),
+                  "%s refused: %s", bad_ide[i].what, err);
+        hv_config_free(&cfg);
+    }
+    r = parse(&cfg, err, sizeof(err), 11, "--kernel", "/dev/null", "--disk", "path=/a,bus=ide,bootindex=1",
+              "--disk", "bus=ide,media=cdrom", "--disk", "path=/b", "--disk", "path=/c,bus=ide,unit=3,media=cdrom");
+    TAP_CHECK(r == HV_ARGS_OK && hv_config_validate(&cfg, err, sizeof(err)) && cfg.ndisks == 4 &&
+                  cfg.disks[1].bus == HV_DISK_BUS_IDE && cfg.disks[1].media == HV_DISK_MEDIA_CDROM &&
+                  !cfg.disks[1].path && cfg.disks[1].unit == -1 && cfg.disks[2].bus == HV_DISK_BUS_VIRTIO &&
+                  cfg.disks[3].unit == 3,
+              "IDE disk, empty cdrom, virtio disk and a cdrom on unit 3 (%s)", r == HV_ARGS_OK ? "" : err);
+    hv_config_free(&cfg);
+    r = parse(&cfg, err, sizeof(err), 13, "--kernel", "/dev/null", "--disk", "path=/a,bus=ide", "--disk",
+              "path=/b,bus=ide", "--disk", "path=/c,bus=ide", "--disk", "path=/d,bus=ide", "--disk", "path=/e,bus=ide");
+    TAP_CHECK(r == HV_ARGS_OK && !hv_config_validate(&cfg, err, sizeof(err)) && strstr(err, "too many IDE"),
+              "five IDE disks refused: %s", err);
+    hv_config_free(&cfg);
+
     r = parse(&cfg, err, sizeof(err), 3, "--uuid", "not-a-uuid");
     TAP_CHECK(r == HV_ARGS_ERROR && strstr(err, "UUID"), "bad uuid refused: %s", err);
     hv_config_free(&cfg);

@@ -157,6 +157,15 @@ static void fake_disk_describe(struct device *dev, struct device_block_info *out
             .filename = "base.raw", .format = "raw", .virtual_size = 16777216, .actual_size = 4096,
         };
     }
+    /* drive3: a cdrom with its tray open and no medium; drive4: a cdrom
+     * the guest locked, with an ISO (an IDE drive's shape). */
+    if (i == 3)
+        *out = (struct device_block_info){ .qdev = "ide0-1-0", .removable = true, .tray_open = true,
+                                           .read_only = true, .no_medium = true, .actual_size = -1 };
+    if (i == 4)
+        *out = (struct device_block_info){ .qdev = "ide0-1-1", .file = "cd.iso", .removable = true,
+                                           .locked = true, .read_only = true, .size = 2048000,
+                                           .actual_size = -1 };
 }
 
 static int fake_disk_realize(struct device *dev, char *err, size_t errlen)
@@ -621,6 +630,23 @@ static void test_queries(void)
     json_object_put(r);
     free(line);
 
+    send_str(&c, "{\"execute\": \"query-block\", \"id\": 27}\n");
+    line = read_line(&c);
+    r = line ? json_tokener_parse(line) : NULL;
+    struct json_object *cd0 = json_object_array_get_idx(member(r, "return"), 3);
+    struct json_object *cd1 = json_object_array_get_idx(member(r, "return"), 4);
+    TAP_CHECK(json_object_get_boolean(member(cd0, "removable")) && json_object_get_boolean(member(cd0, "tray_open")) &&
+                  !json_object_get_boolean(member(cd0, "locked")) && !member(cd0, "inserted"),
+              "query-block: an empty cdrom is removable, tray open, unlocked, nothing inserted");
+    TAP_CHECK(json_object_get_boolean(member(cd1, "removable")) && member(cd1, "tray_open") &&
+                  !json_object_get_boolean(member(cd1, "tray_open")) && json_object_get_boolean(member(cd1, "locked")) &&
+                  member(cd1, "inserted") && json_object_get_boolean(member(member(cd1, "inserted"), "ro")),
+              "query-block: a locked cdrom with a medium, tray closed, read-only");
+    TAP_CHECK(!member(json_object_array_get_idx(member(r, "return"), 0), "tray_open"),
+              "query-block: no tray_open for a fixed disk");
+    json_object_put(r);
+    free(line);
+
     send_str(&c, "{\"execute\": \"query-blockstats\", \"id\": 25}\n");
     line = read_line(&c);
     r = line ? json_tokener_parse(line) : NULL;
@@ -637,6 +663,9 @@ static void test_queries(void)
                          json_object_get_string(member(bk2, "node-name"))) != 0 &&
                   !member(json_object_array_get_idx(member(r, "return"), 0), "backing"),
               "query-blockstats: one nested backing node per backing image");
+    TAP_CHECK(!member(json_object_array_get_idx(member(r, "return"), 3), "node-name") &&
+                  member(json_object_array_get_idx(member(r, "return"), 4), "node-name"),
+              "query-blockstats: no node for the empty cdrom, one for the inserted one");
     json_object_put(r);
     free(line);
     expect_reply(&c, "{\"execute\": \"query-blockstats\", \"arguments\": {\"query-nodes\": 1}, \"id\": 26}\n",
@@ -872,6 +901,15 @@ static void test_hmp(void)
                "    Attached to:      /machine/peripheral/blk2/virtio-backend\r\n"
                "    Cache mode:       writeback\r\n"
                "    Backing file:     mid.qcow2 (chain depth: 2)\r\n", "info block with a backing file");
+    expect_hmp(&c, "info block drive3",
+               "drive3: [not inserted]\r\n"
+               "    Attached to:      ide0-1-0\r\n"
+               "    Removable device: not locked, tray open\r\n", "info block of an empty cdrom");
+    expect_hmp(&c, "info block drive4",
+               "drive4 (#block104): cd.iso (raw, read-only)\r\n"
+               "    Attached to:      ide0-1-1\r\n"
+               "    Removable device: locked, tray closed\r\n"
+               "    Cache mode:       writeback\r\n", "info block of a locked cdrom");
     send_str(&c, "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"info block\"}}");
     char *line = read_line(&c);
     TAP_CHECK(line && strstr(line, "\"return\": \"drive0 (#block100): /tmp/qmpw/disk.img (raw)\\r\\n"
