@@ -1,4 +1,4 @@
-/* Keepalive program 0x6b656570 (../shared/ref/libvirt-rpc.md §6): answer
+/* Keepalive program 0x6b656570 (libvirt's virkeepaliveprotocol.x): answer
  * every PING with a PONG; once a client has asked for feature 10
  * (PROGRAM_KEEPALIVE), PING it after `interval` seconds without any inbound
  * packet and drop it after `count` unanswered PINGs (libvirtd's defaults:

@@ -1,6 +1,6 @@
 /* Domain procedures of the REMOTE program and the libvirt-qemu program's
  * monitor command: one small handler each, XDR args -> domain driver ->
- * XDR ret (layouts: ../shared/ref/libvirt-rpc.md §10, §11). The driver
+ * XDR ret (layouts: libvirt's remote_protocol.x). The driver
  * (drivers/domain/driver.h) decides everything; slow calls are deferred
  * and answered from the driver's callback. This file: lists, lookups,
  * definitions, queries, lifecycle, devices and registration; statistics,

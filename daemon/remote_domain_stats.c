@@ -1,6 +1,6 @@
 /* Statistics procedures (virsh domblkstat, dommemstat, domifstat,
  * vcpuinfo) and the host CPU map: XDR args -> domain driver -> XDR ret
- * (layouts: ../shared/ref/libvirt-rpc.md §10). */
+ * (layouts: libvirt's remote_protocol.x). */
 #include <sched.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* Node device procedures of the REMOTE program: XDR args -> node-device
- * driver -> XDR ret (layouts: ../shared/ref/libvirt-rpc.md §10; what virsh
+ * driver -> XDR ret (layouts: libvirt's remote_protocol.x; what virsh
  * and python send: §12 and traces 10, 11, 12). Detach, reattach and reset
  * touch the kernel (driver unbind can take a while), so they run on a
  * worker thread and answer through a deferred reply. */

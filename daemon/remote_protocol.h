@@ -1,5 +1,5 @@
 /* Numbers of libvirt's remote protocol (libvirt 9.0 wire format), written by
- * hand from ../shared/ref/libvirt-rpc.md: programs, message types, status,
+ * hand from libvirt's remote_protocol.x and virnetprotocol.x: programs, message types, status,
  * size limits, the procedure numbers (daemon/remote_procs.def), error
  * numbers and error domains. The wire protocol is append-only, so these
  * never change. */

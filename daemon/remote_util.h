@@ -1,7 +1,7 @@
 /* Pieces the REMOTE program's driver handlers share (domains:
  * remote_domain.c, node devices: remote_nodedev.c): a driver's GError as
  * libvirtd sends it, and the CONNECT_LIST_ALL_* argument and limit checks
- * (../shared/ref/libvirt-rpc.md §2, §3, §4). */
+ * (libvirt's virnetprotocol.x and kbase/internals/rpc.html). */
 #pragma once
 #include <glib.h>
 #include <stdbool.h>

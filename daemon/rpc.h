@@ -1,5 +1,5 @@
 /* libvirt remote protocol: framing, header codec, per-client protocol state
- * and dispatch (../shared/ref/libvirt-rpc.md §2, §4).
+ * and dispatch (libvirt's virnetprotocol.x and kbase/internals/rpc.html).
  *
  * The RPC layer knows frames, XDR and dispatch only. Procedures are answered
  * by handlers that other modules register with rpc_register(); remote.c

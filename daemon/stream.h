@@ -1,4 +1,4 @@
-/* Streams of the libvirt remote protocol (../shared/ref/libvirt-rpc.md §8):
+/* Streams of the libvirt remote protocol (libvirt's kbase/internals/rpc.html, "Stream"):
  * after a stream procedure (DOMAIN_OPEN_CONSOLE) is answered, the call's
  * (prog, proc, serial) names a stream on that client, and STREAM packets
  * carry raw bytes both ways (status CONTINUE), the end (status OK, empty)

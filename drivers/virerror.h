@@ -1,7 +1,7 @@
 /* libvirt-shaped errors carried in a GError.
  *
  * The daemon reports failures to stock clients as remote_error
- * {code, domain, message} (ref/libvirt-rpc.md §4). Code below the RPC layer
+ * {code, domain, message} (remote_error in libvirt's virnetprotocol.x). Code below the RPC layer
  * raises a GError in the HVD_VIR_ERROR domain whose `code` packs both
  * libvirt numbers: virErrorDomain * 1000 + virErrorNumber. The RPC layer
  * unpacks them with hvd_vir_error_number()/hvd_vir_error_from() and sends

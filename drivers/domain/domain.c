@@ -3,7 +3,7 @@
  *
  * States, reasons and events are libvirt's numbers from
  * <libvirt/libvirt-domain.h>; messages follow libvirt's QEMU driver
- * (../shared/ref/libvirt-rpc.md §4, §13; traces 24, 35, 36). */
+ * (libvirt's virterror.h and remote_protocol.x). */
 #include "drivers/domain/domain.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* QMP client of the daemon: see monitor.h and docs/daemon-monitor.md.
- * Protocol facts cite ../shared/ref/qmp.md. */
+ * Protocol facts: QEMU's docs/interop/qmp-spec.rst. */
 #include "config.h"
 
 #include "drivers/domain/monitor.h"

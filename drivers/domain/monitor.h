@@ -1,6 +1,6 @@
 /* The daemon's QMP client: one HvdMonitor per running domain, talking to
  * that domain's hv worker over its monitor socket (hv/monitor/, protocol in
- * ../shared/ref/qmp.md, notes in docs/daemon-monitor.md).
+ * QEMU's docs/interop/qmp-spec.rst, notes in docs/daemon-monitor.md).
  *
  * Everything runs on a GLib main context (the daemon's main loop): connect
  * with retry until a deadline, greeting, qmp_capabilities, then commands

@@ -1,6 +1,6 @@
 /* Typed QMP commands and replies (drivers/domain/qmp.h). Argument and
- * reply shapes: ../shared/ref/qmp.md §5 and the transcripts
- * ../shared/ref/traces/qmp-02 (queries) and qmp-04 (balloon). */
+ * reply shapes: QEMU 7.2's QAPI schema (the qapi/ schema files; the QMP reference
+ * manual) and its replies as captured in tests/unit/test-qmp-commands.c. */
 #include "drivers/domain/qmp.h"
 
 #include <json-c/json.h>

@@ -4,8 +4,7 @@
  * the messages (framing, greeting and capabilities, replies matched by id,
  * events) and knows no command.
  *
- * Shapes are QEMU 7.2's (../shared/ref/qmp.md, transcripts
- * ../shared/ref/traces/qmp-*.txt), which is what hv's monitor speaks.
+ * Shapes are QEMU 7.2's (its QAPI schema, the qapi/ schema files), which is what hv's monitor speaks.
  *
  * Every callback is called exactly once. err is NULL on success; on
  * failure error_class is the QMP class ("DeviceNotActive",

@@ -1,5 +1,5 @@
 /* Tap devices and interface settings: see tap.h. Tap ioctls as in
- * ../shared/ref/virtio.md (tap section) and linux/if_tun.h. */
+ * the kernel's Documentation/networking/tuntap.rst and linux/if_tun.h. */
 #include "config.h"
 
 #include "drivers/net/tap.h"

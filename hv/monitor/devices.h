@@ -1,6 +1,6 @@
 /* The monitor commands of each device family, one file each, finding
  * their devices in the machine (hv/machine.h) when a command runs.
- * QEMU 7.2 shapes (../shared/ref/qmp.md); see docs/monitor.md.
+ * QEMU 7.2 shapes (its QAPI schema, the qapi/ schema files); see docs/monitor.md.
  *
  *   block.c    query-block, query-blockstats, HMP info block: every device
  *              with the block family ops (virtio-blk, IDE drives)

@@ -1,5 +1,5 @@
 /* hv's QMP monitor: a unix-socket JSON monitor speaking QMP's framing and
- * QEMU 7.2's argument and reply shapes (../shared/ref/qmp.md, docs/monitor.md).
+ * QEMU 7.2's argument and reply shapes (QEMU's qmp-spec.rst and QAPI schema, docs/monitor.md).
  *
  * The monitor knows QMP only. It learns VM state and acts on the VM through
  * struct monitor_ops, implemented by the VM core (hv/control.c); the

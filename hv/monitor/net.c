@@ -1,6 +1,6 @@
 /* The NIC family's monitor commands (hv/monitor/devices.h) over every
  * device of the machine with the NIC family ops. Reply shapes:
- * ../shared/ref/qmp.md (set_link, query-rx-filter, human-monitor-command
+ * qapi/net.json and qapi/misc.json (set_link, query-rx-filter, human-monitor-command
  * "info network"). */
 #include "hv/monitor/devices.h"
 

@@ -1,7 +1,7 @@
 /* QMP server: unix socket listener, one client at a time, streaming JSON
  * input, capabilities negotiation, dispatch with QEMU 7.2's error classes and
  * texts, built-in commands, and events. Protocol facts cite
- * ../shared/ref/qmp.md; see docs/monitor.md for the decisions taken here. */
+ * QEMU's docs/interop/qmp-spec.rst and QAPI schema; see docs/monitor.md for the decisions taken here. */
 #include "config.h"
 
 #include "hv/monitor/monitor_int.h"

@@ -1,4 +1,4 @@
-/* virtio-balloon (virtio 1.2 §5.5, ref/virtio.md §7); see balloon.h.
+/* virtio-balloon (virtio 1.2 §5.5); see balloon.h.
  *
  * Threads: config space accesses, driver_ok and reset arrive on vCPU
  * threads (transport lock held); queue processing, the stats timer and

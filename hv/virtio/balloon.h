@@ -11,7 +11,7 @@
  * INTx only like QEMU's virtio-balloon-pci. Queue processing, the stats
  * timer and monitor events run on the worker's main-thread loop.
  *
- * Monitor (QEMU 7.2 shapes, ../shared/ref/qmp.md): `balloon`,
+ * Monitor (QEMU 7.2 shapes, qapi/machine.json): `balloon`,
  * `query-balloon`, `qom-get` / `qom-set` on /machine/peripheral/<id>
  * (guest-stats, guest-stats-polling-interval), HMP `info balloon` and
  * `balloon N`, event BALLOON_CHANGE. */

@@ -1,6 +1,6 @@
 /* Modern (virtio 1.x, non-transitional) virtio-pci transport (§4.1).
  *
- * Layout follows QEMU 7.2 (ref/virtio.md §2.1): BAR4, 64-bit prefetchable,
+ * Layout follows QEMU 7.2 (virtio 1.2 §4.1.4 leaves the placement to the device): BAR4, 64-bit prefetchable,
  * 16 KiB holding common config (0x0000), ISR (0x1000), device config
  * (0x2000) and notify (0x3000, one 4-byte slot per queue); BAR1, 32-bit,
  * 4 KiB holding the MSI-X table (0x000) and PBA (0x800). Kicks go through

@@ -1,7 +1,7 @@
 /* The typed QMP layer (drivers/domain/qmp.h) against a fake worker that
  * checks each command line it receives and answers with replies taken from
- * QEMU 7.2 transcripts (../shared/ref/traces/qmp-02, qmp-04, qmp-07,
- * qmp-09, qmp-17), plus malformed replies that must become clean errors. */
+ * QEMU 7.2 transcripts (captured sessions 02, 04, 07, 09
+ * and 17), plus malformed replies that must become clean errors. */
 #include <glib.h>
 #include <json-c/json.h>
 #include <poll.h>

@@ -1,7 +1,7 @@
 /* The QMP monitor over a real unix socket: the monitor runs on an event
  * loop in a second thread with fake VM ops; this thread is the client and
  * compares replies byte for byte with QEMU 7.2's shapes
- * (../shared/ref/qmp.md and traces/qmp-*.txt). */
+ * (QEMU 7.2's QAPI schema and its replies as captured). */
 #include "config.h"
 
 #include <errno.h>

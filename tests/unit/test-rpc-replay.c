@@ -1,6 +1,6 @@
 /* Trace replay: feed the client frames of real captures between stock
- * virsh / a raw client and libvirtd 9.0 (tests/data/rpc/NN-name.jsonl, copied from
- * ../shared/ref/traces/raw) to hvd's dispatcher and compare every answer
+ * virsh / a raw client and libvirtd 9.0 (tests/data/rpc/NN-name.jsonl, captured with a
+ * logging proxy) to hvd's dispatcher and compare every answer
  * with the recorded daemon frame: header fields always, payload bytes too,
  * except for the values that legitimately differ, listed explicitly below:
  *

@@ -12,7 +12,7 @@
 #include "tests/tap.h"
 #include "tests/unit/rpc-test-util.h"
 
-/* Frames captured from libvirtd 9.0 (../shared/ref/traces/raw). */
+/* Frames captured from libvirtd 9.0 (tests/data/rpc). */
 static const char *TRACE36_NO_DOMAIN = /* 36 #14: LOOKUP_BY_NAME 'nosuch', error 42/10 */
     "000000c82000808600000001000000170000000100000006000000010000002a0000000a00000001000000374"
     "46f6d61696e206e6f7420666f756e643a206e6f20646f6d61696e2077697468206d61746368696e67206e616d"
