@@ -103,19 +103,25 @@ static int net_find(const DomainDef *def, const DomainDevice *dev, GError **err)
     return found;
 }
 
-/* virDomainDiskInsert keeps disks ordered by target (vda, vdb, ..., vdaa). */
+/* virDomainDiskInsert: disks of one bus stay ordered by target index
+ * (vda, vdb, ..., vdaa); a disk on a bus no other disk has goes last. */
 static void disk_insert(DomainDef *def, DomainDisk *disk)
 {
-    int idx = domain_disk_name_index(disk->target_dev);
-    guint at = def->disks->len;
-    for (guint i = 0; i < def->disks->len && idx >= 0; i++) {
+    const char *prefix = disk->bus == DOMAIN_DISK_BUS_IDE ? "hd" : "vd";
+    int idx = domain_disk_name_index(disk->target_dev, prefix);
+    gint at = -1;
+    for (gint i = (gint)def->disks->len - 1; i >= 0; i--) {
         const DomainDisk *d = g_ptr_array_index(def->disks, i);
-        if (domain_disk_name_index(d->target_dev) > idx) {
+        if (d->bus != disk->bus)
+            continue;
+        if (domain_disk_name_index(d->target_dev, prefix) > idx) {
             at = i;
+        } else if (at == -1) {
+            at = i + 1;
             break;
         }
     }
-    g_ptr_array_insert(def->disks, (gint)at, disk);
+    g_ptr_array_insert(def->disks, at < 0 ? (gint)def->disks->len : at, disk);
 }
 
 bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err)
