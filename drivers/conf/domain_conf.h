@@ -376,5 +376,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDevice, domain_device_free)
  * changed: work on a copy (domain_def_copy). */
 bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err);
 bool domain_def_detach_device(DomainDef *def, const DomainDevice *dev, GError **err);
+/* libvirt's persistent update (qemuDomainUpdateDeviceConfig): a disk
+ * replaces the disk of its target ("target hdc doesn't exist.",
+ * VIR_ERR_INVALID_ARG), keeping the old PCI address when it names none;
+ * other kinds: "persistent update of device 'T' is not supported"
+ * (VIR_ERR_OPERATION_UNSUPPORTED). Moves the device out of dev->holder;
+ * on failure def may be partly changed (work on a copy). */
+bool domain_def_update_device(DomainDef *def, DomainDevice *dev, GError **err);
 /* Whether def has the device dev names (the detach matching rules). */
 bool domain_def_has_device(const DomainDef *def, const DomainDevice *dev);

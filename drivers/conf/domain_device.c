@@ -172,6 +172,29 @@ bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err)
     return domain_def_validate(def, err) && domain_def_assign_pci_addresses(def, err);
 }
 
+bool domain_def_update_device(DomainDef *def, DomainDevice *dev, GError **err)
+{
+    if (dev->kind != DOMAIN_DEVICE_DISK) {
+        qemu_error(err, VIR_ERR_OPERATION_UNSUPPORTED,
+                   "persistent update of device '%s' is not supported", dev->type_name);
+        return false;
+    }
+    DomainDisk *disk = g_ptr_array_index(dev->holder->disks, 0);
+    int i = disk_index(def, disk->target_dev);
+    if (i < 0) {
+        qemu_error(err, VIR_ERR_INVALID_ARG, "target %s doesn't exist.", disk->target_dev);
+        return false;
+    }
+    /* a disk XML without an address keeps the disk's (virsh change-media
+     * --config passes the inactive XML's, which has it anyway) */
+    const DomainDisk *old = g_ptr_array_index(def->disks, (guint)i);
+    if (!disk->addr.present)
+        disk->addr = old->addr;
+    g_ptr_array_remove_index(def->disks, (guint)i);
+    g_ptr_array_insert(def->disks, i, g_ptr_array_steal_index(dev->holder->disks, 0));
+    return domain_def_validate(def, err) && domain_def_assign_pci_addresses(def, err);
+}
+
 /* Where dev is in def: the list and index, or false with err. */
 static bool device_locate(const DomainDef *def, const DomainDevice *dev, GPtrArray **list,
                           guint *index, GError **err)
