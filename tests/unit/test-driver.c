@@ -2418,6 +2418,18 @@ static void test_change_media(void)
     TAP_CHECK(d.code == VIR_ERR_INVALID_ARG && d.message && strstr(d.message, "unsupported flags (0x8)"),
               "unknown flag: %s", d.message ? d.message : "");
 
+    /* attach-device --config of an empty IDE cdrom: its address from hdb */
+    g_clear_error(&err);
+    TAP_CHECK(hvd_domain_attach_device(dom, "<disk type='file' device='cdrom'><target dev='hdb' bus='ide'/></disk>",
+                                       CONFIG, &err),
+              "attach-device --config of an IDE cdrom%s%s", err ? ": " : "", err ? err->message : "");
+    g_autofree char *x3 = hvd_domain_get_xml(dom, 0, NULL);
+    const char *hdb = x3 ? strstr(x3, "<target dev='hdb' bus='ide'/>") : NULL;
+    const char *hdc = x3 ? strstr(x3, "<target dev='hdc' bus='ide'/>") : NULL;
+    TAP_CHECK(hdb && hdc && hdb < hdc &&
+                  strstr(hdb, "<address type='drive' controller='0' bus='0' target='0' unit='1'/>"),
+              "hdb inserted before hdc with drive 0:0:0:1");
+
     /* running: --live goes to the worker in QEMU 7.2's shapes */
     start_ok(dom, "media domain");
     update_device(dom, CDROM_HDC_EMPTY, LIVE, &d);
@@ -2449,6 +2461,15 @@ static void test_change_media(void)
               "--live only: the config keeps /srv/new.iso");
     TAP_CHECK(!hvd_domain_is_updated(dom), "a live-only media change leaves IsUpdated false");
 
+    /* domblkstat by an IDE target: the worker's entry of its ide0-B-U id
+     * (hdc is the fake's third disk now, after hdb: 3 x 7 reads) */
+    BlkDone b = { 0 };
+    hvd_domain_block_stats(dom, "hdc", on_blk, &b);
+    run_until(&b.done, 5000);
+    TAP_CHECK(b.done && b.code == 0 && b.stats.rd_req == 21, "domblkstat hdc: ide0-1-0's counters (%s)",
+              b.message ? b.message : "ok");
+    blk_clear(&b);
+
     /* the RPC procedure virsh change-media calls (174, deferred reply) */
     struct xdr_writer w;
     xdr_writer_init(&w, 0);
@@ -2471,8 +2492,8 @@ static void test_change_media(void)
     TAP_CHECK(d.code == VIR_ERR_OPERATION_UNSUPPORTED && d.message &&
                   strstr(d.message, "cannot modify field 'device' of the disk"),
               "cdrom -> disk refused: %s", d.message ? d.message : "");
-    update_device(dom, "<disk type='file' device='cdrom'><target dev='hdb'/></disk>", LIVE, &d);
-    TAP_CHECK(d.code == VIR_ERR_INTERNAL_ERROR && d.message && strstr(d.message, "disk 'hdb' not found"),
+    update_device(dom, "<disk type='file'><source file='/x'/><target dev='vdq'/></disk>", LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_INTERNAL_ERROR && d.message && strstr(d.message, "disk 'vdq' not found"),
               "live: unknown target: %s", d.message ? d.message : "");
     update_device(dom, "<interface type='ethernet'/>", LIVE, &d);
     TAP_CHECK(d.code == VIR_ERR_OPERATION_UNSUPPORTED && d.message &&
