@@ -883,8 +883,8 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
     const char *prefix = disk->bus == DOMAIN_DISK_BUS_IDE ? "hd" : "vd";
     int index = domain_disk_name_index(disk->target_dev, prefix);
     if (index < 0) {
-        conf_error(err, VIR_ERR_XML_ERROR, "disk target '%s' is not %s disk name (expected %sa, %sb, ...)",
-                   disk->target_dev, disk->bus == DOMAIN_DISK_BUS_IDE ? "an IDE" : "a virtio",
+        conf_error(err, VIR_ERR_XML_ERROR,
+                   "disk target '%s' is not %s disk name (expected %sa, %sb, ...)", disk->target_dev, disk->bus == DOMAIN_DISK_BUS_IDE ? "an IDE" : "a virtio",
                    prefix, prefix);
         return false;
     }
@@ -952,8 +952,8 @@ static bool parse_net(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, "interface", &net->addr, NULL, &net->user_alias, &net->boot_order,
-                                 &handled, err))
+        if (!parse_device_common(c, "interface", &net->addr, NULL, &net->user_alias,
+                                 &net->boot_order, &handled, err))
             return false;
         if (handled)
             continue;
@@ -1115,8 +1115,8 @@ static bool parse_hostdev(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, "hostdev", &h->addr, NULL, &h->user_alias, &h->boot_order, &handled,
-                                 err))
+        if (!parse_device_common(c, "hostdev", &h->addr, NULL, &h->user_alias, &h->boot_order,
+                                 &handled, err))
             return false;
         if (handled)
             continue;
@@ -1171,7 +1171,8 @@ static bool parse_memballoon(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, "memballoon", &b->addr, NULL, &b->user_alias, NULL, &handled, err))
+        if (!parse_device_common(c, "memballoon", &b->addr, NULL, &b->user_alias, NULL, &handled,
+                                 err))
             return false;
         if (handled)
             continue;
@@ -1374,7 +1375,8 @@ static void add_implicit_ide_controller(DomainDef *def)
             before_first = false;
         }
     }
-    g_ptr_array_insert(def->extra_devices, (gint)at, g_strdup("<controller type=\"ide\" index=\"0\"/>"));
+    g_ptr_array_insert(def->extra_devices, (gint)at,
+                       g_strdup("<controller type=\"ide\" index=\"0\"/>"));
 }
 
 static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
@@ -1439,8 +1441,10 @@ static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
         }
     }
     bool have_ide_disk = false;
-    for (guint i = 0; i < def->disks->len; i++)
-        have_ide_disk |= ((DomainDisk *)g_ptr_array_index(def->disks, i))->bus == DOMAIN_DISK_BUS_IDE;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        have_ide_disk |= d->bus == DOMAIN_DISK_BUS_IDE;
+    }
     if (have_ide_disk && !have_ide_controller)
         add_implicit_ide_controller(def);
     /* libvirt's QEMU driver adds a virtio balloon to x86 guests that do not

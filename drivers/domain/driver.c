@@ -907,8 +907,10 @@ static unsigned next_node_index(const DomainDef *def)
     for (guint i = 0; i < def->disks->len; i++) {
         const DomainDisk *d = g_ptr_array_index(def->disks, i);
         max = MAX(max, d->live_index);
-        for (guint l = 0; d->live_chain && l < d->live_chain->layers->len; l++)
-            max = MAX(max, ((DomainStorageLayer *)g_ptr_array_index(d->live_chain->layers, l))->index);
+        for (guint l = 0; d->live_chain && l < d->live_chain->layers->len; l++) {
+            const DomainStorageLayer *layer = g_ptr_array_index(d->live_chain->layers, l);
+            max = MAX(max, layer->index);
+        }
     }
     return max + 1;
 }
@@ -1044,7 +1046,8 @@ void hvd_domain_update_device(HvdDomain *dom, const char *xml, unsigned flags,
     op->data = user_data;
     g_autofree char *id = domain_disk_alias(orig);
     if (disk->source)
-        hvd_qmp_blockdev_change_medium(dom->mon, id, disk->source, "raw", force, on_media_reply, op);
+        hvd_qmp_blockdev_change_medium(dom->mon, id, disk->source, "raw", force, on_media_reply,
+                                       op);
     else
         hvd_qmp_eject(dom->mon, id, force, on_media_reply, op);
 }

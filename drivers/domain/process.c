@@ -168,8 +168,8 @@ static json_object *disk_json(const DomainDef *def, guint i)
     add_str(jd, "id", alias);
     if (d->bus == DOMAIN_DISK_BUS_IDE) {
         add_str(jd, "bus", "ide");
-        json_object_object_add(jd, "unit", json_object_new_int((int)(d->drive.bus * DOMAIN_IDE_UNITS +
-                                                                      d->drive.unit)));
+        unsigned unit = d->drive.bus * DOMAIN_IDE_UNITS + d->drive.unit;
+        json_object_object_add(jd, "unit", json_object_new_int((int)unit));
         add_str(jd, "media", d->device == DOMAIN_DISK_DEVICE_CDROM ? "cdrom" : "disk");
     }
     return jd;
