@@ -608,6 +608,23 @@ static enum rpc_result device_common(struct xdr_reader *args, bool with_flags, b
         return device_common(args, with_flags, attach, err);                                \
     }
 
+/* UPDATE_DEVICE_FLAGS (args dom, xml, flags): virsh change-media; the
+ * live part waits for the worker. */
+static enum rpc_result h_update_device_flags(struct rpc_call *call, struct xdr_reader *args,
+                                             struct xdr_writer *ret, struct rpc_error *err)
+{
+    (void)ret;
+    DomArg d = { 0 };
+    remote_domain_get_arg(args, &d);
+    g_autofree char *xml = xdr_get_string(args, REMOTE_STRING_MAX);
+    uint32_t flags = xdr_get_u32(args);
+    g_autoptr(HvdDomain) dom = remote_domain_lookup_arg(args, &d, err);
+    if (!dom)
+        return RPC_REPLY_ERROR;
+    hvd_domain_update_device(dom, xml, flags, remote_domain_done_void, rpc_call_defer(call));
+    return RPC_REPLY_DEFERRED;
+}
+
 DEVICE_HANDLER(h_attach_device, false, true)
 DEVICE_HANDLER(h_attach_device_flags, true, true)
 DEVICE_HANDLER(h_detach_device, false, false)
@@ -653,6 +670,7 @@ void remote_domain_register(void)
         { REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, h_attach_device_flags },
         { REMOTE_PROC_DOMAIN_DETACH_DEVICE, h_detach_device },
         { REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS, h_detach_device_flags },
+        { REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, h_update_device_flags },
         { REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, h_has_managed_save },
         { REMOTE_PROC_DOMAIN_SNAPSHOT_NUM, h_snapshot_num },
         { REMOTE_PROC_DOMAIN_GET_MESSAGES, h_get_messages },

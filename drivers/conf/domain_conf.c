@@ -130,13 +130,14 @@ void domain_mac_generate(uint8_t mac[DOMAIN_MAC_LEN])
     mac[5] = (uint8_t)r;
 }
 
-int domain_disk_name_index(const char *dev)
+int domain_disk_name_index(const char *dev, const char *prefix)
 {
     /* vda..vdz, vdaa..vdzz, ... like a spreadsheet column: bijective base 26 */
-    if (!dev || strncmp(dev, "vd", 2) != 0 || !dev[2])
+    size_t plen = strlen(prefix);
+    if (!dev || strncmp(dev, prefix, plen) != 0 || !dev[plen])
         return -1;
     long idx = 0;
-    for (const char *p = dev + 2; *p; p++) {
+    for (const char *p = dev + plen; *p; p++) {
         if (*p < 'a' || *p > 'z' || idx > 100000)
             return -1;
         idx = idx * 26 + (*p - 'a' + 1);
@@ -146,7 +147,10 @@ int domain_disk_name_index(const char *dev)
 
 char *domain_disk_alias(const DomainDisk *disk)
 {
-    return g_strdup_printf("virtio-disk%d", domain_disk_name_index(disk->target_dev));
+    if (disk->bus == DOMAIN_DISK_BUS_IDE)
+        return g_strdup_printf("ide%u-%u-%u", disk->drive.controller, disk->drive.bus,
+                               disk->drive.unit);
+    return g_strdup_printf("virtio-disk%d", domain_disk_name_index(disk->target_dev, "vd"));
 }
 
 bool domain_def_has_boot_order(const DomainDef *def)
@@ -582,13 +586,41 @@ static bool unsupported_child(const xmlNode *c, const char *parent, GError **err
     return false;
 }
 
-/* Elements every modelled device may carry: <address>, <alias>, <boot>. */
+/* <address type='drive'> (formatdomain "Device Addresses"): four
+ * unsigned numbers, absent ones 0. */
+static bool parse_drive_addr(const xmlNode *n, DomainDriveAddr *addr, GError **err)
+{
+    static const char *const fields[] = { "controller", "bus", "target", "unit" };
+    DomainDriveAddr a = { .present = true };
+    unsigned *dst[] = { &a.controller, &a.bus, &a.target, &a.unit };
+    for (size_t i = 0; i < G_N_ELEMENTS(fields); i++) {
+        g_autofree char *v = prop(n, fields[i]);
+        uint64_t val;
+        if (!v)
+            continue;
+        if (!parse_uint_base(v, 10, UINT32_MAX, &val)) {
+            conf_error(err, VIR_ERR_XML_ERROR, "Cannot parse <address> '%s' attribute: '%s'",
+                       fields[i], v);
+            return false;
+        }
+        *dst[i] = (unsigned)val;
+    }
+    *addr = a;
+    return true;
+}
+
+/* Elements every modelled device may carry: <address>, <alias>, <boot>.
+ * drive: where a disk's <address type='drive'> goes (NULL: other devices,
+ * which have PCI addresses only). */
 static bool parse_device_common(const xmlNode *c, const char *owner, DomainPciAddr *addr,
-                                char **user_alias, unsigned *boot_order, bool *handled,
-                                GError **err)
+                                DomainDriveAddr *drive, char **user_alias, unsigned *boot_order,
+                                bool *handled, GError **err)
 {
     *handled = true;
     if (is_element(c, "address")) {
+        g_autofree char *type = prop(c, "type");
+        if (drive && type && strcmp(type, "drive") == 0)
+            return parse_drive_addr(c, drive, err);
         return parse_pci_addr(c, owner, addr, err);
     } else if (is_element(c, "alias")) {
         /* only user aliases survive a define, as in libvirt; run-time
@@ -686,6 +718,42 @@ static bool parse_backing_store(const xmlNode *n, const char *disk_name,
     return true;
 }
 
+/* An IDE disk's drive address: the one given, else libvirt's from the
+ * target index (virDomainDiskDefAssignAddress: hda 0:0:0:0, hdb 0:0:0:1,
+ * hdc 0:1:0:0, hdd 0:1:0:1), checked as libvirt's QEMU driver does
+ * (qemuValidateDomainDeviceDefAddressDrive) and against the one PIIX3
+ * controller hv has: buses 0 and 1, units 0 and 1 (libvirt leaves those
+ * two limits to QEMU, which fails the start). */
+static bool assign_ide_address(DomainDisk *disk, int index, GError **err)
+{
+    DomainDriveAddr *a = &disk->drive;
+    if (!a->present) {
+        unsigned per_controller = DOMAIN_IDE_BUSES * DOMAIN_IDE_UNITS;
+        *a = (DomainDriveAddr){ .present = true,
+                                .controller = (unsigned)index / per_controller,
+                                .bus = ((unsigned)index % per_controller) / DOMAIN_IDE_UNITS,
+                                .unit = (unsigned)index % DOMAIN_IDE_UNITS };
+    }
+    if (a->controller != 0) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR, "%s",
+                          "Only 1 IDE controller is supported");
+        return false;
+    }
+    if (a->target != 0) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                          "target must be 0 for ide controller");
+        return false;
+    }
+    if (a->bus >= DOMAIN_IDE_BUSES || a->unit >= DOMAIN_IDE_UNITS) {
+        conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                   "drive address bus='%u' unit='%u' of disk '%s' is out of range: the IDE "
+                   "controller has buses 0 and 1 with units 0 and 1", a->bus, a->unit,
+                   disk->target_dev);
+        return false;
+    }
+    return true;
+}
+
 static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
 {
     g_autofree char *type = prop(n, "type");
@@ -694,9 +762,9 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
     const xmlNode *target = first_child(n, "target");
     g_autofree char *target_dev = target ? prop(target, "dev") : NULL;
     g_autofree char *owner = g_strdup_printf("disk '%s'", target_dev ? target_dev : "");
-    if (device && strcmp(device, "disk") != 0) {
+    if (device && strcmp(device, "disk") != 0 && strcmp(device, "cdrom") != 0) {
         conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                   "disk device '%s' of %s is not supported by hvd (only 'disk')", device, owner);
+                   "disk device '%s' of %s is not supported by hvd (disk, cdrom)", device, owner);
         return false;
     }
     if (type && strcmp(type, "file") != 0 && strcmp(type, "block") != 0) {
@@ -709,14 +777,18 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
     DomainDisk *disk = g_new0(DomainDisk, 1);
     g_ptr_array_add(holder, disk);
     disk->is_block = type && strcmp(type, "block") == 0;
+    disk->device = device && strcmp(device, "cdrom") == 0 ? DOMAIN_DISK_DEVICE_CDROM
+                                                           : DOMAIN_DISK_DEVICE_DISK;
+    /* libvirt makes every cdrom read-only (virDomainDiskDefParseXML) */
+    disk->readonly = disk->device == DOMAIN_DISK_DEVICE_CDROM;
     g_autofree char *bus = NULL;
 
     for (const xmlNode *c = n->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, owner, &disk->addr, &disk->user_alias, &disk->boot_order,
-                                 &handled, err))
+        if (!parse_device_common(c, owner, &disk->addr, &disk->drive, &disk->user_alias,
+                                 &disk->boot_order, &handled, err))
             return false;
         if (handled)
             continue;
@@ -777,33 +849,69 @@ static bool parse_disk(DomainDef *def, const xmlNode *n, GError **err)
                        disk->driver_type, disk->target_dev);
         return false;
     }
-    /* libvirt infers the bus from the name prefix when bus is absent */
-    if (!bus && g_str_has_prefix(disk->target_dev, "vd"))
-        bus = g_strdup("virtio");
+    /* libvirt infers the bus from the name prefix when bus is absent
+     * (virDomainDiskDefParseXML) */
+    static const struct {
+        const char *prefix, *bus;
+    } implied[] = { { "hd", "ide" }, { "sd", "scsi" }, { "vd", "virtio" }, { "xvd", "xen" },
+                    { "ubd", "uml" }, { "fd", "fdc" } };
+    for (size_t i = 0; i < G_N_ELEMENTS(implied) && !bus; i++)
+        if (g_str_has_prefix(disk->target_dev, implied[i].prefix))
+            bus = g_strdup(implied[i].bus);
     if (!bus) {
         conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                   "disk target '%s' implies a bus hvd does not have (only virtio vdX disks)",
+                   "disk target '%s' implies a bus hvd does not have (virtio vdX, ide hdX)",
                    disk->target_dev);
         return false;
     }
-    if (strcmp(bus, "virtio") != 0) {
-        if (!strcmp(bus, "ide") || !strcmp(bus, "scsi") || !strcmp(bus, "sata") ||
-            !strcmp(bus, "usb") || !strcmp(bus, "fdc") || !strcmp(bus, "xen") ||
-            !strcmp(bus, "sd"))
+    if (strcmp(bus, "virtio") == 0) {
+        disk->bus = DOMAIN_DISK_BUS_VIRTIO;
+    } else if (strcmp(bus, "ide") == 0) {
+        disk->bus = DOMAIN_DISK_BUS_IDE;
+    } else {
+        if (!strcmp(bus, "scsi") || !strcmp(bus, "sata") || !strcmp(bus, "usb") ||
+            !strcmp(bus, "fdc") || !strcmp(bus, "xen") || !strcmp(bus, "sd") ||
+            !strcmp(bus, "uml"))
             conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
-                       "disk bus '%s' of disk '%s' is not supported by hvd (only 'virtio')", bus,
+                       "disk bus '%s' of disk '%s' is not supported by hvd (virtio, ide)", bus,
                        disk->target_dev);
         else
             conf_error(err, VIR_ERR_XML_ERROR,
                        "Invalid value for attribute 'bus' in element 'target': '%s'.", bus);
         return false;
     }
-    if (domain_disk_name_index(disk->target_dev) < 0) {
+    const char *prefix = disk->bus == DOMAIN_DISK_BUS_IDE ? "hd" : "vd";
+    int index = domain_disk_name_index(disk->target_dev, prefix);
+    if (index < 0) {
         conf_error(err, VIR_ERR_XML_ERROR,
-                   "disk target '%s' is not a virtio disk name (expected vda, vdb, ...)",
-                   disk->target_dev);
+                   "disk target '%s' is not %s disk name (expected %sa, %sb, ...)", disk->target_dev, disk->bus == DOMAIN_DISK_BUS_IDE ? "an IDE" : "a virtio",
+                   prefix, prefix);
         return false;
     }
+    /* an address of the other kind: virDomainDiskAddressDiskBusCompatibility */
+    if ((disk->bus == DOMAIN_DISK_BUS_VIRTIO && disk->drive.present) ||
+        (disk->bus == DOMAIN_DISK_BUS_IDE && disk->addr.present)) {
+        conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                   "Invalid address type '%s' for the disk '%s' with the bus type '%s'",
+                   disk->drive.present ? "drive" : "pci", disk->target_dev, bus);
+        return false;
+    }
+    if (disk->device == DOMAIN_DISK_DEVICE_CDROM) {
+        if (disk->bus != DOMAIN_DISK_BUS_IDE) {
+            conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                       "cdrom '%s' on bus '%s' is not supported by hvd (cdroms are IDE: "
+                       "bus 'ide', hda..hdd)", disk->target_dev, bus);
+            return false;
+        }
+        if (disk->driver_type && strcmp(disk->driver_type, "raw") != 0) {
+            conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                       "format '%s' of cdrom '%s' is not supported by hvd (cdroms are raw)",
+                       disk->driver_type, disk->target_dev);
+            return false;
+        }
+    }
+    if (disk->bus == DOMAIN_DISK_BUS_IDE && !assign_ide_address(disk, index, err))
+        return false;
     g_ptr_array_add(def->disks, g_ptr_array_steal_index(holder, 0));
     return true;
 }
@@ -844,8 +952,8 @@ static bool parse_net(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, "interface", &net->addr, &net->user_alias, &net->boot_order,
-                                 &handled, err))
+        if (!parse_device_common(c, "interface", &net->addr, NULL, &net->user_alias,
+                                 &net->boot_order, &handled, err))
             return false;
         if (handled)
             continue;
@@ -1007,8 +1115,8 @@ static bool parse_hostdev(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, "hostdev", &h->addr, &h->user_alias, &h->boot_order, &handled,
-                                 err))
+        if (!parse_device_common(c, "hostdev", &h->addr, NULL, &h->user_alias, &h->boot_order,
+                                 &handled, err))
             return false;
         if (handled)
             continue;
@@ -1063,7 +1171,8 @@ static bool parse_memballoon(DomainDef *def, const xmlNode *n, GError **err)
         if (c->type != XML_ELEMENT_NODE)
             continue;
         bool handled;
-        if (!parse_device_common(c, "memballoon", &b->addr, &b->user_alias, NULL, &handled, err))
+        if (!parse_device_common(c, "memballoon", &b->addr, NULL, &b->user_alias, NULL, &handled,
+                                 err))
             return false;
         if (handled)
             continue;
@@ -1221,8 +1330,58 @@ static const char *const refused_devices[] = {
     "filesystem", "memory", "iommu", "tpm", "vsock", "shmem", "crypto", "nvram", "pstore",
 };
 
+/* <controller> is kept verbatim, but its index is checked as libvirt's
+ * virDomainControllerDefParseXML does, and hv has one IDE controller. */
+static bool check_controller(const xmlNode *n, bool *is_ide, GError **err)
+{
+    g_autofree char *type = prop(n, "type");
+    g_autofree char *index = prop(n, "index");
+    *is_ide = g_strcmp0(type, "ide") == 0;
+    if (!index)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(index, &end, 10);
+    if (errno || end == index || *end || value < 0 || value > INT_MAX) {
+        conf_error(err, VIR_ERR_INTERNAL_ERROR, "Cannot parse controller index %s", index);
+        return false;
+    }
+    if (*is_ide && value != 0) {
+        /* qemuBuildControllerDevStr's refusal, made at define time */
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED, "%s",
+                          "Only a single IDE controller is supported for this machine type");
+        return false;
+    }
+    return true;
+}
+
+/* libvirt adds the controllers its disks sit on
+ * (virDomainDefAddDiskControllersForType): <controller type='ide'
+ * index='0'/> when an IDE disk has none, after the USB controller as
+ * libvirt orders them; written as kept elements are (node_to_string). */
+static void add_implicit_ide_controller(DomainDef *def)
+{
+    guint at = def->extra_devices->len;
+    bool before_first = true;
+    for (guint i = 0; i < def->extra_devices->len; i++) {
+        const char *x = g_ptr_array_index(def->extra_devices, i);
+        if (!g_str_has_prefix(x, "<controller"))
+            continue;
+        if (strstr(x, "type=\"usb\"") || strstr(x, "type='usb'")) {
+            at = i + 1;
+            before_first = false;
+        } else if (before_first) {
+            at = i;
+            before_first = false;
+        }
+    }
+    g_ptr_array_insert(def->extra_devices, (gint)at,
+                       g_strdup("<controller type=\"ide\" index=\"0\"/>"));
+}
+
 static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
 {
+    bool have_ide_controller = false;
     bool saw_balloon = false;
     for (const xmlNode *c = devices->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
@@ -1256,6 +1415,10 @@ static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
         } else if (!strcmp(name, "console")) {
             /* handled below, once all serials are known */
         } else if (name_in(name, kept_devices, G_N_ELEMENTS(kept_devices))) {
+            bool is_ide = false;
+            if (!strcmp(name, "controller") && !check_controller(c, &is_ide, err))
+                return false;
+            have_ide_controller |= is_ide;
             g_ptr_array_add(def->extra_devices, node_to_string(c));
         } else if (name_in(name, refused_devices, G_N_ELEMENTS(refused_devices))) {
             conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
@@ -1277,6 +1440,13 @@ static bool parse_devices(DomainDef *def, const xmlNode *devices, GError **err)
             first_console = false;
         }
     }
+    bool have_ide_disk = false;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        have_ide_disk |= d->bus == DOMAIN_DISK_BUS_IDE;
+    }
+    if (have_ide_disk && !have_ide_controller)
+        add_implicit_ide_controller(def);
     /* libvirt's QEMU driver adds a virtio balloon to x86 guests that do not
      * say <memballoon model='none'/> */
     if (!saw_balloon)

@@ -73,10 +73,32 @@ typedef struct {
     bool complete;
 } DomainBackingChain;
 
+typedef enum {
+    DOMAIN_DISK_BUS_VIRTIO = 0,     /* vdX, a virtio-blk PCI device */
+    DOMAIN_DISK_BUS_IDE,            /* hdX on the PIIX3 IDE controller */
+} DomainDiskBus;
+
+typedef enum {
+    DOMAIN_DISK_DEVICE_DISK = 0,
+    DOMAIN_DISK_DEVICE_CDROM,       /* IDE only, raw, read-only, may be empty */
+} DomainDiskDevice;
+
+/* IDE drive slots: one controller, buses 0 and 1, units 0 and 1 */
+#define DOMAIN_IDE_BUSES 2
+#define DOMAIN_IDE_UNITS 2
+
+/* <address type='drive' controller= bus= target= unit=> of an IDE disk. */
+typedef struct {
+    bool present;
+    unsigned controller, bus, target, unit;
+} DomainDriveAddr;
+
 typedef struct {
     bool is_block;          /* <disk type='block'> (source dev=) vs 'file' (source file=) */
-    char *source;           /* path; NULL = no medium */
-    char *target_dev;       /* "vda" */
+    DomainDiskDevice device;
+    DomainDiskBus bus;
+    char *source;           /* path; NULL = no medium (an empty cdrom) */
+    char *target_dev;       /* "vda", "hdc" */
     char *driver_name;      /* "qemu" or NULL */
     char *driver_type;      /* "raw", "qcow2" or NULL (raw) */
     char *driver_cache;     /* kept as given: none, writeback, ... */
@@ -87,7 +109,8 @@ typedef struct {
     char *serial;
     unsigned boot_order;    /* 0 = none */
     char *user_alias;       /* "ua-..." alias the user gave, or NULL */
-    DomainPciAddr addr;
+    DomainPciAddr addr;     /* virtio disks */
+    DomainDriveAddr drive;  /* IDE disks: always present after parse */
     /* <backingStore> as the user wrote it (NULL: none given); kept and
      * written back in the inactive XML. */
     DomainBackingChain *backing;
@@ -277,7 +300,8 @@ const char *domain_net_type_to_string(DomainNetType type);
 const char *domain_net_model_to_string(DomainNetModel model);
 
 /* Libvirt's alias for a device, as the live XML and the worker's monitor
- * ids use: "virtio-disk<N>" where N is the vdX index, "net<i>", "hostdev<i>"
+ * ids use: "virtio-disk<N>" where N is the vdX index, "ide<C>-<B>-<U>" for
+ * an IDE disk at controller C, bus B, unit U, "net<i>", "hostdev<i>"
  * (interfaces of type hostdev take hostdev numbers after the <hostdev>s),
  * "balloon0", "serial<i>". Caller frees. */
 char *domain_disk_alias(const DomainDisk *disk);
@@ -294,8 +318,10 @@ DomainStorageLayer *domain_backing_chain_add(DomainBackingChain *chain, bool is_
 /* Whether any device carries a per-device <boot order>. */
 bool domain_def_has_boot_order(const DomainDef *def);
 
-/* Index of a virtio disk name: vda -> 0, vdz -> 25, vdaa -> 26; -1 if not vdX. */
-int domain_disk_name_index(const char *dev);
+/* Index of a disk name after its prefix (libvirt's virDiskNameToIndex):
+ * vda -> 0, vdz -> 25, vdaa -> 26, hdc -> 2; -1 if dev is not the prefix
+ * followed by lower-case letters. */
+int domain_disk_name_index(const char *dev, const char *prefix);
 
 /* A copy of def (format and parse again, without the schema check).
  * NULL with err only if def does not survive its own format. */
@@ -350,5 +376,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(DomainDevice, domain_device_free)
  * changed: work on a copy (domain_def_copy). */
 bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err);
 bool domain_def_detach_device(DomainDef *def, const DomainDevice *dev, GError **err);
+/* libvirt's persistent update (qemuDomainUpdateDeviceConfig): a disk
+ * replaces the disk of its target ("target hdc doesn't exist.",
+ * VIR_ERR_INVALID_ARG), keeping the old PCI address when it names none;
+ * other kinds: "persistent update of device 'T' is not supported"
+ * (VIR_ERR_OPERATION_UNSUPPORTED). Moves the device out of dev->holder;
+ * on failure def may be partly changed (work on a copy). */
+bool domain_def_update_device(DomainDef *def, DomainDevice *dev, GError **err);
 /* Whether def has the device dev names (the detach matching rules). */
 bool domain_def_has_device(const DomainDef *def, const DomainDevice *dev);

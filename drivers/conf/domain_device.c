@@ -103,19 +103,25 @@ static int net_find(const DomainDef *def, const DomainDevice *dev, GError **err)
     return found;
 }
 
-/* virDomainDiskInsert keeps disks ordered by target (vda, vdb, ..., vdaa). */
+/* virDomainDiskInsert: disks of one bus stay ordered by target index
+ * (vda, vdb, ..., vdaa); a disk on a bus no other disk has goes last. */
 static void disk_insert(DomainDef *def, DomainDisk *disk)
 {
-    int idx = domain_disk_name_index(disk->target_dev);
-    guint at = def->disks->len;
-    for (guint i = 0; i < def->disks->len && idx >= 0; i++) {
+    const char *prefix = disk->bus == DOMAIN_DISK_BUS_IDE ? "hd" : "vd";
+    int idx = domain_disk_name_index(disk->target_dev, prefix);
+    gint at = -1;
+    for (gint i = (gint)def->disks->len - 1; i >= 0; i--) {
         const DomainDisk *d = g_ptr_array_index(def->disks, i);
-        if (domain_disk_name_index(d->target_dev) > idx) {
+        if (d->bus != disk->bus)
+            continue;
+        if (domain_disk_name_index(d->target_dev, prefix) > idx) {
             at = i;
+        } else if (at == -1) {
+            at = i + 1;
             break;
         }
     }
-    g_ptr_array_insert(def->disks, (gint)at, disk);
+    g_ptr_array_insert(def->disks, at < 0 ? (gint)def->disks->len : at, disk);
 }
 
 bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err)
@@ -163,6 +169,29 @@ bool domain_def_attach_device(DomainDef *def, DomainDevice *dev, GError **err)
     }
     /* virDomainDefPostParse + validation: addresses for the newcomer, and
      * the cross-device checks (guest PCI addresses used twice, ...). */
+    return domain_def_validate(def, err) && domain_def_assign_pci_addresses(def, err);
+}
+
+bool domain_def_update_device(DomainDef *def, DomainDevice *dev, GError **err)
+{
+    if (dev->kind != DOMAIN_DEVICE_DISK) {
+        qemu_error(err, VIR_ERR_OPERATION_UNSUPPORTED,
+                   "persistent update of device '%s' is not supported", dev->type_name);
+        return false;
+    }
+    DomainDisk *disk = g_ptr_array_index(dev->holder->disks, 0);
+    int i = disk_index(def, disk->target_dev);
+    if (i < 0) {
+        qemu_error(err, VIR_ERR_INVALID_ARG, "target %s doesn't exist.", disk->target_dev);
+        return false;
+    }
+    /* a disk XML without an address keeps the disk's (virsh change-media
+     * --config passes the inactive XML's, which has it anyway) */
+    const DomainDisk *old = g_ptr_array_index(def->disks, (guint)i);
+    if (!disk->addr.present)
+        disk->addr = old->addr;
+    g_ptr_array_remove_index(def->disks, (guint)i);
+    g_ptr_array_insert(def->disks, i, g_ptr_array_steal_index(dev->holder->disks, 0));
     return domain_def_validate(def, err) && domain_def_assign_pci_addresses(def, err);
 }
 

@@ -55,8 +55,9 @@ static void pci_addr_attrs(GString *out, const DomainPciAddr *a)
                            a->domain, a->bus, a->slot, a->function);
 }
 
-static void device_tail(GString *out, int level, unsigned boot_order, const char *user_alias,
-                        const char *live_alias, const DomainPciAddr *addr)
+static void device_tail_drive(GString *out, int level, unsigned boot_order,
+                              const char *user_alias, const char *live_alias,
+                              const DomainPciAddr *addr, const DomainDriveAddr *drive)
 {
     if (boot_order) {
         indent(out, level);
@@ -77,6 +78,18 @@ static void device_tail(GString *out, int level, unsigned boot_order, const char
         pci_addr_attrs(out, addr);
         g_string_append(out, "/>\n");
     }
+    if (drive && drive->present) {
+        indent(out, level);
+        g_string_append_printf(out, "<address type='drive' controller='%u' bus='%u' target='%u' "
+                               "unit='%u'/>\n", drive->controller, drive->bus, drive->target,
+                               drive->unit);
+    }
+}
+
+static void device_tail(GString *out, int level, unsigned boot_order, const char *user_alias,
+                        const char *live_alias, const DomainPciAddr *addr)
+{
+    device_tail_drive(out, level, boot_order, user_alias, live_alias, addr, NULL);
 }
 
 /* <backingStore> levels below a source, top layer first; the live XML
@@ -114,7 +127,9 @@ static void format_backing_chain(GString *out, int level, const DomainBackingCha
 static void format_disk(GString *out, const DomainDisk *d, bool live)
 {
     indent(out, 2);
-    g_string_append_printf(out, "<disk type='%s' device='disk'>\n", d->is_block ? "block" : "file");
+    bool ide = d->bus == DOMAIN_DISK_BUS_IDE;
+    g_string_append_printf(out, "<disk type='%s' device='%s'>\n", d->is_block ? "block" : "file",
+                           d->device == DOMAIN_DISK_DEVICE_CDROM ? "cdrom" : "disk");
     indent(out, 3);
     g_string_append(out, "<driver");
     attr(out, "name", d->driver_name ? d->driver_name : "qemu");
@@ -138,7 +153,7 @@ static void format_disk(GString *out, const DomainDisk *d, bool live)
     indent(out, 3);
     g_string_append(out, "<target");
     attr(out, "dev", d->target_dev);
-    g_string_append(out, " bus='virtio'/>\n");
+    g_string_append_printf(out, " bus='%s'/>\n", ide ? "ide" : "virtio");
     if (d->readonly) {
         indent(out, 3);
         g_string_append(out, "<readonly/>\n");
@@ -149,7 +164,8 @@ static void format_disk(GString *out, const DomainDisk *d, bool live)
     }
     text_element(out, 3, "serial", d->serial);
     g_autofree char *alias = live ? domain_disk_alias(d) : NULL;
-    device_tail(out, 3, d->boot_order, d->user_alias, alias, &d->addr);
+    device_tail_drive(out, 3, d->boot_order, d->user_alias, alias, ide ? NULL : &d->addr,
+                      ide ? &d->drive : NULL);
     indent(out, 2);
     g_string_append(out, "</disk>\n");
 }

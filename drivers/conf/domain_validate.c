@@ -70,6 +70,16 @@ bool domain_def_validate(const DomainDef *def, GError **err)
                            a->source ? a->source : "", b->source ? b->source : "");
                 return false;
             }
+            /* virDomainDefCheckDuplicateDriveAddresses, naming the first disk */
+            const DomainDriveAddr *x = &a->drive, *y = &b->drive;
+            if (a->bus == b->bus && x->present && y->present && x->controller == y->controller &&
+                x->bus == y->bus && x->target == y->target && x->unit == y->unit) {
+                conf_error(err, VIR_ERR_CONFIG_UNSUPPORTED,
+                           "Found duplicate drive address for disk with target name '%s' "
+                           "controller='%u' bus='%u' target='%u' unit='%u'", a->target_dev,
+                           x->controller, x->bus, x->target, x->unit);
+                return false;
+            }
         }
     }
 
@@ -238,7 +248,8 @@ bool domain_def_assign_pci_addresses(DomainDef *def, GError **err)
     }
     for (guint i = 0; i < def->disks->len; i++) {
         DomainDisk *d = g_ptr_array_index(def->disks, i);
-        if (!assign_slot(&map, &d->addr, "a disk", err))
+        /* IDE disks sit on the IDE controller, not on a slot of their own */
+        if (d->bus == DOMAIN_DISK_BUS_VIRTIO && !assign_slot(&map, &d->addr, "a disk", err))
             return false;
     }
     for (guint i = 0; i < def->nets->len; i++) {

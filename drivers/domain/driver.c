@@ -804,6 +804,25 @@ bool hvd_domain_is_updated(const HvdDomain *dom)
 
 /* ------------------------------------------------------------ devices */
 
+/* A changed persistent definition becomes the config: it must still be
+ * one hvd accepts (schema included), so what will be saved is parsed
+ * again; a running domain gets it at its next start. */
+static bool config_commit(HvdDomain *dom, const DomainDef *vmdef, GError **err)
+{
+    g_autofree char *new_xml = domain_def_format(vmdef, NULL);
+    g_autoptr(DomainDef) checked = domain_def_parse_string(new_xml, 0, err);
+    if (!checked || !domain_config_save(checked, err))
+        return false;
+    if (hvd_domain_is_active(dom)) {
+        domain_def_free(dom->newdef);
+        dom->newdef = g_steal_pointer(&checked);
+    } else {
+        domain_def_free(dom->def);
+        dom->def = g_steal_pointer(&checked);
+    }
+    return true;
+}
+
 /* qemuDomainAttachDeviceLiveAndConfig / DetachDeviceLiveAndConfig: the
  * device is parsed first, the config change is made on a copy, the live
  * part (refused: no hotplug in the worker) comes next, and only then is
@@ -843,19 +862,8 @@ static bool device_change(HvdDomain *dom, const char *xml, unsigned flags, bool 
                           dev->type_name);
         return false;
     }
-    /* The whole new definition must still be one hvd accepts (schema
-     * included): parse what will be saved. */
-    g_autofree char *new_xml = domain_def_format(vmdef, NULL);
-    g_autoptr(DomainDef) checked = domain_def_parse_string(new_xml, 0, err);
-    if (!checked || !domain_config_save(checked, err))
+    if (!config_commit(dom, vmdef, err))
         return false;
-    if (hvd_domain_is_active(dom)) {
-        domain_def_free(dom->newdef);
-        dom->newdef = g_steal_pointer(&checked);
-    } else {
-        domain_def_free(dom->def);
-        dom->def = g_steal_pointer(&checked);
-    }
     log_info("domain %s: %s %s (config)", dom->def->name, attach ? "attached" : "detached",
              dev->type_name);
     return true;
@@ -869,4 +877,177 @@ bool hvd_domain_attach_device(HvdDomain *dom, const char *xml, unsigned flags, G
 bool hvd_domain_detach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err)
 {
     return device_change(dom, xml, flags, false, err);
+}
+
+/* ------------------------------------------------------------ media changes */
+
+typedef struct {
+    HvdDomain *dom;
+    char *target;           /* the disk in dom->def */
+    char *source;           /* its new medium, NULL: ejected */
+    DomainDef *vmdef;       /* the config to save afterwards, or NULL */
+    HvdDomainDoneFunc fn;
+    gpointer data;
+} MediaOp;
+
+static void media_op_free(MediaOp *op)
+{
+    hvd_domain_unref(op->dom);
+    g_free(op->target);
+    g_free(op->source);
+    domain_def_free(op->vmdef);
+    g_free(op);
+}
+
+/* The storage node index the live XML gives a new medium: the next one
+ * after every node the domain has (libvirt numbers nodes as it opens them). */
+static unsigned next_node_index(const DomainDef *def)
+{
+    unsigned max = 0;
+    for (guint i = 0; i < def->disks->len; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        max = MAX(max, d->live_index);
+        for (guint l = 0; d->live_chain && l < d->live_chain->layers->len; l++) {
+            const DomainStorageLayer *layer = g_ptr_array_index(d->live_chain->layers, l);
+            max = MAX(max, layer->index);
+        }
+    }
+    return max + 1;
+}
+
+static void on_media_reply(HvdMonitor *mon, const char *error_class, const GError *err,
+                           gpointer user_data)
+{
+    (void)mon;
+    (void)error_class;
+    MediaOp *op = user_data;
+    GError *own = NULL;
+    if (!err) {
+        /* the live definition follows the worker; the config stays apart */
+        keep_config_apart(op->dom);
+        for (guint i = 0; i < op->dom->def->disks->len; i++) {
+            DomainDisk *d = g_ptr_array_index(op->dom->def->disks, i);
+            if (strcmp(d->target_dev, op->target) != 0)
+                continue;
+            g_free(d->source);
+            d->source = g_strdup(op->source);
+            domain_backing_chain_free(d->live_chain);
+            d->live_chain = NULL;
+            d->live_index = 0;
+            if (d->source) {
+                /* a cdrom is raw: no backing file */
+                d->live_index = next_node_index(op->dom->def);
+                d->live_chain = domain_backing_chain_new();
+                d->live_chain->complete = true;
+            }
+        }
+        domain_status_write(op->dom);
+        log_info("domain %s: %s %s%s", hvd_domain_name(op->dom), op->target,
+                 op->source ? "medium " : "ejected", op->source ? op->source : "");
+        if (op->vmdef)
+            config_commit(op->dom, op->vmdef, &own);
+    }
+    op->fn(op->dom, NULL, err ? err : own, op->data);
+    g_clear_error(&own);
+    media_op_free(op);
+}
+
+/* qemuDomainChangeDiskLive: only a removable drive's source may change
+ * while the domain runs; the medium goes through the worker's monitor. */
+static bool media_change_check(const DomainDef *def, const DomainDisk *disk,
+                               const DomainDisk **orig, GError **err)
+{
+    *orig = NULL;
+    for (guint i = 0; i < def->disks->len && !*orig; i++) {
+        const DomainDisk *d = g_ptr_array_index(def->disks, i);
+        if (strcmp(d->target_dev, disk->target_dev) == 0)
+            *orig = d;
+    }
+    if (!*orig) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_INTERNAL_ERROR, "disk '%s' not found",
+                          disk->target_dev);
+        return false;
+    }
+    /* qemuDomainDiskChangeSupported's refusal for fields that cannot change */
+    const char *field = NULL;
+    if (disk->device != (*orig)->device)
+        field = "device";
+    else if (disk->bus != (*orig)->bus)
+        field = "bus";
+    else if (disk->is_block != (*orig)->is_block)
+        field = "type";
+    else if (g_strcmp0(disk->serial, (*orig)->serial) != 0)
+        field = "serial";
+    if (field) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_UNSUPPORTED,
+                          "cannot modify field '%s' of the disk", field);
+        return false;
+    }
+    if (g_strcmp0(disk->source, (*orig)->source) != 0 &&
+        disk->device != DOMAIN_DISK_DEVICE_CDROM) {
+        hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_OPERATION_UNSUPPORTED, "%s",
+                          "disk source can be changed only in removable drives");
+        return false;
+    }
+    return true;
+}
+
+void hvd_domain_update_device(HvdDomain *dom, const char *xml, unsigned flags,
+                              HvdDomainDoneFunc fn, gpointer user_data)
+{
+    GError *err = NULL;
+    if (!domain_check_flags(flags, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_AFFECT_CONFIG |
+                                       VIR_DOMAIN_DEVICE_MODIFY_FORCE,
+                            "qemuDomainUpdateDeviceFlags", &err))
+        return domain_fail_now(dom, fn, user_data, err);
+    bool force = flags & VIR_DOMAIN_DEVICE_MODIFY_FORCE;
+    bool live, config;
+    if (!modification_impact(dom, flags & ~VIR_DOMAIN_DEVICE_MODIFY_FORCE, &live, &config, &err))
+        return domain_fail_now(dom, fn, user_data, err);
+    /* parsed twice: the config update takes its device, the live one reads it */
+    g_autoptr(DomainDevice) dev = domain_device_parse_string(xml, &err);
+    g_autoptr(DomainDevice) live_dev = dev ? domain_device_parse_string(xml, &err) : NULL;
+    if (!live_dev)
+        return domain_fail_now(dom, fn, user_data, err);
+    g_autoptr(DomainDef) vmdef = NULL;
+    if (config) {
+        vmdef = domain_def_copy(domain_persistent_def(dom), &err);
+        if (!vmdef || !domain_def_update_device(vmdef, dev, &err))
+            return domain_fail_now(dom, fn, user_data, err);
+    }
+    if (!live) {
+        if (!config_commit(dom, vmdef, &err))
+            return domain_fail_now(dom, fn, user_data, err);
+        log_info("domain %s: updated %s (config)", dom->def->name, dev->type_name);
+        return fn(dom, NULL, NULL, user_data);
+    }
+    if (live_dev->kind != DOMAIN_DEVICE_DISK) {
+        hvd_vir_error_set(&err, VIR_FROM_QEMU, VIR_ERR_OPERATION_UNSUPPORTED,
+                          "live update of device '%s' is not supported", live_dev->type_name);
+        return domain_fail_now(dom, fn, user_data, err);
+    }
+    const DomainDisk *disk = g_ptr_array_index(live_dev->holder->disks, 0), *orig;
+    if (!media_change_check(dom->def, disk, &orig, &err))
+        return domain_fail_now(dom, fn, user_data, err);
+    if (g_strcmp0(disk->source, orig->source) == 0) {
+        /* nothing the worker has to change */
+        if (vmdef && !config_commit(dom, vmdef, &err))
+            return domain_fail_now(dom, fn, user_data, err);
+        return fn(dom, NULL, NULL, user_data);
+    }
+    if (!domain_monitor_usable(dom, &err))
+        return domain_fail_now(dom, fn, user_data, err);
+    MediaOp *op = g_new0(MediaOp, 1);
+    op->dom = hvd_domain_ref(dom);
+    op->target = g_strdup(disk->target_dev);
+    op->source = g_strdup(disk->source);
+    op->vmdef = g_steal_pointer(&vmdef);
+    op->fn = fn;
+    op->data = user_data;
+    g_autofree char *id = domain_disk_alias(orig);
+    if (disk->source)
+        hvd_qmp_blockdev_change_medium(dom->mon, id, disk->source, "raw", force, on_media_reply,
+                                       op);
+    else
+        hvd_qmp_eject(dom->mon, id, force, on_media_reply, op);
 }

@@ -248,3 +248,13 @@ void hvd_domain_get_vcpu_info(HvdDomain *dom, unsigned max, HvdDomainVcpusFunc f
  * supported: live attach of device 'disk' is not supported". */
 bool hvd_domain_attach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err);
 bool hvd_domain_detach_device(HvdDomain *dom, const char *xml, unsigned flags, GError **err);
+/* virDomainUpdateDeviceFlags (virsh change-media): flags AFFECT_LIVE,
+ * AFFECT_CONFIG, DEVICE_MODIFY_FORCE. CONFIG replaces the disk of the
+ * device's target in the persistent definition; LIVE changes a cdrom's
+ * medium through the worker (eject when the XML has no source,
+ * blockdev-change-medium otherwise, force as asked), then the live
+ * definition; other changes get libvirt's refusals ("disk source can be
+ * changed only in removable drives", "cannot modify field 'bus' of the
+ * disk", "live update of device 'net' is not supported"). */
+void hvd_domain_update_device(HvdDomain *dom, const char *xml, unsigned flags,
+                              HvdDomainDoneFunc fn, gpointer user_data);

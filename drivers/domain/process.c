@@ -129,20 +129,50 @@ static json_object *hostdevs_json(const DomainDef *def)
 }
 
 /* The firmware boot position of disk i, the way libvirt's QEMU driver
- * gives devices their bootindex: a per-device <boot order='N'/> is N;
- * otherwise the first disk gets the position of 'hd' in the <os><boot dev>
- * list (1 for the usual lone <boot dev='hd'/>), and the other disks none.
- * hvd's disks are all device 'disk', so 'cdrom' and 'fd' pick none. */
+ * gives devices their bootindex (qemuProcessPrepareDeviceBootorder): a
+ * per-device <boot order='N'/> is N; otherwise the first disk of device
+ * 'disk' gets the position of 'hd' in the <os><boot dev> list (1 for the
+ * usual lone <boot dev='hd'/>), the first cdrom that of 'cdrom', and the
+ * other disks none ('fd' picks none: hv has no floppy). */
 static unsigned disk_bootindex(const DomainDef *def, guint i)
 {
     const DomainDisk *d = g_ptr_array_index(def->disks, i);
-    if (d->boot_order || i > 0)
+    if (d->boot_order)
         return d->boot_order;
+    for (guint k = 0; k < i; k++)
+        if (((const DomainDisk *)g_ptr_array_index(def->disks, k))->device == d->device)
+            return 0;
+    const char *dev = d->device == DOMAIN_DISK_DEVICE_CDROM ? "cdrom" : "hd";
     unsigned position = 0;
     for (guint b = 0; b < def->boot_devs->len; b++)
-        if (strcmp(g_ptr_array_index(def->boot_devs, b), "hd") == 0)
+        if (strcmp(g_ptr_array_index(def->boot_devs, b), dev) == 0)
             position = b + 1;
     return position;
+}
+
+/* One entry of hv's "disks" (hv/config.c): virtio disks as before; IDE
+ * ones add "bus": "ide", "unit" (0 primary master .. 3 secondary slave)
+ * and "media"; an empty cdrom has no "path". */
+static json_object *disk_json(const DomainDef *def, guint i)
+{
+    const DomainDisk *d = g_ptr_array_index(def->disks, i);
+    json_object *jd = json_object_new_object();
+    g_autofree char *alias = domain_disk_alias(d);
+    add_str(jd, "path", d->source);
+    add_str(jd, "format", d->driver_type ? d->driver_type : "raw");
+    unsigned bootindex = disk_bootindex(def, i);
+    if (bootindex)
+        json_object_object_add(jd, "bootindex", json_object_new_int((int)bootindex));
+    json_object_object_add(jd, "readonly", json_object_new_boolean(d->readonly));
+    add_str(jd, "serial", d->serial);
+    add_str(jd, "id", alias);
+    if (d->bus == DOMAIN_DISK_BUS_IDE) {
+        add_str(jd, "bus", "ide");
+        unsigned unit = d->drive.bus * DOMAIN_IDE_UNITS + d->drive.unit;
+        json_object_object_add(jd, "unit", json_object_new_int((int)unit));
+        add_str(jd, "media", d->device == DOMAIN_DISK_DEVICE_CDROM ? "cdrom" : "disk");
+    }
+    return jd;
 }
 
 char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *paths,
@@ -186,25 +216,15 @@ char *hvd_process_machine_json(const DomainDef *def, const HvdProcessPaths *path
     json_object *disks = json_object_new_array();
     for (guint i = 0; i < def->disks->len; i++) {
         const DomainDisk *d = g_ptr_array_index(def->disks, i);
-        if (!d->source) {
+        if (!d->source && d->device != DOMAIN_DISK_DEVICE_CDROM) {
             hvd_vir_error_set(err, VIR_FROM_QEMU, VIR_ERR_CONFIG_UNSUPPORTED,
-                              "disk '%s' has no source: the worker has no removable media",
+                              "disk '%s' has no source: only cdroms can be empty",
                               d->target_dev);
             json_object_put(disks);
             json_object_put(o);
             return NULL;
         }
-        json_object *jd = json_object_new_object();
-        g_autofree char *alias = domain_disk_alias(d);
-        add_str(jd, "path", d->source);
-        add_str(jd, "format", d->driver_type ? d->driver_type : "raw");
-        unsigned bootindex = disk_bootindex(def, i);
-        if (bootindex)
-            json_object_object_add(jd, "bootindex", json_object_new_int((int)bootindex));
-        json_object_object_add(jd, "readonly", json_object_new_boolean(d->readonly));
-        add_str(jd, "serial", d->serial);
-        add_str(jd, "id", alias);
-        json_object_array_add(disks, jd);
+        json_object_array_add(disks, disk_json(def, i));
     }
     json_object_object_add(o, "disks", disks);
     if (def->nets->len > 0)

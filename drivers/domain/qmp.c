@@ -117,6 +117,29 @@ void hvd_qmp_balloon_set_stats_period(HvdMonitor *mon, const char *qom_path, int
     send_done(mon, "qom-set", args, fn, data);
 }
 
+/* ------------------------------------------------------------ removable media */
+
+void hvd_qmp_eject(HvdMonitor *mon, const char *id, bool force, HvdQmpDoneFunc fn, gpointer data)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(id));
+    json_object_object_add(args, "force", json_object_new_boolean(force));
+    send_done(mon, "eject", args, fn, data);
+}
+
+void hvd_qmp_blockdev_change_medium(HvdMonitor *mon, const char *id, const char *filename,
+                                    const char *format, bool force, HvdQmpDoneFunc fn,
+                                    gpointer data)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(id));
+    json_object_object_add(args, "filename", json_object_new_string(filename));
+    json_object_object_add(args, "format", json_object_new_string(format));
+    if (force)
+        json_object_object_add(args, "force", json_object_new_boolean(true));
+    send_done(mon, "blockdev-change-medium", args, fn, data);
+}
+
 /* ------------------------------------------------------------ query-status */
 
 static bool parse_status(struct json_object *ret, HvdQmpStatus *out, GError **err)

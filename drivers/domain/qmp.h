@@ -38,6 +38,17 @@ void hvd_qmp_balloon(HvdMonitor *mon, uint64_t bytes, HvdQmpDoneFunc fn, gpointe
 void hvd_qmp_balloon_set_stats_period(HvdMonitor *mon, const char *qom_path, int64_t seconds,
                                       HvdQmpDoneFunc fn, gpointer data);
 
+/* ---- removable media (QEMU 7.2's qapi/block.json), the drive named by
+ * its qdev id ("ide0-1-0").
+ * eject {"id", "force"}: opens the tray and removes the medium (a tray
+ * the guest locked refuses unless force).
+ * blockdev-change-medium {"id", "filename", "format", "force"?}: opens
+ * the tray, puts the image in read-only and closes it again. */
+void hvd_qmp_eject(HvdMonitor *mon, const char *id, bool force, HvdQmpDoneFunc fn, gpointer data);
+void hvd_qmp_blockdev_change_medium(HvdMonitor *mon, const char *id, const char *filename,
+                                    const char *format, bool force, HvdQmpDoneFunc fn,
+                                    gpointer data);
+
 /* ---- query-status */
 typedef struct {
     bool running;

@@ -213,7 +213,7 @@ static void test_fixture_roundtrip(const char *name)
 
 static void test_fixtures_valid_in_our_schema(void)
 {
-    const char *names[] = { "full.xml", "minimal.xml", "nova.xml", "disk-boot.xml" };
+    const char *names[] = { "full.xml", "minimal.xml", "nova.xml", "disk-boot.xml", "ide-cdrom.xml" };
     g_autofree char *ours = srcdir_path("schemas/domain.rng");
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
         g_autofree char *rel = g_strdup_printf("tests/data/domain/%s", names[i]);
@@ -300,9 +300,9 @@ static void test_units_and_ids(void)
     TAP_CHECK(domain_mac_parse("52:54:0:1:2:3", mac) && mac[2] == 0 && mac[5] == 3,
               "short MAC groups accepted");
     TAP_CHECK(!domain_mac_parse("52:54:00:12:34", mac), "five-group MAC refused");
-    TAP_EQ_U64(domain_disk_name_index("vda"), 0, "vda index");
-    TAP_EQ_U64(domain_disk_name_index("vdz"), 25, "vdz index");
-    TAP_EQ_U64(domain_disk_name_index("vdaa"), 26, "vdaa index");
+    TAP_EQ_U64(domain_disk_name_index("vda", "vd"), 0, "vda index");
+    TAP_EQ_U64(domain_disk_name_index("vdz", "vd"), 25, "vdz index");
+    TAP_EQ_U64(domain_disk_name_index("vdaa", "vd"), 26, "vdaa index");
 }
 
 static void test_errors(void)
@@ -420,13 +420,18 @@ static void test_errors(void)
                                                         "<format type='raw'/><source protocol='nbd'/>"
                                                         "</backingStore><target dev='vda'/></disk>"),
                  VIR_ERR_CONFIG_UNSUPPORTED, "backingStore type 'network' of disk 'vda'");
-    expect_error("drive address", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/>"
+    expect_error("drive address on virtio", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='vda'/>"
                                                       "<address type='drive' controller='0' bus='0' unit='0'/></disk>"),
-                 VIR_ERR_CONFIG_UNSUPPORTED, "address type 'drive' is not supported for disk 'hda'");
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "unsupported configuration: Invalid address type 'drive' for the disk 'vda' with the bus type 'virtio'");
+    expect_error("pci address on ide", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/>"
+                                                  "<address type='pci' slot='0x07'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "Invalid address type 'pci' for the disk 'hda' with the bus type 'ide'");
     expect_error("no target", doc_with("kvm", os, "<disk type='file'><source file='/srv/a.img'/></disk>"),
                  VIR_ERR_NO_TARGET, "missing target information for device /srv/a.img");
-    expect_error("cdrom", doc_with("kvm", os, "<disk type='file' device='cdrom'><target dev='hdc'/></disk>"),
-                 VIR_ERR_CONFIG_UNSUPPORTED, "disk device 'cdrom' of disk 'hdc'");
+    expect_error("floppy", doc_with("kvm", os, "<disk type='file' device='floppy'><target dev='fda'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "disk device 'floppy' of disk 'fda' is not supported by hvd (disk, cdrom)");
     /* libvirt's boot order rules (virDomainDefBootOrderPostParse), its texts */
     expect_error("os/boot with boot order",
                  doc_with("kvm", "  <os><type>hvm</type><boot dev='hd'/></os>",
@@ -439,8 +444,11 @@ static void test_errors(void)
                  VIR_ERR_CONFIG_UNSUPPORTED, "boot order '2' used for more than one device");
     expect_error("disk network", doc_with("kvm", os, "<disk type='network' device='disk'><target dev='vda'/></disk>"),
                  VIR_ERR_CONFIG_UNSUPPORTED, "disk type 'network'");
-    expect_error("ide bus", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/></disk>"),
-                 VIR_ERR_CONFIG_UNSUPPORTED, "disk bus 'ide'");
+    expect_error("sata bus", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='sda' bus='sata'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "unsupported configuration: disk bus 'sata' of disk 'sda' is not supported by hvd (virtio, ide)");
+    expect_error("scsi implied by sdX", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='sdb'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "disk bus 'scsi' of disk 'sdb' is not supported by hvd (virtio, ide)");
     expect_error("bogus bus", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='vda' bus='nosuchbus'/></disk>"),
                  VIR_ERR_XML_ERROR, "Invalid value for attribute 'bus' in element 'target': 'nosuchbus'.");
     expect_error("duplicate target",
@@ -626,6 +634,127 @@ static void test_disk_boot(void)
     }
 }
 
+/* IDE disks and cdroms as virt-install writes them: drive addresses
+ * assigned from the target names as libvirt does, cdroms read-only, an
+ * empty drive, the implicit IDE controller, ide0-B-U aliases. */
+static void test_ide_cdrom(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DomainDef) def = parse_fixture("ide-cdrom.xml", &err);
+    TAP_CHECK(def != NULL, "ide-cdrom.xml parses%s%s", err ? ": " : "", err ? err->message : "");
+    if (!def)
+        return;
+    TAP_EQ_U64(def->disks->len, 4, "four disks");
+    DomainDisk *hda = g_ptr_array_index(def->disks, 0), *hdc = g_ptr_array_index(def->disks, 1);
+    DomainDisk *hdd = g_ptr_array_index(def->disks, 2), *vda = g_ptr_array_index(def->disks, 3);
+    TAP_CHECK(hda->bus == DOMAIN_DISK_BUS_IDE && hda->device == DOMAIN_DISK_DEVICE_DISK,
+              "hda: an IDE disk");
+    TAP_CHECK(hda->drive.present && hda->drive.bus == 0 && hda->drive.unit == 0,
+              "hda: drive 0:0:0:0 assigned");
+    TAP_CHECK(hdc->device == DOMAIN_DISK_DEVICE_CDROM && hdc->readonly, "hdc: a read-only cdrom");
+    TAP_CHECK(hdc->drive.bus == 1 && hdc->drive.unit == 0 && hdc->drive.target == 0,
+              "hdc: drive 0:1:0:0 assigned");
+    TAP_CHECK(hdd->source == NULL && hdd->readonly, "hdd: empty cdrom, read-only implied");
+    TAP_CHECK(hdd->drive.bus == 1 && hdd->drive.unit == 1, "hdd: its given address");
+    TAP_CHECK(!hda->addr.present && !hdc->addr.present, "IDE disks take no PCI slot");
+    TAP_EQ_U64(vda->addr.slot, 3, "vda gets the first free slot");
+
+    g_autofree char *xml = domain_def_format(def, NULL);
+    TAP_CHECK(strstr(xml, "    <disk type='file' device='cdrom'>\n"
+                          "      <driver name='qemu' type='raw'/>\n"
+                          "      <source file='/var/lib/libvirt/images/debian-12-netinst.iso'/>\n"
+                          "      <target dev='hdc' bus='ide'/>\n"
+                          "      <readonly/>\n"
+                          "      <address type='drive' controller='0' bus='1' target='0' unit='0'/>\n"
+                          "    </disk>\n") != NULL, "cdrom formatted as libvirt does");
+    TAP_CHECK(strstr(xml, "      <target dev='hda' bus='ide'/>\n"
+                          "      <address type='drive' controller='0' bus='0' target='0' unit='0'/>\n")
+                  != NULL, "hda's assigned address shown");
+    TAP_CHECK(strstr(xml, "    <disk type='file' device='cdrom'>\n"
+                          "      <driver name='qemu' type='raw'/>\n"
+                          "      <target dev='hdd' bus='ide'/>\n"
+                          "      <readonly/>\n") != NULL, "empty cdrom: no source");
+    const char *usb = strstr(xml, "<controller type=\"usb\"");
+    const char *ide = strstr(xml, "<controller type=\"ide\" index=\"0\"/>");
+    const char *pci = strstr(xml, "<controller type=\"pci\"");
+    TAP_CHECK(usb && ide && pci && usb < ide && ide < pci,
+              "implicit IDE controller added between usb and pci, as libvirt lists them");
+
+    g_autoptr(DomainRuntime) rt = domain_runtime_new(def, 2);
+    g_autofree char *live = domain_def_format(def, rt);
+    TAP_CHECK(strstr(live, "<readonly/>\n      <alias name='ide0-1-0'/>\n") != NULL, "hdc alias ide0-1-0");
+    TAP_CHECK(strstr(live, "<alias name='ide0-1-1'/>") && strstr(live, "<alias name='ide0-0-0'/>") &&
+                  strstr(live, "<alias name='virtio-disk0'/>"), "hdd, hda and vda aliases");
+    g_autofree char *a = domain_disk_alias(hdd);
+    TAP_EQ_STR(a, "ide0-1-1", "domain_disk_alias of hdd");
+
+    /* an IDE controller the user wrote is kept once, not added again */
+    g_autoptr(GError) e2 = NULL;
+    g_autoptr(DomainDef) again = domain_def_parse_string(xml, 0, &e2);
+    g_autofree char *xml2 = again ? domain_def_format(again, NULL) : NULL;
+    const char *first = xml2 ? strstr(xml2, "<controller type=\"ide\"") : NULL;
+    TAP_CHECK(first && !strstr(first + 1, "<controller type=\"ide\""), "one IDE controller after a round trip");
+}
+
+static void test_ide_refusals(void)
+{
+    const char *os = "  <os><type>hvm</type></os>";
+    expect_error("ide controller 1", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hde'/></disk>"),
+                 VIR_ERR_INTERNAL_ERROR, "internal error: Only 1 IDE controller is supported");
+    expect_error("ide target 1", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='ide'/>"
+                                                     "<address type='drive' controller='0' bus='0' target='1' unit='0'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "unsupported configuration: target must be 0 for ide controller");
+    expect_error("ide bus 2", doc_with("kvm", os, "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/>"
+                                                  "<address type='drive' controller='0' bus='2' target='0' unit='0'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "drive address bus='2' unit='0' of disk 'hdc' is out of range");
+    expect_error("ide unit 2", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hdb'/>"
+                                                   "<address type='drive' controller='0' bus='0' target='0' unit='2'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "bus='0' unit='2' of disk 'hdb' is out of range");
+    expect_error("duplicate drive address",
+                 doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda'/></disk>"
+                                     "<disk type='file' device='cdrom'><target dev='hdb'/>"
+                                     "<address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED,
+                 "unsupported configuration: Found duplicate drive address for disk with target name 'hda' "
+                 "controller='0' bus='0' target='0' unit='0'");
+    expect_error("bad drive number", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda'/>"
+                                                        "<address type='drive' unit='x'/></disk>"),
+                 VIR_ERR_XML_ERROR, "Cannot parse <address> 'unit' attribute: 'x'");
+    expect_error("virtio cdrom", doc_with("kvm", os, "<disk type='file' device='cdrom'><target dev='vdc'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "cdrom 'vdc' on bus 'virtio' is not supported by hvd");
+    expect_error("qcow2 cdrom", doc_with("kvm", os, "<disk type='file' device='cdrom'><driver name='qemu' type='qcow2'/>"
+                                                    "<source file='/a.qcow2'/><target dev='hdc'/></disk>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "format 'qcow2' of cdrom 'hdc' is not supported by hvd (cdroms are raw)");
+    expect_error("ide name on virtio", doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='hda' bus='virtio'/></disk>"),
+                 VIR_ERR_XML_ERROR, "disk target 'hda' is not a virtio disk name");
+    expect_error("negative controller index", doc_with("kvm", os, "<controller type='usb' index='-1'/>"),
+                 VIR_ERR_INTERNAL_ERROR, "internal error: Cannot parse controller index -1");
+    expect_error("second ide controller", doc_with("kvm", os, "<controller type='ide' index='1'/>"),
+                 VIR_ERR_CONFIG_UNSUPPORTED, "Only a single IDE controller is supported for this machine type");
+
+    /* attach keeps disks of one bus in target order, others go last */
+    g_autoptr(GError) err = NULL;
+    g_autoptr(DomainDef) def = domain_def_parse_string(
+        doc_with("kvm", os, "<disk type='file'><source file='/a'/><target dev='vda'/></disk>"
+                            "<disk type='file' device='cdrom'><target dev='hdc'/></disk>"), 0, &err);
+    g_autoptr(DomainDevice) dev = domain_device_parse_string(
+        "<disk type='file' device='disk'><source file='/b'/><target dev='hda' bus='ide'/></disk>", &err);
+    TAP_CHECK(def && dev && domain_def_attach_device(def, dev, &err), "attach hda%s%s",
+              err ? ": " : "", err ? err->message : "");
+    if (def && def->disks->len == 3) {
+        DomainDisk *d1 = g_ptr_array_index(def->disks, 1);
+        TAP_EQ_STR(d1->target_dev, "hda", "hda inserted before hdc");
+        TAP_CHECK(d1->drive.present && d1->drive.bus == 0 && d1->drive.unit == 0, "hda's address assigned");
+    }
+    g_autoptr(DomainDevice) dup = domain_device_parse_string(
+        "<disk type='file' device='cdrom'><target dev='hdb'/>"
+        "<address type='drive' controller='0' bus='1' target='0' unit='0'/></disk>", NULL);
+    g_clear_error(&err);
+    TAP_CHECK(dup && !domain_def_attach_device(def, dup, &err) && err &&
+                  strstr(err->message, "Found duplicate drive address for disk with target name 'hdb'"),
+              "attach on hdc's drive address refused");
+}
+
 /* Per-device <boot order> instead of <os><boot dev>: libvirt adds no
  * boot dev then; nothing at all gives <boot dev='hd'/>, kernel or not. */
 static void test_boot_order(void)
@@ -682,7 +811,10 @@ int main(void)
     test_fixture_roundtrip("minimal.xml");
     test_fixture_roundtrip("nova.xml");
     test_fixture_roundtrip("disk-boot.xml");
+    test_fixture_roundtrip("ide-cdrom.xml");
     test_disk_boot();
+    test_ide_cdrom();
+    test_ide_refusals();
     test_boot_order();
     test_fixtures_valid_in_our_schema();
     test_defaults();

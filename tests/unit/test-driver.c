@@ -357,6 +357,67 @@ static void fake_balloon_register(struct monitor *mon, json_object *cfg, int64_t
     monitor_register_command(mon, "qom-set", fake_qom_args, fake_qom_set, NULL);
 }
 
+/* The media commands of hv's IDE cdroms (QEMU 7.2's shapes): the fake
+ * answers for the drive ids in its "disks" and remembers the last command
+ * with its arguments, which x-fake-last-media returns. fake=locked: the
+ * guest holds the tray locked, so eject and change-medium without force
+ * fail with QEMU's text. */
+static struct {
+    json_object *disks;
+    bool locked;
+    char last[512];
+} fake_media;
+
+static const struct monitor_arg fake_media_args[] = {
+    { "id", MONITOR_ARG_STRING, false },
+    { "filename", MONITOR_ARG_STRING, true },
+    { "format", MONITOR_ARG_STRING, true },
+    { "force", MONITOR_ARG_BOOL, true },
+    { NULL, 0, false },
+};
+
+static json_object *fake_media_command(const char *name, json_object *args, struct monitor_error *err)
+{
+    const char *id = json_object_get_string(json_object_object_get(args, "id"));
+    bool known = false;
+    for (size_t i = 0; fake_media.disks && i < json_object_array_length(fake_media.disks); i++) {
+        json_object *v;
+        if (json_object_object_get_ex(json_object_array_get_idx(fake_media.disks, i), "id", &v) &&
+            strcmp(json_object_get_string(v), id) == 0)
+            known = true;
+    }
+    snprintf(fake_media.last, sizeof(fake_media.last), "%s %s", name,
+             json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    if (!known)
+        return monitor_error_set(err, MONITOR_ERR_DEVICE_NOT_FOUND, "Device '%s' not found", id);
+    json_object *force = json_object_object_get(args, "force");
+    if (fake_media.locked && !(force && json_object_get_boolean(force)))
+        return monitor_error_set(err, MONITOR_ERR_GENERIC,
+                                 "Device '%s' is locked and force was not specified, wait for tray to "
+                                 "open and try again", id);
+    return json_object_new_object();
+}
+
+static json_object *fake_eject(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    return fake_media_command("eject", args, err);
+}
+
+static json_object *fake_change_medium(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    return fake_media_command("blockdev-change-medium", args, err);
+}
+
+static json_object *fake_last_media(void *opaque, json_object *args, struct monitor_error *err)
+{
+    (void)opaque;
+    (void)args;
+    (void)err;
+    return json_object_new_string(fake_media.last);
+}
+
 static int fake_worker(const char *config_path)
 {
     g_autofree char *text = NULL;
@@ -425,6 +486,11 @@ static int fake_worker(const char *config_path)
     monitor_block_register(vm.mon, machine);
     if (strstr(append, "fake=balloon"))
         fake_balloon_register(vm.mon, cfg, mib, strstr(append, "fake=balloon-junk") != NULL);
+    fake_media.disks = vm.disks;
+    fake_media.locked = strstr(append, "fake=locked") != NULL;
+    monitor_register_command(vm.mon, "eject", fake_media_args, fake_eject, NULL);
+    monitor_register_command(vm.mon, "blockdev-change-medium", fake_media_args, fake_change_medium, NULL);
+    monitor_register_command(vm.mon, "x-fake-last-media", NULL, fake_last_media, NULL);
     int rc = loop_run(vm.loop);
     monitor_free(vm.mon);
     machine_destroy(machine);
@@ -2221,6 +2287,246 @@ static void test_machine_description_boot(const char *state_dir)
     json_object_put(o);
 }
 
+static bool disk_has(json_object *o, size_t i, const char *key)
+{
+    json_object *disks;
+    return o && json_object_object_get_ex(o, "disks", &disks) &&
+           i < json_object_array_length(disks) &&
+           json_object_object_get_ex(json_object_array_get_idx(disks, i), key, NULL);
+}
+
+static int disk_int(json_object *o, size_t i, const char *key)
+{
+    json_object *disks, *v;
+    if (!o || !json_object_object_get_ex(o, "disks", &disks) ||
+        i >= json_object_array_length(disks) ||
+        !json_object_object_get_ex(json_object_array_get_idx(disks, i), key, &v))
+        return -1;
+    return json_object_get_int(v);
+}
+
+#define IDE_DISKS                                                                              \
+    "<disk type='file' device='disk'><source file='/nonexistent/hda.img'/>"                    \
+    "<target dev='hda' bus='ide'/></disk>"                                                     \
+    "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"                        \
+    "<source file='/nonexistent/install.iso'/><target dev='hdc' bus='ide'/><readonly/></disk>"  \
+    "<disk type='file' device='cdrom'><target dev='hdd' bus='ide'/></disk>"                    \
+    "<disk type='file'><source file='/nonexistent/vda.img'/><target dev='vda'/></disk>"
+
+/* IDE disks and cdroms in hv's machine description: bus, unit, media, the
+ * ide0-B-U ids, no path for an empty drive, and bootindex as libvirt's
+ * QEMU driver gives it (the first cdrom takes cdrom's place in the boot
+ * list, the first disk hd's). */
+static void test_machine_description_ide(const char *state_dir)
+{
+    g_autofree char *xml = disk_boot_xml("mide1", "<boot dev='cdrom'/><boot dev='hd'/>", IDE_DISKS);
+    json_object *o = machine_json(xml, state_dir);
+    TAP_CHECK(o != NULL, "IDE domain starts on the fake worker");
+    TAP_EQ_STR(disk_str(o, 0, "bus"), "ide", "hda: bus ide");
+    TAP_CHECK(disk_int(o, 0, "unit") == 0 && g_strcmp0(disk_str(o, 0, "media"), "disk") == 0,
+              "hda: unit 0, media disk");
+    TAP_EQ_STR(disk_str(o, 0, "id"), "ide0-0-0", "hda: id ide0-0-0");
+    TAP_CHECK(disk_int(o, 1, "unit") == 2 && g_strcmp0(disk_str(o, 1, "media"), "cdrom") == 0 &&
+                  g_strcmp0(disk_str(o, 1, "path"), "/nonexistent/install.iso") == 0,
+              "hdc: unit 2 (secondary master), cdrom with its ISO");
+    json_object *disks = NULL, *ro = NULL;
+    TAP_CHECK(o && json_object_object_get_ex(o, "disks", &disks) &&
+                  json_object_object_get_ex(json_object_array_get_idx(disks, 1), "readonly", &ro) &&
+                  json_object_get_boolean(ro), "hdc: readonly");
+    TAP_EQ_STR(disk_str(o, 1, "id"), "ide0-1-0", "hdc: id ide0-1-0");
+    TAP_CHECK(disk_int(o, 2, "unit") == 3 && !disk_has(o, 2, "path") &&
+                  g_strcmp0(disk_str(o, 2, "media"), "cdrom") == 0,
+              "hdd: unit 3, an empty cdrom has no path");
+    TAP_CHECK(disk_bootindex(o, 1) == 1 && disk_bootindex(o, 0) == 2 && disk_bootindex(o, 2) == 0 &&
+                  disk_bootindex(o, 3) == 0,
+              "boot cdrom, hd: hdc bootindex 1, hda 2, hdd and vda none");
+    TAP_CHECK(!disk_has(o, 3, "bus") && !disk_has(o, 3, "unit") && !disk_has(o, 3, "media") &&
+                  g_strcmp0(disk_str(o, 3, "id"), "virtio-disk0") == 0,
+              "vda: the virtio keys only");
+    json_object_put(o);
+
+    g_autofree char *ordered = disk_boot_xml("mide2", "",
+        "<disk type='file' device='cdrom'><target dev='hdc'/><boot order='1'/></disk>"
+        "<disk type='file'><source file='/nonexistent/a'/><target dev='hda'/><boot order='2'/></disk>");
+    o = machine_json(ordered, state_dir);
+    TAP_CHECK(disk_bootindex(o, 0) == 1 && disk_bootindex(o, 1) == 2,
+              "per-device boot order on an IDE cdrom and disk");
+    json_object_put(o);
+}
+
+static const char *CDROM_HDC_ISO =
+    "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+    "<source file='/srv/new.iso'/><target dev='hdc' bus='ide'/><readonly/></disk>";
+static const char *CDROM_HDC_EMPTY =
+    "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+    "<target dev='hdc' bus='ide'/><readonly/></disk>";
+
+static void update_device(HvdDomain *dom, const char *xml, unsigned flags, Done *d)
+{
+    done_clear(d);
+    hvd_domain_update_device(dom, xml, flags, on_done, d);
+    run_until(&d->done, 5000);
+}
+
+static char *last_media_command(HvdDomain *dom)
+{
+    Done d = { 0 };
+    hvd_domain_monitor_command(dom, "{\"execute\":\"x-fake-last-media\"}", false, on_done, &d);
+    run_until(&d.done, 5000);
+    /* the passthrough gives the reply line: {"return": "...", "id": ...} */
+    json_object *reply = d.result ? json_tokener_parse(d.result) : NULL;
+    char *r = g_strdup(jstr(reply, "return"));
+    json_object_put(reply);
+    done_clear(&d);
+    return r;
+}
+
+/* virsh change-media: virDomainUpdateDeviceFlags with a cdrom's XML. */
+static void test_change_media(void)
+{
+    enum { LIVE = 1, CONFIG = 2, FORCE = 4 };
+    Done d = { 0 };
+    g_autoptr(GError) err = NULL;
+    g_autofree char *xml = disk_boot_xml("media1", "<kernel>/k</kernel><cmdline>quiet</cmdline>",
+                                         IDE_DISKS);
+    g_autoptr(HvdDomain) dom = hvd_driver_define(xml, 0, &err);
+    TAP_CHECK(dom != NULL, "media domain defined%s%s", err ? ": " : "", err ? err->message : "");
+    if (!dom)
+        return;
+
+    /* inactive: --config (and current) change the persistent XML */
+    update_device(dom, CDROM_HDC_EMPTY, 0, &d);
+    TAP_CHECK(d.code == 0, "eject --current of an inactive domain (%s)", d.message ? d.message : "ok");
+    g_autofree char *x1 = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(x1 && !strstr(x1, "install.iso") && strstr(x1, "<target dev='hdc' bus='ide'/>"),
+              "config: hdc now empty");
+    update_device(dom, CDROM_HDC_ISO, CONFIG, &d);
+    g_autofree char *x2 = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(d.code == 0 && x2 && strstr(x2, "<source file='/srv/new.iso'/>\n      <target dev='hdc'"),
+              "insert --config: the new ISO in the config");
+    update_device(dom, CDROM_HDC_ISO, LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_OPERATION_INVALID && d.message && strstr(d.message, "domain is not running"),
+              "--live of an inactive domain: %s", d.message ? d.message : "");
+    update_device(dom, "<disk type='file' device='cdrom'><target dev='hdb'/></disk>", CONFIG, &d);
+    TAP_CHECK(d.code == VIR_ERR_INVALID_ARG && g_strcmp0(d.message, "invalid argument: target hdb doesn't exist.") == 0,
+              "unknown target: %s", d.message ? d.message : "");
+    update_device(dom, "<interface type='ethernet'/>", CONFIG, &d);
+    TAP_CHECK(d.code == VIR_ERR_OPERATION_UNSUPPORTED && d.message &&
+                  strstr(d.message, "persistent update of device 'net' is not supported"),
+              "interface update --config: %s", d.message ? d.message : "");
+    update_device(dom, CDROM_HDC_ISO, 8, &d);
+    TAP_CHECK(d.code == VIR_ERR_INVALID_ARG && d.message && strstr(d.message, "unsupported flags (0x8)"),
+              "unknown flag: %s", d.message ? d.message : "");
+
+    /* attach-device --config of an empty IDE cdrom: its address from hdb */
+    g_clear_error(&err);
+    TAP_CHECK(hvd_domain_attach_device(dom, "<disk type='file' device='cdrom'><target dev='hdb' bus='ide'/></disk>",
+                                       CONFIG, &err),
+              "attach-device --config of an IDE cdrom%s%s", err ? ": " : "", err ? err->message : "");
+    g_autofree char *x3 = hvd_domain_get_xml(dom, 0, NULL);
+    const char *hdb = x3 ? strstr(x3, "<target dev='hdb' bus='ide'/>") : NULL;
+    const char *hdc = x3 ? strstr(x3, "<target dev='hdc' bus='ide'/>") : NULL;
+    TAP_CHECK(hdb && hdc && hdb < hdc &&
+                  strstr(hdb, "<address type='drive' controller='0' bus='0' target='0' unit='1'/>"),
+              "hdb inserted before hdc with drive 0:0:0:1");
+
+    /* running: --live goes to the worker in QEMU 7.2's shapes */
+    start_ok(dom, "media domain");
+    update_device(dom, CDROM_HDC_EMPTY, LIVE, &d);
+    TAP_CHECK(d.code == 0, "eject --live (%s)", d.message ? d.message : "ok");
+    g_autofree char *m1 = last_media_command(dom);
+    TAP_EQ_STR(m1, "eject {\"id\":\"ide0-1-0\",\"force\":false}", "eject sent with the drive's id");
+    g_autofree char *live1 = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(live1 && !strstr(live1, "/srv/new.iso") &&
+                  strstr(live1, "<target dev='hdc' bus='ide'/>\n      <readonly/>\n      <alias name='ide0-1-0'/>"),
+              "live XML: hdc empty");
+    g_autofree char *cfg1 = hvd_domain_get_xml(dom, 2 /* INACTIVE */, NULL);
+    TAP_CHECK(cfg1 && strstr(cfg1, "/srv/new.iso"), "live eject leaves the config's medium");
+
+    update_device(dom, CDROM_HDC_ISO, LIVE | CONFIG, &d);
+    TAP_CHECK(d.code == 0, "insert --live --config (%s)", d.message ? d.message : "ok");
+    g_autofree char *m2 = last_media_command(dom);
+    TAP_EQ_STR(m2, "blockdev-change-medium {\"id\":\"ide0-1-0\",\"filename\":\"/srv/new.iso\",\"format\":\"raw\"}",
+               "blockdev-change-medium sent with filename and format raw");
+    g_autofree char *live2 = hvd_domain_get_xml(dom, 0, NULL);
+    TAP_CHECK(live2 && strstr(live2, "<source file='/srv/new.iso' index="), "live XML: the new medium with its node index");
+
+    update_device(dom, "<disk type='file' device='cdrom'><source file='/srv/other.iso'/>"
+                       "<target dev='hdc' bus='ide'/></disk>", LIVE | FORCE, &d);
+    g_autofree char *m3 = last_media_command(dom);
+    TAP_CHECK(d.code == 0 && m3 && strstr(m3, "\"filename\":\"/srv/other.iso\"") && strstr(m3, "\"force\":true"),
+              "update --force: force passed (%s)", m3 ? m3 : "");
+    g_autofree char *cfg2 = hvd_domain_get_xml(dom, 2, NULL);
+    TAP_CHECK(cfg2 && strstr(cfg2, "/srv/new.iso") && !strstr(cfg2, "/srv/other.iso"),
+              "--live only: the config keeps /srv/new.iso");
+    TAP_CHECK(!hvd_domain_is_updated(dom), "a live-only media change leaves IsUpdated false");
+
+    /* domblkstat by an IDE target: the worker's entry of its ide0-B-U id
+     * (hdc is the fake's third disk now, after hdb: 3 x 7 reads) */
+    BlkDone b = { 0 };
+    hvd_domain_block_stats(dom, "hdc", on_blk, &b);
+    run_until(&b.done, 5000);
+    TAP_CHECK(b.done && b.code == 0 && b.stats.rd_req == 21, "domblkstat hdc: ide0-1-0's counters (%s)",
+              b.message ? b.message : "ok");
+    blk_clear(&b);
+
+    /* the RPC procedure virsh change-media calls (174, deferred reply) */
+    struct xdr_writer w;
+    xdr_writer_init(&w, 0);
+    put_test_dom(&w, dom);
+    xdr_put_string(&w, CDROM_HDC_EMPTY, 1 << 20);
+    xdr_put_u32(&w, LIVE);
+    g_autoptr(GBytes) reply = call_once(174, &w);
+    xdr_writer_free(&w);
+    g_autofree char *m4 = last_media_command(dom);
+    TAP_CHECK(reply && frame_header(reply).status == 0 && g_str_has_prefix(m4 ? m4 : "", "eject "),
+              "UPDATE_DEVICE_FLAGS frame: eject done, success reply");
+
+    /* what cannot change live */
+    update_device(dom, "<disk type='file' device='disk'><source file='/srv/b.img'/><target dev='hda' bus='ide'/></disk>",
+                  LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_OPERATION_UNSUPPORTED &&
+                  g_strcmp0(d.message, "Operation not supported: disk source can be changed only in removable drives") == 0,
+              "disk source change refused: %s", d.message ? d.message : "");
+    update_device(dom, "<disk type='file' device='disk'><target dev='hdc' bus='ide'/></disk>", LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_OPERATION_UNSUPPORTED && d.message &&
+                  strstr(d.message, "cannot modify field 'device' of the disk"),
+              "cdrom -> disk refused: %s", d.message ? d.message : "");
+    update_device(dom, "<disk type='file'><source file='/x'/><target dev='vdq'/></disk>", LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_INTERNAL_ERROR && d.message && strstr(d.message, "disk 'vdq' not found"),
+              "live: unknown target: %s", d.message ? d.message : "");
+    update_device(dom, "<interface type='ethernet'/>", LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_OPERATION_UNSUPPORTED && d.message &&
+                  strstr(d.message, "live update of device 'net' is not supported"),
+              "interface live update: %s", d.message ? d.message : "");
+
+    Done dd = { 0 };
+    hvd_domain_destroy(dom, 0, on_done, &dd);
+    run_until(&dd.done, 5000);
+    done_clear(&dd);
+
+    /* a tray the guest locked: the worker's error, as libvirt reports it */
+    g_autofree char *locked_xml = disk_boot_xml("media2", "<kernel>/k</kernel><cmdline>fake=locked</cmdline>",
+                                                IDE_DISKS);
+    g_autoptr(HvdDomain) locked = hvd_driver_define(locked_xml, 0, NULL);
+    start_ok(locked, "media domain with a locked tray");
+    update_device(locked, "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>", LIVE, &d);
+    TAP_CHECK(d.code == VIR_ERR_INTERNAL_ERROR && d.message &&
+                  strstr(d.message, "internal error: unable to execute QEMU command 'eject': Device 'ide0-1-0' "
+                                    "is locked"),
+              "locked eject: %s", d.message ? d.message : "");
+    g_autofree char *live3 = hvd_domain_get_xml(locked, 0, NULL);
+    TAP_CHECK(live3 && strstr(live3, "install.iso"), "failed eject: live XML keeps the medium");
+    update_device(locked, "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>", LIVE | FORCE, &d);
+    TAP_CHECK(d.code == 0, "eject --force of a locked tray (%s)", d.message ? d.message : "ok");
+    hvd_domain_destroy(locked, 0, on_done, &dd);
+    run_until(&dd.done, 5000);
+    done_clear(&dd);
+    done_clear(&d);
+    hvd_domain_undefine(locked, 0, NULL);
+    hvd_domain_undefine(dom, 0, NULL);
+}
+
 /* libvirt's own check of domain XML (its RelaxNG schema) */
 static bool virt_xml_validate(const char *xml, const char *dir)
 {
@@ -2474,6 +2780,8 @@ int main(int argc, char **argv)
     test_devices_config(state_dir);
     test_running_api();
     test_machine_description_boot(state_dir);
+    test_machine_description_ide(state_dir);
+    test_change_media();
     test_disk_boot(&cfg);
 
     /* Persistence: a fresh driver finds d1 (and its autostart) on disk. */
