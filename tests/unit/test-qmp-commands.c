@@ -97,7 +97,7 @@ static void *fake_thread(void *arg)
                   "\"package\": \"Debian 1:7.2+dfsg-7\"}, \"capabilities\": [\"oob\"]}}\r\n");
     g_autofree char *caps = read_line(fd);
     g_autofree char *caps_id = NULL;
-    g_autofree char *caps_cmd = caps ? strip_id(caps, &caps_id) : NULL;
+    g_free(caps ? strip_id(caps, &caps_id) : NULL);   /* the command: qmp_capabilities */
     g_autofree char *caps_reply = g_strdup_printf("{\"return\": {}, \"id\": \"%s\"}\r\n",
                                                   caps_id ? caps_id : "");
     send_text(fd, caps_reply);
