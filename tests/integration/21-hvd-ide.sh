@@ -87,7 +87,7 @@ check "dumpxml: hda at drive address 0:0:0:0" \
     grep -q "<address type='drive' controller='0' bus='0' target='0' unit='0'/>" "$dir/inactive.xml"
 check "dumpxml: hdc at drive address 0:1:0:0" \
     grep -q "<address type='drive' controller='0' bus='1' target='0' unit='0'/>" "$dir/inactive.xml"
-check "dumpxml: the IDE controller libvirt adds" grep -q "<controller type='ide' index='0'" "$dir/inactive.xml"
+check "dumpxml: the IDE controller libvirt adds" grep -Eq "<controller type=.ide. index=.0." "$dir/inactive.xml"
 validate_domxml "dumpxml of the IDE domain" "$dir/inactive.xml"
 check "virsh start ide1" v start ide1
 check "the guest retries the empty cdrom (cdrom_waiting=1)" wait_console ide1 "HVTEST cdrom_waiting=1" 300
