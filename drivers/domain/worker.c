@@ -181,16 +181,19 @@ static void on_child_exit(GPid pid, gint status, gpointer data)
     HvdDomain *dom = data;
     g_spawn_close_pid(pid);
     dom->child_watch = 0; /* the source is being removed */
-    if (dom->kill_timer) {
-        g_source_remove(dom->kill_timer);
-        dom->kill_timer = 0;
-    }
     worker_gone(dom, status);
 }
 
 void worker_gone(HvdDomain *dom, int status)
 {
     dom->exit_status = status;
+    /* Our child or an adopted worker: either way a pending SIGKILL from a
+     * destroy must not outlive it, or it hits the next worker of this
+     * domain, started before the grace period ran out. */
+    if (dom->kill_timer) {
+        g_source_remove(dom->kill_timer);
+        dom->kill_timer = 0;
+    }
     /* What the worker said last (a SHUTDOWN event, a reply) may still be
      * unread in the monitor socket: let the monitor read up to its end of
      * file first, but not for long. */

@@ -2829,6 +2829,14 @@ int main(int argc, char **argv)
     /* A worker that dies while the daemon is down: crashed at the restart. */
     if (d1) {
         start_ok(d1, "start d1 again");
+        /* The destroy above armed a SIGKILL for the adopted worker after
+         * the grace period (300 ms): it must die with that worker, not
+         * hit this new one. */
+        for (int i = 0; i < 600; i++) {
+            g_main_context_iteration(NULL, FALSE);
+            g_usleep(1000);
+        }
+        TAP_CHECK(hvd_domain_is_active(d1), "d1 still running past the destroy's grace period");
         g_clear_pointer(&d1, hvd_domain_unref);
         hvd_driver_shutdown();
         g_autofree char *status = g_build_filename(state_dir, "run", "d1.status", NULL);
