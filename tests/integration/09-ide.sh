@@ -8,21 +8,16 @@
 # Run by tests/integration/suite.sh (unnumbered TAP).
 set -uo pipefail
 
-pass() { echo "ok - $*"; }
-fail() { echo "not ok - $*"; }
-check() {
-    local what=$1; shift
-    if "$@"; then pass "$what"; else fail "$what"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 kit=${HVD_GUEST_KIT:?HVD_GUEST_KIT must name a built guest kit}
 hv=${HVD_HV:-${top_builddir:-.}/hv/hv}
 if [ ! -x "$hv" ]; then
-    fail "hv binary present at $hv"
+    nok "hv binary present at $hv"
     exit 0
 fi
 if ! command -v genisoimage >/dev/null; then
-    fail "genisoimage installed (tools/setup)"
+    nok "genisoimage installed (tools/setup)"
     exit 0
 fi
 tmp=$(mktemp -d)
@@ -206,7 +201,7 @@ PY
 # IDE one (primary slave). Skipped without SeaBIOS.
 bios=/usr/share/seabios/bios-256k.bin
 if [ ! -r "$bios" ]; then
-    fail "$bios (package seabios) is there"
+    nok "$bios (package seabios) is there"
     exit 0
 fi
 for which in ide virtio; do
@@ -243,7 +238,7 @@ msg:
 ASM
     as --32 -o "$tmp/$which.o" "$tmp/$which.S" &&
         ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$tmp/$which.bin" "$tmp/$which.o" ||
-        fail "boot sector $which assembles (binutils)"
+        nok "boot sector $which assembles (binutils)"
     truncate -s 1M "$tmp/$which-boot.img"
     dd if="$tmp/$which.bin" of="$tmp/$which-boot.img" conv=notrunc status=none
 done
